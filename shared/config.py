@@ -1,0 +1,264 @@
+"""The run config: what a user may ask for, validated before anything is queued.
+
+`RunConfig` is a pydantic model with a default for every field (the teaching notebook's model on
+`mnist-sample`), so `{}` is a valid config. `check_config` adds the checks that need the whole
+model: every layer's output shape and the parameter count are computed here, without TensorFlow,
+and whatever would fail later in Keras is reported now, per field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.datasets import DATASETS
+
+INPUT_SHAPE = (28, 28, 1)
+Activation = Literal["relu", "sigmoid", "tanh", "elu", "selu", "gelu", "linear", "softmax"]
+
+
+class _Layer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Conv2D(_Layer):
+    type: Literal["conv2d"] = "conv2d"
+    filters: int = Field(16, ge=1, le=512)
+    kernel_size: int = Field(3, ge=1, le=11)
+    activation: Activation = "relu"
+    padding: Literal["valid", "same"] = "valid"
+    strides: int = Field(1, ge=1, le=4)
+
+
+class MaxPool2D(_Layer):
+    type: Literal["maxpool2d"] = "maxpool2d"
+    pool_size: int = Field(2, ge=1, le=8)
+
+
+class AvgPool2D(_Layer):
+    type: Literal["avgpool2d"] = "avgpool2d"
+    pool_size: int = Field(2, ge=1, le=8)
+
+
+class Dropout(_Layer):
+    type: Literal["dropout"] = "dropout"
+    rate: float = Field(0.25, ge=0.0, lt=1.0)
+
+
+class Flatten(_Layer):
+    type: Literal["flatten"] = "flatten"
+
+
+class Dense(_Layer):
+    type: Literal["dense"] = "dense"
+    units: int = Field(10, ge=1, le=4096)
+    activation: Activation = "softmax"
+
+
+LayerSpec = Annotated[
+    Conv2D | MaxPool2D | AvgPool2D | Dropout | Flatten | Dense, Field(discriminator="type")
+]
+LAYER_TYPES = ("conv2d", "maxpool2d", "avgpool2d", "dropout", "flatten", "dense")
+
+
+def default_layers() -> list[Any]:
+    return [
+        Conv2D(filters=16, kernel_size=3, activation="relu"),
+        MaxPool2D(pool_size=2),
+        Conv2D(filters=32, kernel_size=3, activation="relu"),
+        Flatten(),
+        Dense(units=10, activation="softmax"),
+    ]
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("", max_length=120)
+    dataset: Literal["mnist-sample", "mnist", "fashion_mnist"] = "mnist-sample"
+    layers: list[LayerSpec] = Field(default_factory=default_layers, min_length=1, max_length=24)
+    optimizer: Literal["adam", "sgd", "rmsprop", "adagrad", "nadam"] = "adam"
+    learning_rate: float = Field(0.001, gt=0.0, le=1.0)
+    epochs: int = Field(3, ge=1, le=200)
+    batch_size: int = Field(32, ge=1, le=4096)
+    validation_split: float = Field(0.1, ge=0.0, le=0.5)
+    seed: int = Field(42, ge=0, le=2**31 - 1)
+    train_limit: int | None = Field(None, ge=10, le=10_000_000)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer as the model will have it: its Keras name, output shape and parameter count."""
+
+    index: int
+    name: str
+    type: str
+    output_shape: tuple[int, ...]
+    params: int
+    kernel_shape: tuple[int, ...] | None = None  # conv2d only: (kh, kw, cin, cout)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "name": self.name,
+            "type": self.type,
+            "output_shape": list(self.output_shape),
+            "params": self.params,
+            "kernel_shape": list(self.kernel_shape) if self.kernel_shape else None,
+        }
+
+
+class ConfigError(Exception):
+    """Raised with a list of per-field messages: [{"field": ..., "message": ...}]."""
+
+    def __init__(self, errors: list[dict[str, str]]):
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        self.errors = errors
+
+
+def _spatial(n: int, k: int, stride: int, padding: str) -> int:
+    if padding == "same":
+        return math.ceil(n / stride)
+    return (n - k) // stride + 1 if n >= k else 0
+
+
+def infer_layers(config: RunConfig) -> tuple[list[LayerInfo], list[dict[str, str]]]:
+    """Walk the layers computing shapes and parameters; return them and any structural errors."""
+    errors: list[dict[str, str]] = []
+    infos: list[LayerInfo] = []
+    shape: tuple[int, ...] = INPUT_SHAPE
+    counters: dict[str, int] = {}
+    for i, layer in enumerate(config.layers):
+        counters[layer.type] = counters.get(layer.type, 0) + 1
+        name = f"{layer.type}_{counters[layer.type]}"
+        field = f"layers.{i}"
+        params = 0
+        kernel_shape = None
+        if isinstance(layer, Conv2D | MaxPool2D | AvgPool2D) and len(shape) != 3:
+            errors.append(
+                {"field": field, "message": f"a {layer.type} layer needs an image-shaped input, "
+                 "but it comes after flatten or dense; move it before them"}
+            )
+            return infos, errors
+        if isinstance(layer, Conv2D):
+            h, w, cin = shape
+            oh = _spatial(h, layer.kernel_size, layer.strides, layer.padding)
+            ow = _spatial(w, layer.kernel_size, layer.strides, layer.padding)
+            if oh < 1 or ow < 1:
+                errors.append({"field": f"{field}.kernel_size", "message":
+                               f"a {layer.kernel_size}×{layer.kernel_size} kernel does not fit the "
+                               f"{h}×{w} input it gets here; use a smaller kernel, padding 'same', "
+                               "or fewer pooling layers before it"})
+                return infos, errors
+            kernel_shape = (layer.kernel_size, layer.kernel_size, cin, layer.filters)
+            params = layer.kernel_size * layer.kernel_size * cin * layer.filters + layer.filters
+            shape = (oh, ow, layer.filters)
+        elif isinstance(layer, MaxPool2D | AvgPool2D):
+            h, w, c = shape
+            if h < layer.pool_size or w < layer.pool_size:
+                errors.append({"field": f"{field}.pool_size", "message":
+                               f"pooling {layer.pool_size}×{layer.pool_size} needs at least that "
+                               f"much input, but the feature map here is only {h}×{w}"})
+                return infos, errors
+            shape = (h // layer.pool_size, w // layer.pool_size, c)
+        elif isinstance(layer, Flatten):
+            shape = (math.prod(shape),)
+        elif isinstance(layer, Dense):
+            if len(shape) != 1:
+                errors.append({"field": field, "message":
+                               "a dense layer needs a flat input: add a flatten layer before it"})
+                return infos, errors
+            params = shape[0] * layer.units + layer.units
+            shape = (layer.units,)
+        infos.append(LayerInfo(i, name, layer.type, shape, params, kernel_shape))
+    return infos, errors
+
+
+def check_config(config: RunConfig, param_budget: int = 5_000_000) -> list[LayerInfo]:
+    """Full validation beyond field ranges. Returns the layer table or raises ConfigError."""
+    infos, errors = infer_layers(config)
+    if not errors:
+        if not any(layer.type == "conv2d" for layer in config.layers):
+            errors.append({"field": "layers", "message":
+                           "the model has no conv2d layer; CNN Lens needs at least one to show "
+                           "filters and feature maps"})
+        n_classes = DATASETS[config.dataset].num_classes
+        last = config.layers[-1]
+        if not (isinstance(last, Dense) and last.units == n_classes and last.activation == "softmax"):
+            errors.append({"field": f"layers.{len(config.layers) - 1}", "message":
+                           f"the last layer must be dense with {n_classes} units and softmax "
+                           f"activation, one output per class of {config.dataset}"})
+        total = sum(info.params for info in infos)
+        if total > param_budget:
+            errors.append({"field": "layers", "message":
+                           f"the model has {total:,} parameters, over the budget of "
+                           f"{param_budget:,}; use fewer filters or units, or pool before flatten"})
+    if errors:
+        raise ConfigError(errors)
+    return infos
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    # Drop pydantic's union tag ("conv2d") from paths such as layers.0.conv2d.filters.
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p in LAYER_TYPES)]
+    return ".".join(parts) or "config"
+
+
+def _friendly(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return "is not a known setting"
+    if kind == "union_tag_invalid":
+        return f"unknown layer type; use one of: {', '.join(LAYER_TYPES)}"
+    if kind == "union_tag_not_found":
+        return f"each layer needs a 'type': one of {', '.join(LAYER_TYPES)}"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        words = {"greater_than_equal": "at least", "greater_than": "more than",
+                 "less_than_equal": "at most", "less_than": "less than"}[kind]
+        bound = next(iter(ctx.values()), "")
+        return f"must be {words} {bound}"
+    if kind.startswith("int_") or kind.startswith("float_"):
+        return "must be a number" + (" (a whole number)" if kind.startswith("int_") else "")
+    return str(err.get("msg", "is not valid"))
+
+
+def parse_config(data: Any, param_budget: int = 5_000_000) -> tuple[RunConfig, list[LayerInfo]]:
+    """Validate raw JSON data into a RunConfig and its layer table, or raise ConfigError."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([{"field": "config", "message": "the run config must be a JSON object"}])
+    try:
+        config = RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([
+            {"field": _field_path(e["loc"]), "message": _friendly(dict(e))}
+            for e in exc.errors(include_url=False)
+        ]) from None
+    return config, check_config(config, param_budget)
+
+
+def architecture_summary(config: RunConfig) -> str:
+    """A one-line description such as `C16k3 → MP2 → C32k3 → F → D10`."""
+    parts = []
+    for layer in config.layers:
+        if isinstance(layer, Conv2D):
+            extra = "" if layer.activation == "relu" else f" {layer.activation}"
+            parts.append(f"C{layer.filters}k{layer.kernel_size}{extra}")
+        elif isinstance(layer, MaxPool2D):
+            parts.append(f"MP{layer.pool_size}")
+        elif isinstance(layer, AvgPool2D):
+            parts.append(f"AP{layer.pool_size}")
+        elif isinstance(layer, Dropout):
+            parts.append(f"DO{layer.rate:g}")
+        elif isinstance(layer, Flatten):
+            parts.append("F")
+        elif isinstance(layer, Dense):
+            parts.append(f"D{layer.units}")
+    return " → ".join(parts)

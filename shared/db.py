@@ -1,0 +1,92 @@
+"""SQL tables of the run store (SQLite with WAL by default, PostgreSQL when DATABASE_URL says so)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+
+metadata = MetaData()
+
+runs = Table(
+    "runs", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(120), nullable=False, default=""),
+    Column("status", String(16), nullable=False, index=True),
+    Column("dataset", String(32), nullable=False, index=True),
+    Column("config", Text, nullable=False),  # JSON of the validated RunConfig
+    Column("architecture", String(400), nullable=False, default=""),
+    Column("params", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False, index=True),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("epoch", Integer, nullable=False, default=0),
+    Column("epochs", Integer, nullable=False, default=0),
+    Column("step", Integer, nullable=False, default=0),
+    Column("steps", Integer, nullable=False, default=0),
+    Column("loss", Float),
+    Column("accuracy", Float),
+    Column("val_accuracy", Float),
+    Column("test_loss", Float),
+    Column("test_accuracy", Float),
+    Column("error", Text),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_owner", String(200)),
+    Column("lease_expires", Float),
+    Column("heartbeat_at", Float),
+    Column("tags", Text, nullable=False, default="[]"),
+    Column("notes", Text, nullable=False, default=""),
+    Column("parent_id", String(32)),
+)
+
+epochs = Table(
+    "epochs", metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("epoch", Integer, primary_key=True),  # 1-based
+    Column("loss", Float),
+    Column("accuracy", Float),
+    Column("val_loss", Float),
+    Column("val_accuracy", Float),
+    Column("seconds", Float),
+)
+
+jobs = Table(
+    "jobs", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("run_id", String(32), index=True),
+    Column("status", String(16), nullable=False),  # queued | running | succeeded | failed
+    Column("params", Text, nullable=False, default="{}"),
+    Column("result", Text),
+    Column("error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float),
+)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # WAL lets readers work while a worker writes
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)

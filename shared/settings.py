@@ -1,0 +1,71 @@
+"""Settings read from the environment (and `.env` when present).
+
+Both the dashboard and the worker build their configuration from here, so a second machine only
+needs the same environment to join a deployment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
+    # When set, Celery uses this broker instead of REDIS_URL (e.g. the embedded
+    # `sqla+sqlite:///…` transport that `make up` falls back to when no Redis is around).
+    broker_url_override: str | None = Field(None, alias="CNNLENS_BROKER_URL")
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    data_dir: Path = Field(Path("./var"), alias="CNNLENS_DATA_DIR")
+
+    host: str = Field("127.0.0.1", alias="CNNLENS_HOST")
+    port: int = Field(8050, alias="CNNLENS_PORT")
+    debug: bool = Field(False, alias="CNNLENS_DEBUG")
+    # Optional login for lab deployments; both must be set to enable it.
+    auth_user: str | None = Field(None, alias="CNNLENS_AUTH_USER")
+    auth_password: str | None = Field(None, alias="CNNLENS_AUTH_PASSWORD")
+    max_request_bytes: int = Field(8 * 1024 * 1024, alias="CNNLENS_MAX_REQUEST_BYTES")
+
+    worker_concurrency: int = Field(1, alias="CNNLENS_WORKER_CONCURRENCY")
+    tf_intra_threads: int = Field(2, alias="CNNLENS_TF_INTRA_THREADS")
+    tf_inter_threads: int = Field(1, alias="CNNLENS_TF_INTER_THREADS")
+    # Seconds a running run may go without a heartbeat before it counts as interrupted.
+    heartbeat_timeout: float = Field(30.0, alias="CNNLENS_HEARTBEAT_TIMEOUT")
+    max_attempts: int = Field(3, alias="CNNLENS_MAX_ATTEMPTS")
+    # Hard limit for one training task, in seconds; the broker's visibility timeout sits above it.
+    train_time_limit: int = Field(6 * 3600, alias="CNNLENS_TRAIN_TIME_LIMIT")
+    param_budget: int = Field(5_000_000, alias="CNNLENS_PARAM_BUDGET")
+
+    @property
+    def broker_url(self) -> str:
+        return self.broker_url_override or self.redis_url
+
+    @property
+    def broker_is_redis(self) -> bool:
+        return self.broker_url.startswith(("redis://", "rediss://"))
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Accept the plain scheme most tools print and use psycopg 3 for it.
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            elif url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url[len("postgres://") :]
+            return url
+        return f"sqlite:///{(self.data_dir / 'cnnlens.sqlite3').resolve()}"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
