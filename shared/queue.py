@@ -55,7 +55,7 @@ def send(name: str, *args: Any) -> None:
     try:
         producer().send_task(name, args=list(args), retry=True,
                              retry_policy={"max_retries": 2, "interval_start": 0.1,
-                                           "interval_step": 0.2, "timeout": 3})
+                                           "interval_step": 0.2, "interval_max": 0.5})
     except Exception as exc:  # kombu raises several types (OperationalError, ConnectionError…)
         raise BrokerUnavailable(f"the task queue is not reachable ({exc.__class__.__name__})") from exc
 
