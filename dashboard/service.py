@@ -108,7 +108,11 @@ def request_activations(store: RunStore, run_id: str, image: np.ndarray) -> dict
         store.set_job(job_id, "queued")
     else:
         store.create_job("extract", run_id, {"run_id": run_id, "input_hash": digest}, job_id)
-    send(tasks.EXTRACT, job_id)
+    try:
+        send(tasks.EXTRACT, job_id)
+    except BrokerUnavailable:  # not left "queued" forever: the next request sends it again
+        store.set_job(job_id, "failed", error="the task queue was not reachable; ask again")
+        raise
     return {"status": "queued", "job_id": job_id}
 
 
