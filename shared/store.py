@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, desc, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shared import db
+from shared import db, migrate
 from shared.artifacts import HISTORY, Artifacts, is_run_id
 from shared.config import LayerInfo, RunConfig, architecture_summary
 from shared.settings import Settings, get_settings
@@ -40,7 +40,7 @@ class RunStore:
         self.files = Artifacts(self.settings.runs_dir)
 
     def init(self) -> RunStore:
-        db.metadata.create_all(self.engine)
+        migrate.upgrade(self.engine)
         return self
 
     # --- runs ----------------------------------------------------------------------------
