@@ -1,0 +1,291 @@
+"""Turn a picture a user uploads or draws into an MNIST-style input: 28×28 uint8, white on black.
+
+The models were trained on MNIST, whose digits are white on black, cropped to their ink, scaled so
+the longer side is 20 px and centred by centre of mass in a 28×28 field. A photo of a digit on
+paper or a canvas drawing only gets a meaningful prediction after the same preparation.
+
+Uploads are untrusted: the size of the file and the pixel count in the header are checked before
+anything is decoded, only common formats are opened, and every refusal is an `ImageRejected` whose
+message is a sentence a user can act on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import math
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
+MAX_BYTES = 2 * 1024 * 1024
+MAX_PIXELS = 25_000_000  # a 6000×4000 phone photo fits; decoded as RGBA it is still only 100 MB
+SIDE = 28  # MNIST field
+DIGIT_BOX = 20  # MNIST scaled each digit's longer side to 20 px
+MIN_SIDE = 8
+WORKING_SIDE = 1024  # plenty for a 20 px result; bounds memory for large photos
+MIN_CONTRAST = 24.0  # grey levels between background and ink below which we call it blank
+INK_THRESHOLD = 0.3  # fraction of peak ink that counts for the bounding box (ignores smudges)
+NOISE_FLOOR = 0.1  # fraction of peak ink below which a pixel is background (paper texture)
+BLANK_MESSAGE = "The image is blank: no digit stands out from the background."
+
+
+class ImageRejected(ValueError):
+    """The upload cannot be used as a model input; str(error) says why, for the user."""
+
+
+# --- decoding -------------------------------------------------------------------------------------
+
+
+def decode_data_url(
+    text: str, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS
+) -> np.ndarray:
+    """Decode a "data:image/png;base64,..." string (dcc.Upload, a canvas) like `decode_upload`."""
+    if not isinstance(text, str) or not text.startswith("data:") or "," not in text:
+        raise ImageRejected("Expected an image as a data URL (data:image/...;base64,...).")
+    header, payload = text.split(",", 1)
+    if not header.endswith(";base64"):
+        raise ImageRejected("The data URL must be base64-encoded (data:image/...;base64,...).")
+    # Four base64 characters carry three bytes: refuse an oversized upload before decoding it.
+    if len(payload) > 4 * math.ceil(max_bytes / 3) + 4:
+        raise ImageRejected(_too_big_message(len(payload) * 3 // 4, max_bytes))
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageRejected("The data URL is not valid base64.") from None
+    return decode_upload(data, max_bytes=max_bytes, max_pixels=max_pixels)
+
+
+def decode_upload(
+    data: bytes | str, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS
+) -> np.ndarray:
+    """Uploaded file bytes (or a data URL string) -> MNIST-style uint8 array of shape (28, 28).
+
+    Raises ImageRejected for anything that is not a usable PNG/JPEG/GIF/BMP/WebP picture. Only the
+    first frame of an animation is used.
+    """
+    if isinstance(data, str):
+        return decode_data_url(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    if len(data) > max_bytes:
+        raise ImageRejected(_too_big_message(len(data), max_bytes))
+    img = _open_checked(bytes(data), max_pixels)
+    return to_mnist(_grayscale(img))
+
+
+def _too_big_message(size: int, limit: int) -> str:
+    return f"The file is {_in_words(size)}; pictures up to {_in_words(limit)} are accepted."
+
+
+def _in_words(size: int) -> str:
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{math.ceil(size / 1024)} KB"
+
+
+def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
+    """Open, check the header's size, then decode fully, so a damaged file fails here, not later.
+
+    Image.open only reads the header, so a 50-megapixel image is refused before its pixels are
+    allocated. Pillow's decoders raise many exception types on malformed data (OSError,
+    SyntaxError, struct.error, IndexError...); to the user they all mean the same thing.
+    """
+    try:
+        img = Image.open(io.BytesIO(data), formats=list(FORMATS))
+    except Image.DecompressionBombError:
+        raise ImageRejected(_too_many_pixels_message(None, max_pixels)) from None
+    except Exception:
+        raise ImageRejected(
+            "This file is not a picture we can read; upload a PNG, JPEG, GIF, BMP or WebP image."
+        ) from None
+    width, height = img.size
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise ImageRejected(
+            f"The picture is {width}×{height} pixels; it needs at least {MIN_SIDE} pixels a side."
+        )
+    if width * height > max_pixels:
+        raise ImageRejected(_too_many_pixels_message((width, height), max_pixels))
+    if img.format == "JPEG":
+        # Let libjpeg decode at 1/2..1/8 scale and straight to grey: a phone photo then costs a
+        # fraction of its full size, and we only need 20 px of it in the end.
+        img.draft("L", (WORKING_SIDE, WORKING_SIDE))
+    try:
+        img.load()
+    except Exception:
+        raise ImageRejected(
+            "The picture could not be decoded: the file is damaged or incomplete (truncated)."
+        ) from None
+    # Phones store photos sideways with an EXIF "orientation" tag; a digit must be upright.
+    ImageOps.exif_transpose(img, in_place=True)
+    return img
+
+
+def _too_many_pixels_message(size: tuple[int, int] | None, max_pixels: int) -> str:
+    what = f"{size[0]}×{size[1]} pixels" if size else "too large"
+    return f"The picture is {what}; at most {max_pixels / 1e6:g} megapixels are accepted."
+
+
+def _grayscale(img: Image.Image) -> np.ndarray:
+    """Any mode -> float64 grey levels in [0, 255], shrunk to at most WORKING_SIDE a side.
+
+    Transparent pixels are composited onto a background that contrasts with the visible strokes:
+    black strokes on a transparent canvas land on white, white strokes on black, so both come out
+    as a digit rather than as nothing.
+    """
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        # 16/32-bit greys: converting to "L" would clip everything above 255 to white.
+        return _stretch(_as_array(_shrink(img.convert("F"))))
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+        la = _as_array(_shrink(img.convert("RGBA").convert("LA")))
+        return _composite(la[..., 0], la[..., 1] / 255.0)
+    if img.mode not in ("L", "RGB", "CMYK", "YCbCr", "P", "1"):
+        img = img.convert("RGB")
+    return _as_array(_shrink(img.convert("L")))
+
+
+def _shrink(img: Image.Image) -> Image.Image:
+    """Box-reduce by an integer factor so the longer side is at most WORKING_SIDE."""
+    factor = math.ceil(max(img.size) / WORKING_SIDE)
+    return img.reduce(factor) if factor > 1 else img
+
+
+def _as_array(img: Image.Image) -> np.ndarray:
+    return np.asarray(img, dtype=np.float64)
+
+
+def _stretch(grey: np.ndarray) -> np.ndarray:
+    """Linearly map the darkest value to 0 and the brightest to 255 (all zeros if constant)."""
+    low, span = grey.min(), np.ptp(grey)
+    return (grey - low) * (255.0 / span) if span > 0 else np.zeros_like(grey)
+
+
+def _composite(luma: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Alpha-blend onto black if the visible strokes are light, else onto white."""
+    coverage = alpha.sum()
+    if coverage == 0:
+        return np.full_like(luma, 255.0)  # fully transparent: blank, rejected downstream
+    strokes_are_light = (luma * alpha).sum() / coverage > 127.5
+    background = 0.0 if strokes_are_light else 255.0
+    return luma * alpha + background * (1.0 - alpha)
+
+
+# --- MNIST-style preparation ----------------------------------------------------------------------
+
+
+def to_mnist(grey: np.ndarray) -> np.ndarray:
+    """Grey levels (h, w) in [0, 255] -> centred white-on-black uint8 (28, 28), like MNIST."""
+    if grey.ndim != 2:
+        raise ValueError(f"expected a 2-D grey image, got shape {grey.shape}")
+    ink = _ink_map(grey)
+    top, bottom, left, right = _ink_box(ink)
+    digit = _fit_longer_side(ink[top:bottom, left:right], DIGIT_BOX)
+    if digit.max() <= 0:  # a speck that vanished when resized
+        raise ImageRejected(BLANK_MESSAGE)
+    field = _place_by_centre_of_mass(digit, SIDE)
+    return np.rint(field * (255.0 / field.max())).astype(np.uint8)
+
+
+def _ink_map(grey: np.ndarray) -> np.ndarray:
+    """Ink strength in [0, 1], whatever the polarity of the picture.
+
+    The background is the median of a thin ring along the border (digits rarely touch every
+    edge). If it is lighter than the middle of the grey range the digit is dark on light, like
+    pen on paper, and the picture is inverted so ink is bright, as in MNIST.
+    """
+    ring = max(1, min(grey.shape) // 20)
+    border = np.concatenate(
+        [grey[:ring].ravel(), grey[-ring:].ravel(), grey[:, :ring].ravel(), grey[:, -ring:].ravel()]
+    )
+    background = float(np.median(border))
+    if background > (grey.min() + grey.max()) / 2:
+        grey, background = 255.0 - grey, 255.0 - background
+    ink = np.clip(grey - background, 0.0, None)
+    peak = ink.max()
+    if peak < MIN_CONTRAST:
+        raise ImageRejected(BLANK_MESSAGE)
+    ink /= peak
+    ink[ink < NOISE_FLOOR] = 0.0
+    return ink
+
+
+def _ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right), exclusive ends, of the pixels with clear ink."""
+    rows = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=1))
+    cols = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _fit_longer_side(patch: np.ndarray, side: int) -> np.ndarray:
+    """Resize so the longer side is `side` px, keeping the aspect ratio (Lanczos, anti-aliased)."""
+    height, width = patch.shape
+    scale = side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resized = Image.fromarray(patch.astype(np.float32)).resize(size, Image.Resampling.LANCZOS)
+    return np.clip(np.asarray(resized, dtype=np.float64), 0.0, 1.0)  # Lanczos rings below 0
+
+
+def _place_by_centre_of_mass(digit: np.ndarray, side: int) -> np.ndarray:
+    """Paste `digit` into a side×side black field with its centre of mass at the field's centre.
+
+    The shift is rounded to whole pixels and clamped so that no ink is cut off.
+    """
+    height, width = digit.shape
+    total = digit.sum()
+    cy = (digit.sum(axis=1) @ np.arange(height)) / total
+    cx = (digit.sum(axis=0) @ np.arange(width)) / total
+    centre = (side - 1) / 2
+    top = min(max(round(centre - cy), 0), side - height)
+    left = min(max(round(centre - cx), 0), side - width)
+    field = np.zeros((side, side))
+    field[top : top + height, left : left + width] = digit
+    return field
+
+
+# --- other input forms ----------------------------------------------------------------------------
+
+
+def to_png_bytes(img28: np.ndarray, scale: int = 1) -> bytes:
+    """Encode a 2-D uint8 image as PNG, to show the user what the model will see.
+
+    `scale` enlarges it with nearest-neighbour sampling so the pixels stay crisp in a browser.
+    """
+    a = np.asarray(img28)
+    if a.ndim != 2 or a.dtype != np.uint8:
+        raise ValueError(f"expected a 2-D uint8 image, got {a.dtype} with shape {a.shape}")
+    img = Image.fromarray(a)
+    if scale > 1:
+        img = img.resize((a.shape[1] * scale, a.shape[0] * scale), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def from_nested_list(values: Any) -> np.ndarray:
+    """A 28×28 list of pixel values in [0, 255] (JSON from the API) -> uint8 (28, 28).
+
+    Values are grey levels as in the stored probe inputs (0 black, 255 white); fractions are
+    rounded. The shape is checked on the lists first, so a huge body is refused without converting.
+    """
+    if not _is_square_grid(values, SIDE):
+        raise ImageRejected(f"The image must be {SIDE} rows of {SIDE} numbers each.")
+    try:
+        a = np.array(values)
+    except (TypeError, ValueError):  # ragged: a cell holding a list
+        a = None
+    # Let numpy infer the type rather than forcing float: a string "7" or None must not pass.
+    if a is None or a.shape != (SIDE, SIDE) or a.dtype.kind not in "iuf":
+        raise ImageRejected("Every pixel value must be a number from 0 to 255.")
+    a = a.astype(np.float64)
+    if not np.isfinite(a).all():
+        raise ImageRejected("The image contains NaN or infinite values; use numbers from 0 to 255.")
+    if a.min() < 0 or a.max() > 255:
+        raise ImageRejected("Pixel values must be between 0 and 255.")
+    return np.rint(a).astype(np.uint8)
+
+
+def _is_square_grid(values: Any, side: int) -> bool:
+    """True if `values` is a sequence of `side` rows, each of length `side` (without converting)."""
+    try:
+        return len(values) == side and all(len(row) == side for row in values)
+    except TypeError:  # not a sequence, or rows that are plain numbers
+        return False
