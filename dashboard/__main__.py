@@ -1,0 +1,5 @@
+"""`python -m dashboard` serves the dashboard (see dashboard/serve.py)."""
+
+from dashboard.serve import main
+
+main()

@@ -1,0 +1,147 @@
+"""The Dash app: pages from dashboard/pages, a navbar, cross-page stores, the JSON API.
+
+`create_app()` builds everything; nothing connects at import time. Bootstrap's CSS and Plotly's JS
+are served from this process (dashboard/assets and Dash's bundles), so the app works offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import importlib.util
+
+import dash
+import dash_bootstrap_components as dbc
+import flask
+from dash import Input, Output, dcc, html
+
+from dashboard import state
+from shared.settings import Settings, get_settings
+from shared.store import RunStore
+
+NAV_PAGES = (("Runs", "/"), ("New run", "/new"), ("Compare", "/compare"))
+
+
+def navbar() -> dbc.Navbar:
+    """Brand and links; a link shows only when its page is registered (Compare comes later)."""
+    paths = {page["path"] for page in dash.page_registry.values()}
+    links = [
+        dbc.NavItem(dbc.NavLink(label, href=href, active="exact", class_name="lens-navlink"))
+        for label, href in NAV_PAGES
+        if href in paths
+    ]
+    brand = dcc.Link(
+        [html.Span("◧", className="lens-logo"), "CNN Lens"],
+        href="/",
+        className="navbar-brand lens-brand",
+    )
+    return dbc.Navbar(
+        dbc.Container(
+            [
+                brand,
+                dbc.Nav(links, navbar=True, class_name="me-auto"),
+                html.Span(id="app-broker", className="lens-broker"),
+            ],
+            fluid=True,
+            class_name="lens-nav-inner",
+        ),
+        color="dark",
+        dark=True,
+        class_name="lens-navbar",
+    )
+
+
+def flash_toast(flash: dict | None):
+    """A message handed over from one page to the next (e.g. 'run deleted')."""
+    if not flash or not flash.get("message"):
+        return None
+    return dbc.Toast(
+        flash["message"],
+        header=flash.get("title", "CNN Lens"),
+        is_open=True,
+        duration=6000,
+        dismissable=True,
+        icon=flash.get("color", "primary"),
+        class_name="lens-toast",
+    )
+
+
+def broker_badge(ok: bool):
+    if ok:
+        return None
+    return dbc.Badge(
+        "task queue offline",
+        color="warning",
+        text_color="dark",
+        pill=True,
+        title="The broker does not answer: new runs wait as queued until it is back.",
+    )
+
+
+def _install_basic_auth(server: flask.Flask, settings: Settings) -> None:
+    """Optional HTTP Basic login for lab deployments (needs TLS in front when exposed)."""
+    user, password = settings.auth_user, settings.auth_password
+    if not (user and password):
+        return
+    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    @server.before_request
+    def _require_login():
+        given = flask.request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return flask.Response(
+                "Login required", 401, {"WWW-Authenticate": 'Basic realm="CNN Lens"'}
+            )
+        return None
+
+
+def _register_api(server: flask.Flask, store: RunStore) -> bool:
+    """Mount the JSON API when dashboard/api.py is present (errors inside it are not hidden)."""
+    if importlib.util.find_spec("dashboard.api") is None:
+        return False
+    from dashboard.api import register_api
+
+    register_api(server, store)
+    return True
+
+
+def create_app(store: RunStore | None = None) -> dash.Dash:
+    if store is not None:
+        state.set_store(store)
+    settings = store.settings if store is not None else get_settings()
+    app = dash.Dash(
+        "dashboard",  # the package: pages import as dashboard.pages.<name>
+        use_pages=True,
+        pages_folder="pages",
+        assets_folder="assets",
+        serve_locally=True,
+        external_stylesheets=[],
+        title="CNN Lens",
+        update_title=None,
+        suppress_callback_exceptions=True,
+    )
+    server = app.server
+    server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    _install_basic_auth(server, settings)
+    _register_api(server, store or state.get_store())
+
+    app.layout = html.Div(
+        [
+            dcc.Store(id="app-flash"),  # {"message", "title", "color", "t"}: shown once as a toast
+            dcc.Interval(id="app-clock", interval=5000),  # slow, cross-page: broker status
+            navbar(),
+            dbc.Container(dash.page_container, fluid=True, class_name="lens-main"),
+            html.Div(id="app-toast", className="lens-toast-holder"),
+        ],
+        className="lens-root",
+    )
+
+    @app.callback(Output("app-toast", "children"), Input("app-flash", "data"))
+    def _show_flash(flash):
+        return flash_toast(flash)
+
+    @app.callback(Output("app-broker", "children"), Input("app-clock", "n_intervals"))
+    def _show_broker(_n):
+        return broker_badge(state.broker_ok())
+
+    return app

@@ -1,0 +1,172 @@
+"""Small UI pieces shared by the pages: status badges, progress, formatting, cards."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from shared.store import CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, SUCCEEDED
+
+STATUS_COLORS = {
+    QUEUED: "secondary",
+    RUNNING: "primary",
+    SUCCEEDED: "success",
+    FAILED: "danger",
+    CANCELLED: "dark",
+    INTERRUPTED: "warning",
+}
+ACTIVE = (QUEUED, RUNNING, INTERRUPTED)
+
+
+def status_badge(status: str, cancel_requested: bool = False) -> dbc.Badge:
+    label = "cancelling" if cancel_requested and status == RUNNING else status
+    return dbc.Badge(
+        label,
+        color=STATUS_COLORS.get(status, "secondary"),
+        class_name="lens-status text-uppercase",
+        pill=True,
+    )
+
+
+def fmt_pct(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def fmt_num(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_int(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def fmt_time(ts: float | None) -> str:
+    return "—" if not ts else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_ago(ts: float | None, now: float | None = None) -> str:
+    if not ts:
+        return "—"
+    secs = max(0.0, (now or time.time()) - ts)
+    if secs < 60:
+        return "just now"
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if secs >= size:
+            n = int(secs // size)
+            return f"{n} {unit}{'s' if unit == 'day' and n > 1 else ''} ago"
+    return fmt_time(ts)
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def progress_text(run: dict[str, Any]) -> str:
+    """'epoch 2/3' style words for a run's progress."""
+    p = run.get("progress") or {}
+    epochs = p.get("epochs") or (run.get("config") or {}).get("epochs") or 0
+    epoch = p.get("epoch") or 0
+    status = run.get("status")
+    if status == QUEUED:
+        return "waiting for a worker"
+    if status == SUCCEEDED:
+        return f"{epochs}/{epochs} epochs"
+    if status == RUNNING:
+        if epoch == 0:
+            return "starting…"
+        step, steps = p.get("step") or 0, p.get("steps") or 0
+        batch = f" · batch {step}/{steps}" if steps else ""
+        return f"epoch {epoch}/{epochs}{batch}"
+    where = f" in epoch {epoch}/{epochs}" if epoch else ""
+    if status == INTERRUPTED:
+        return f"interrupted{where}; resumes when a worker is back"
+    return f"{status}{where}"
+
+
+def progress_bar(run: dict[str, Any], height: int = 8) -> dbc.Progress:
+    p = run.get("progress") or {}
+    status = run.get("status")
+    value = 100.0 * float(p.get("fraction") or 0.0)
+    running = status == RUNNING
+    return dbc.Progress(
+        value=max(value, 2.0) if status in (RUNNING, QUEUED) else value,
+        color=STATUS_COLORS.get(status, "secondary"),
+        striped=running or status == QUEUED,
+        animated=running,
+        style={"height": f"{height}px"},
+        class_name="lens-progress",
+    )
+
+
+def explain(text: Any) -> html.P:
+    """The short sentence under a view that says what it shows and how to read it."""
+    return html.P(text, className="lens-help")
+
+
+def section(
+    title: str, body: Any, help_text: Any = None, tools: Any = None, class_name: str = ""
+) -> dbc.Card:
+    header = html.Div(
+        [
+            html.H5(title, className="lens-card-title"),
+            html.Div(tools, className="lens-card-tools") if tools else None,
+        ],
+        className="lens-card-header",
+    )
+    children = [header]
+    if help_text:
+        children.append(explain(help_text))
+    children.append(body)
+    return dbc.Card(dbc.CardBody(children), class_name=f"lens-card {class_name}".strip())
+
+
+def stat(label: str, value: Any, hint: str | None = None) -> html.Div:
+    return html.Div(
+        [
+            html.Div(label, className="lens-stat-label"),
+            html.Div(value, className="lens-stat-value"),
+            html.Div(hint, className="lens-stat-hint") if hint else None,
+        ],
+        className="lens-stat",
+    )
+
+
+def message_page(
+    title: str, text: str, link_text: str = "Back to all runs", href: str = "/"
+) -> html.Div:
+    return html.Div(
+        dbc.Card(
+            dbc.CardBody(
+                [
+                    html.H3(title, className="mb-2"),
+                    html.P(text, className="text-muted"),
+                    dcc.Link(link_text, href=href, className="btn btn-primary"),
+                ]
+            ),
+            class_name="lens-card lens-message mx-auto",
+        ),
+        className="py-5",
+    )
+
+
+def select_options(values: list[Any], labels: list[str] | None = None) -> list[dict[str, Any]]:
+    labels = labels or [str(v) for v in values]
+    return [{"label": lab, "value": val} for val, lab in zip(values, labels, strict=True)]
+
+
+def flash(message: str, color: str = "primary", title: str = "CNN Lens") -> dict[str, Any]:
+    """The data a page writes into 'app-flash' to show a toast after navigating."""
+    return {"message": message, "color": color, "title": title, "t": time.time()}

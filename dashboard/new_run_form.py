@@ -1,0 +1,314 @@
+"""Components of the new-run form: fields, the layer editor rows and the preview table.
+
+Ids are pattern-matching dicts so one callback serves every field and every layer:
+{"type": "new-field", "field": f}, {"type": "new-param", "index": i, "param": p},
+{"type": "new-layer-action", "index": i, "action": "up" | "down" | "remove"}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+from dashboard import components as ui
+from dashboard import layer_editor as le
+from shared.datasets import DATASETS, unavailable_reason
+
+OPTIMIZERS = ["adam", "sgd", "rmsprop", "adagrad", "nadam"]
+
+
+def field_error(field: str) -> html.Div:
+    return html.Div(id={"type": "new-field-error", "field": field}, className="lens-field-error")
+
+
+def number_field(
+    field: str, label: str, value: Any, help_text: str | None = None, **limits: Any
+) -> html.Div:
+    return html.Div(
+        [
+            dbc.Label(label, class_name="lens-label"),
+            dbc.Input(
+                id={"type": "new-field", "field": field},
+                type="number",
+                value=value,
+                debounce=300,
+                size="sm",
+                **limits,
+            ),
+            field_error(field),
+            dbc.FormText(help_text) if help_text else None,
+        ],
+        className="lens-field",
+    )
+
+
+def dataset_options() -> tuple[list[dict[str, Any]], list[Any]]:
+    options, notes = [], []
+    for key, info in DATASETS.items():
+        reason = unavailable_reason(key)
+        label = info.title if not reason else f"{info.title} — not on this machine"
+        options.append({"label": label, "value": key, "disabled": bool(reason)})
+        if reason:
+            notes.append(html.Div(f"{info.name}: {reason}", className="lens-faint"))
+    return options, notes
+
+
+def settings_card(config: dict[str, Any]) -> dbc.Card:
+    options, notes = dataset_options()
+    name = html.Div(
+        [
+            dbc.Label("Name", class_name="lens-label"),
+            dbc.Input(
+                id={"type": "new-field", "field": "name"},
+                value=config.get("name", ""),
+                placeholder="e.g. notebook-tanh (optional)",
+                maxlength=120,
+                debounce=300,
+                size="sm",
+            ),
+            field_error("name"),
+        ],
+        className="lens-field",
+    )
+    dataset = html.Div(
+        [
+            dbc.Label("Dataset", class_name="lens-label"),
+            dbc.Select(
+                id={"type": "new-field", "field": "dataset"},
+                options=options,
+                value=config.get("dataset"),
+                size="sm",
+            ),
+            field_error("dataset"),
+            html.Div(notes, className="mt-1") if notes else None,
+        ],
+        className="lens-field",
+    )
+    optimizer = html.Div(
+        [
+            dbc.Label("Optimizer", class_name="lens-label"),
+            dbc.Select(
+                id={"type": "new-field", "field": "optimizer"},
+                options=ui.select_options(OPTIMIZERS),
+                value=config.get("optimizer"),
+                size="sm",
+            ),
+            field_error("optimizer"),
+        ],
+        className="lens-field",
+    )
+    grid = [
+        (name, 6),
+        (dataset, 6),
+        (number_field("epochs", "Epochs", config.get("epochs"), min=1, max=200, step=1), 3),
+        (
+            number_field(
+                "batch_size", "Batch size", config.get("batch_size"), min=1, max=4096, step=1
+            ),
+            3,
+        ),
+        (optimizer, 3),
+        (
+            number_field(
+                "learning_rate",
+                "Learning rate",
+                config.get("learning_rate"),
+                min=0,
+                max=1,
+                step="any",
+            ),
+            3,
+        ),
+        (
+            number_field(
+                "validation_split",
+                "Validation split",
+                config.get("validation_split"),
+                "share of training images held out",
+                min=0,
+                max=0.5,
+                step=0.05,
+            ),
+            4,
+        ),
+        (number_field("seed", "Seed", config.get("seed"), "same seed, same run", min=0, step=1), 4),
+        (
+            number_field(
+                "train_limit",
+                "Train on first N images",
+                config.get("train_limit"),
+                "empty = all of them",
+                min=10,
+                step=1,
+            ),
+            4,
+        ),
+    ]
+    return ui.section(
+        "Run settings", dbc.Row([dbc.Col(c, md=w) for c, w in grid], class_name="g-3")
+    )
+
+
+def _param_input(i: int, param: str, label: str, kind: str, spec: Any, value: Any):
+    pid = {"type": "new-param", "index": i, "param": param}
+    if kind == "select":
+        control = dbc.Select(id=pid, options=ui.select_options(list(spec)), value=value, size="sm")
+    else:
+        lo, hi, step = spec
+        control = dbc.Input(
+            id=pid,
+            type="number",
+            value=value,
+            min=lo,
+            max=hi,
+            step=step,
+            debounce=300,
+            size="sm",
+            class_name="lens-num-input",
+        )
+    return dbc.InputGroup([dbc.InputGroupText(label), control], size="sm", class_name="lens-param")
+
+
+def layer_row(i: int, layer: dict[str, Any], count: int) -> html.Div:
+    kind = layer.get("type", "?")
+    params = [
+        _param_input(i, p, label, kind_, spec, layer.get(p))
+        for p, label, kind_, spec in le.LAYER_PARAMS.get(kind, [])
+    ]
+
+    def action(name: str, symbol: str, title: str, disabled: bool = False):
+        return dbc.Button(
+            symbol,
+            id={"type": "new-layer-action", "index": i, "action": name},
+            color="light",
+            size="sm",
+            title=title,
+            disabled=disabled,
+            class_name="lens-icon-btn",
+        )
+
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Span(str(i + 1), className="lens-layer-index"),
+                    html.Span(le.LAYER_TITLES.get(kind, kind), className="lens-layer-type"),
+                ],
+                className="lens-layer-head",
+            ),
+            html.Div(
+                params or html.Span("no parameters", className="lens-faint"),
+                className="lens-layer-params",
+            ),
+            html.Div(
+                [
+                    action("up", "↑", "Move up", i == 0),
+                    action("down", "↓", "Move down", i == count - 1),
+                    action("remove", "✕", "Remove this layer", count <= 1),
+                ],
+                className="lens-layer-actions",
+            ),
+            html.Div(id={"type": "new-layer-error", "index": i}, className="lens-layer-error"),
+        ],
+        className="lens-layer",
+    )
+
+
+def render_layers(config: dict[str, Any]) -> list[html.Div]:
+    layers = config.get("layers") or []
+    return [layer_row(i, layer, len(layers)) for i, layer in enumerate(layers)]
+
+
+def layers_card(config: dict[str, Any]) -> dbc.Card:
+    presets = html.Div(
+        [
+            html.Span("Start from", className="lens-label me-2"),
+            *[
+                dbc.Button(
+                    p["title"],
+                    id={"type": "new-preset", "name": key},
+                    title=p["about"],
+                    color="secondary",
+                    outline=True,
+                    size="sm",
+                    class_name="me-1 mb-1",
+                )
+                for key, p in le.PRESETS.items()
+            ],
+        ],
+        className="mb-3",
+    )
+    add = dbc.InputGroup(
+        [
+            dbc.Select(
+                id="new-add-type",
+                value="conv2d",
+                size="sm",
+                options=[{"label": le.LAYER_TITLES[k], "value": k} for k in le.LAYER_MODELS],
+            ),
+            dbc.Button("+ Add layer", id="new-add", color="primary", outline=True, size="sm"),
+        ],
+        size="sm",
+        class_name="lens-add",
+    )
+    return ui.section(
+        "Layers",
+        html.Div(
+            [
+                presets,
+                html.Div(render_layers(config), id="new-layers"),
+                html.Div(
+                    [
+                        add,
+                        html.Span(
+                            "New layers go where they fit; move them with ↑ ↓.",
+                            className="lens-faint ms-2",
+                        ),
+                    ],
+                    className="d-flex align-items-center mt-2",
+                ),
+            ]
+        ),
+        help_text="The presets are the notebook's exercises. The input is a 28×28 grayscale "
+        "image; the last layer must be dense with one softmax unit per class.",
+    )
+
+
+def preview_table(config: dict[str, Any], layer_errors: dict[int, list[str]]) -> html.Div:
+    rows = []
+    for row in le.preview_rows(config):
+        bad = row["index"] is not None and row["index"] in layer_errors
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(row["name"], className="lens-mono"),
+                    html.Td(row["what"], className="lens-faint"),
+                    html.Td(row["shape"], className="lens-mono text-nowrap"),
+                    html.Td(ui.fmt_int(row["params"]), className="lens-num"),
+                ],
+                className="table-danger" if bad else None,
+            )
+        )
+    total = le.total_params(config)
+    rows.append(
+        html.Tr(
+            [
+                html.Td("Total", colSpan=3, className="fw-semibold"),
+                html.Td(ui.fmt_int(total), className="lens-num fw-semibold", id="new-total"),
+            ],
+            className="lens-total",
+        )
+    )
+    head = html.Thead(
+        html.Tr(
+            [
+                html.Th("Layer"),
+                html.Th(""),
+                html.Th("Output shape"),
+                html.Th("Params", className="lens-num"),
+            ]
+        )
+    )
+    return dbc.Table([head, html.Tbody(rows)], size="sm", class_name="lens-table mb-0")

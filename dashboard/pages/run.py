@@ -1,0 +1,294 @@
+"""One run: live progress and curves, results, filters and feature maps, cancel/delete/clone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+
+from dashboard import components as ui
+from dashboard import figures, run_data, run_inspect, service
+from dashboard import run_views as views
+from dashboard.state import get_store
+from shared.store import FINISHED, SUCCEEDED, RunStore
+
+dash.register_page(__name__, path_template="/run/<run_id>", name="Run", title="Run · CNN Lens")
+
+POLL_MS = 1500
+CURVES_HELP = (
+    "Loss (lower is better) and accuracy (higher is better) after each epoch, on the "
+    "training images and on the held-out validation images. When validation stops "
+    "improving while training does, the model starts to memorise."
+)
+
+
+def live(run: dict[str, Any], metrics: dict[str, Any] | None) -> Any:
+    if run["status"] == SUCCEEDED:
+        return dbc.Card(dbc.CardBody(views.summary(run, metrics)), class_name="lens-card")
+    return views.live_panel(run)
+
+
+def artifact_sections(
+    store: RunStore, run: dict[str, Any], metrics: dict[str, Any] | None
+) -> list[Any]:
+    samples = views.training_images_card(run)
+    if not run_data.has_artifacts(store, run["id"]):
+        return [views.placeholder(run), samples]
+    infos = run_data.layer_infos(run)
+    probe = run_data.load_probe(store, run["id"])
+    return [
+        dbc.Row(
+            [dbc.Col(views.confusion_card(run, metrics), lg=6), dbc.Col(samples, lg=6)],
+            class_name="g-3",
+        ),
+        run_inspect.filters_card(store, run, infos),
+        run_inspect.activations_card(store, run, infos, probe) if probe else views.placeholder(run),
+    ]
+
+
+def signature(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status": run["status"],
+        "epochs": len(run["history"].get("loss") or []),
+        "progress": run["progress"],
+        "cancel": run.get("cancel_requested"),
+    }
+
+
+def layout(run_id: str | None = None, **_query: Any) -> html.Div:
+    store = get_store()
+    run = store.get_run(run_id or "")
+    if run is None:
+        return ui.message_page(
+            "Run not found",
+            "There is no run with this id: it may have been deleted, or the link is mistyped.",
+        )
+    metrics = run_data.load_metrics(store, run["id"])
+    curves = ui.section(
+        "Training curves",
+        views.graph("run-curves", figures.training_curves(run["history"])),
+        CURVES_HELP,
+    )
+    model = ui.section(
+        "Model",
+        views.model_table(run_data.layer_infos(run)),
+        f"{run['config'].get('optimizer')} · learning rate "
+        f"{run['config'].get('learning_rate')} · batch {run['config'].get('batch_size')}"
+        f" · {run['config'].get('epochs')} epochs · seed {run['config'].get('seed')}",
+    )
+    confirm = dbc.Modal(
+        [
+            dbc.ModalHeader(dbc.ModalTitle("Delete this run?")),
+            dbc.ModalBody(
+                [
+                    "“",
+                    run["name"],
+                    "” and its model, metrics, filters and feature maps will be removed for good.",
+                ]
+            ),
+            dbc.ModalFooter(
+                [
+                    dbc.Button("Keep it", id="run-delete-dismiss", color="light"),
+                    dbc.Button("Delete", id="run-delete-confirm", color="danger"),
+                ]
+            ),
+        ],
+        id="run-delete-modal",
+        is_open=False,
+        centered=True,
+    )
+    return html.Div(
+        [
+            views.header(run),
+            html.Div(live(run, metrics), id="run-live"),
+            dbc.Row([dbc.Col(curves, lg=8), dbc.Col(model, lg=4)], class_name="g-3"),
+            html.Div(artifact_sections(store, run, metrics), id="run-artifacts"),
+            confirm,
+            dcc.Store(id="run-id", data=run["id"]),
+            dcc.Store(id="run-sig", data=signature(run)),
+            dcc.Interval(id="run-interval", interval=POLL_MS, disabled=run["status"] in FINISHED),
+            dcc.Location(id="run-location", refresh=False),
+        ],
+        className="lens-run",
+    )
+
+
+def poll_outputs(store: RunStore, run_id: str, last: dict[str, Any] | None) -> tuple:
+    """What the polling callback changes; only the parts whose data changed (pure otherwise)."""
+    keep = (no_update,) * 8
+    run = store.get_run(run_id)
+    if run is None:
+        gone = dbc.Alert("This run has been deleted.", color="secondary")
+        return no_update, gone, no_update, no_update, True, None, "d-none", "d-none"
+    sig = signature(run)
+    if sig == last:
+        return keep
+    last = last or {}
+    finished = run["status"] in FINISHED
+    status_changed = sig["status"] != last.get("status")
+    metrics = run_data.load_metrics(store, run_id) if run["status"] == SUCCEEDED else None
+    return (
+        ui.status_badge(run["status"], run.get("cancel_requested")),
+        live(run, metrics),
+        figures.training_curves(run["history"])
+        if sig["epochs"] != last.get("epochs") or status_changed
+        else no_update,
+        artifact_sections(store, run, metrics) if status_changed and finished else no_update,
+        finished,
+        sig,
+        "" if run["status"] not in FINISHED else "d-none",
+        "d-inline-block" if run["status"] == SUCCEEDED else "d-none",
+    )
+
+
+@callback(
+    Output("run-status-badge", "children"),
+    Output("run-live", "children"),
+    Output("run-curves", "figure"),
+    Output("run-artifacts", "children"),
+    Output("run-interval", "disabled"),
+    Output("run-sig", "data"),
+    Output("run-cancel", "className"),
+    Output("run-downloads", "class_name"),
+    Input("run-interval", "n_intervals"),
+    State("run-id", "data"),
+    State("run-sig", "data"),
+    prevent_initial_call=True,
+)
+def poll(_n, run_id, last):
+    return poll_outputs(get_store(), run_id, last)
+
+
+@callback(
+    Output("run-cancel", "children"),
+    Output("run-cancel", "disabled"),
+    Input("run-cancel", "n_clicks"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def cancel(n_clicks, run_id):
+    if not n_clicks:
+        return no_update, no_update
+    status = service.cancel_run(get_store(), run_id)
+    return ("Cancelling…" if status not in FINISHED else "Cancelled"), True
+
+
+@callback(
+    Output("run-delete-modal", "is_open"),
+    Input("run-delete", "n_clicks"),
+    Input("run-delete-dismiss", "n_clicks"),
+    prevent_initial_call=True,
+)
+def toggle_delete(_open, _dismiss):
+    return ctx.triggered_id == "run-delete"
+
+
+@callback(
+    Output("run-location", "pathname"),
+    Output("app-flash", "data", allow_duplicate=True),
+    Input("run-delete-confirm", "n_clicks"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def delete(n_clicks, run_id):
+    if not n_clicks:
+        return no_update, no_update
+    store = get_store()
+    run = store.get_run(run_id, with_history=False)
+    service.delete_run(store, run_id)
+    name = run["name"] if run else "The run"
+    return "/", ui.flash(f"“{name}” was deleted.", "secondary")
+
+
+def _run(run_id: str) -> dict[str, Any] | None:
+    return get_store().get_run(run_id, with_history=False)
+
+
+@callback(
+    Output("run-filters", "figure"),
+    Output("run-filter-channel", "options"),
+    Output("run-filter-channel", "disabled"),
+    Output("run-filter-caption", "children"),
+    Input("run-filter-layer", "value"),
+    Input("run-filter-channel", "value"),
+    Input("run-filter-epoch", "value"),
+    Input("run-filter-scale", "value"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def show_filters(layer, channel, epoch, scale, run_id):
+    run = _run(run_id)
+    if run is None:
+        return no_update, no_update, no_update, no_update
+    return run_inspect.filter_view(get_store(), run, layer, channel, epoch, scale)
+
+
+@callback(
+    Output("run-filter-detail", "figure"),
+    Input("run-filters", "clickData"),
+    State("run-filter-layer", "value"),
+    State("run-filter-channel", "value"),
+    State("run-filter-epoch", "value"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def show_filter_detail(click, layer, channel, epoch, run_id):
+    run = _run(run_id)
+    return (
+        run_inspect.filter_detail(get_store(), run, layer, channel, epoch, click)
+        if run
+        else no_update
+    )
+
+
+def pick_probe(trigger: Any, clicked: Any, count: int, current: int) -> tuple[int, list[str]]:
+    """The probe image a thumbnail click selects, and every thumbnail's class."""
+    k = trigger["index"] if isinstance(trigger, dict) and clicked else current
+    return k, ["lens-thumb" + (" selected" if i == k else "") for i in range(count)]
+
+
+@callback(
+    Output("run-probe", "data"),
+    Output({"type": "run-probe", "index": ALL}, "className"),
+    Input({"type": "run-probe", "index": ALL}, "n_clicks"),
+    State("run-probe", "data"),
+    prevent_initial_call=True,
+)
+def select_probe(clicks, current):
+    clicked = ctx.triggered[0]["value"] if ctx.triggered else None
+    return pick_probe(ctx.triggered_id, clicked, len(clicks), current or 0)
+
+
+@callback(
+    Output("run-act", "figure"),
+    Output("run-act-probs", "figure"),
+    Output("run-act-caption", "children"),
+    Input("run-probe", "data"),
+    Input("run-act-layer", "value"),
+    Input("run-act-scale", "value"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def show_activations(k, layer, scale, run_id):
+    run = _run(run_id)
+    if run is None:
+        return no_update, no_update, no_update
+    store = get_store()
+    return run_inspect.activation_view(
+        store, run, run_data.layer_infos(run), run_data.load_probe(store, run_id), k, layer, scale
+    )
+
+
+@callback(
+    Output("run-act-detail", "figure"),
+    Input("run-act", "clickData"),
+    Input("run-probe", "data"),
+    Input("run-act-layer", "value"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def show_activation_detail(click, k, layer, run_id):
+    run = _run(run_id)
+    return run_inspect.activation_detail(get_store(), run, k, layer, click) if run else no_update

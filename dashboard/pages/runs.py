@@ -1,0 +1,233 @@
+"""Runs: every run with its live progress, filterable by status, dataset and name."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from dashboard import components as ui
+from dashboard.state import broker_ok, get_store
+from shared.datasets import DATASETS
+from shared.store import STATUSES, RunStore
+
+dash.register_page(__name__, path="/", name="Runs", title="Runs · CNN Lens", order=0)
+
+REFRESH_MS = 1500
+COLUMNS = (
+    "Name",
+    "Dataset",
+    "Status",
+    "Progress",
+    "Val acc.",
+    "Test acc.",
+    "Architecture",
+    "Created",
+)
+
+
+def run_row(run: dict[str, Any], now: float) -> html.Tr:
+    href = f"/run/{run['id']}"
+    test_acc = (run.get("test") or {}).get("accuracy")
+    # The name is user text: it goes into the page as a text node, never as markup.
+    return html.Tr(
+        [
+            html.Td(
+                [
+                    dcc.Link(run["name"], href=href, className="lens-run-name stretched-link"),
+                    html.Div(run["id"][:8], className="lens-mono lens-faint"),
+                ]
+            ),
+            html.Td(run["dataset"], className="text-nowrap"),
+            html.Td(ui.status_badge(run["status"], run.get("cancel_requested", False))),
+            html.Td(
+                [ui.progress_bar(run), html.Div(ui.progress_text(run), className="lens-faint")],
+                className="lens-progress-cell",
+            ),
+            html.Td(ui.fmt_pct(run.get("val_accuracy")), className="lens-num"),
+            html.Td(ui.fmt_pct(test_acc), className="lens-num fw-semibold"),
+            html.Td(
+                [
+                    html.Div(run.get("architecture") or "", className="lens-mono"),
+                    html.Div(f"{ui.fmt_int(run.get('params'))} parameters", className="lens-faint"),
+                ]
+            ),
+            html.Td(
+                html.Span(
+                    ui.fmt_ago(run.get("created_at"), now), title=ui.fmt_time(run.get("created_at"))
+                ),
+                className="text-nowrap",
+            ),
+        ],
+        className="lens-row",
+    )
+
+
+def empty_state(filtered: bool) -> html.Div:
+    if filtered:
+        return html.Div(
+            [
+                html.H5("No runs match these filters"),
+                html.P("Clear the filters above to see every run.", className="text-muted mb-0"),
+            ],
+            className="lens-empty",
+        )
+    return html.Div(
+        [
+            html.H5("No runs yet — start one"),
+            html.P(
+                "Train the teaching notebook's model in a few clicks, then look inside it.",
+                className="text-muted",
+            ),
+            dcc.Link("Start a run", href="/new", className="btn btn-primary"),
+        ],
+        className="lens-empty",
+    )
+
+
+def runs_view(
+    store: RunStore,
+    status: str | None = None,
+    dataset: str | None = None,
+    name: str | None = None,
+    now: float | None = None,
+) -> tuple[Any, str, int]:
+    """The table (or empty state), a signature of what it shows, and the number of runs."""
+    now = now or time.time()
+    runs = store.list_runs(
+        status=status or None, dataset=dataset or None, name=(name or "").strip() or None, limit=500
+    )
+    rows = [run_row(run, now) for run in runs]
+    sig_source = [
+        (
+            r["id"],
+            r["name"],
+            r["status"],
+            r["progress"],
+            r["val_accuracy"],
+            r["test"],
+            r["cancel_requested"],
+            ui.fmt_ago(r["created_at"], now),
+        )
+        for r in runs
+    ]
+    signature = hashlib.sha1(json.dumps(sig_source, default=str).encode()).hexdigest()
+    if not rows:
+        return empty_state(bool(status or dataset or (name or "").strip())), signature, 0
+    table = dbc.Table(
+        [html.Thead(html.Tr([html.Th(c) for c in COLUMNS])), html.Tbody(rows)],
+        hover=True,
+        responsive=True,
+        class_name="lens-table mb-0",
+    )
+    return table, signature, len(rows)
+
+
+def broker_banner(ok: bool):
+    if ok:
+        return None
+    return dbc.Alert(
+        [
+            html.Strong("The task queue is not reachable. "),
+            "New runs are saved as queued and start when it is back; "
+            "runs in progress keep training.",
+        ],
+        color="warning",
+        class_name="lens-banner",
+    )
+
+
+def layout(**_query: Any) -> html.Div:
+    status_opts = [{"label": "All statuses", "value": ""}] + ui.select_options(list(STATUSES))
+    dataset_opts = [{"label": "All datasets", "value": ""}] + [
+        {"label": info.name, "value": key} for key, info in DATASETS.items()
+    ]
+    table, signature, count = runs_view(get_store())
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H2("Runs", className="lens-title"),
+                            html.P(
+                                "Every training run, newest first. Click one to see its curves, "
+                                "filters and feature maps.",
+                                className="lens-subtitle",
+                            ),
+                        ]
+                    ),
+                    dcc.Link("+ New run", href="/new", className="btn btn-primary"),
+                ],
+                className="lens-page-head",
+            ),
+            html.Div(broker_banner(broker_ok()), id="runs-banner"),
+            dbc.Card(
+                dbc.CardBody(
+                    [
+                        dbc.Row(
+                            [
+                                dbc.Col(
+                                    dbc.Input(
+                                        id="runs-filter-name",
+                                        type="search",
+                                        placeholder="Filter by name",
+                                        value="",
+                                    ),
+                                    md=5,
+                                ),
+                                dbc.Col(
+                                    dbc.Select(
+                                        id="runs-filter-status", options=status_opts, value=""
+                                    ),
+                                    md=3,
+                                ),
+                                dbc.Col(
+                                    dbc.Select(
+                                        id="runs-filter-dataset", options=dataset_opts, value=""
+                                    ),
+                                    md=3,
+                                ),
+                                dbc.Col(
+                                    html.Div(
+                                        f"{count} runs", id="runs-count", className="lens-faint"
+                                    ),
+                                    md=1,
+                                    class_name="d-flex align-items-center justify-content-end",
+                                ),
+                            ],
+                            class_name="g-2 mb-3",
+                        ),
+                        html.Div(table, id="runs-table"),
+                    ]
+                ),
+                class_name="lens-card",
+            ),
+            dcc.Store(id="runs-signature", data=signature),
+            dcc.Interval(id="runs-interval", interval=REFRESH_MS),
+        ]
+    )
+
+
+@callback(
+    Output("runs-table", "children"),
+    Output("runs-signature", "data"),
+    Output("runs-count", "children"),
+    Output("runs-banner", "children"),
+    Input("runs-interval", "n_intervals"),
+    Input("runs-filter-status", "value"),
+    Input("runs-filter-dataset", "value"),
+    Input("runs-filter-name", "value"),
+    State("runs-signature", "data"),
+)
+def refresh(_n, status, dataset, name, last_signature):
+    table, signature, count = runs_view(get_store(), status, dataset, name)
+    banner = broker_banner(broker_ok())
+    if signature == last_signature:
+        return no_update, no_update, no_update, banner
+    return table, signature, f"{count} run{'' if count == 1 else 's'}", banner

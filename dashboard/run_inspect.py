@@ -1,0 +1,297 @@
+"""The run page's two inspection views, filters and feature maps: cards and their pure updates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import dcc, html
+
+from dashboard import components as ui
+from dashboard import figures, run_data
+from dashboard.run_views import graph, layer_caption, select_layer_options, thumbs
+from shared.config import LayerInfo
+from shared.store import RunStore
+
+MEAN = "mean"
+SCALES = [{"label": "each tile", "value": "tile"}, {"label": "whole layer", "value": "layer"}]
+
+
+def _conv_infos(infos: list[LayerInfo]) -> list[LayerInfo]:
+    return [i for i in infos if i.type == "conv2d"]
+
+
+def channel_options(cin: int) -> list[dict[str, Any]]:
+    return [{"label": "mean over input channels", "value": MEAN}] + [
+        {"label": f"input channel #{c}", "value": str(c)} for c in range(cin)
+    ]
+
+
+def filters_card(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) -> dbc.Card:
+    convs = _conv_infos(infos)
+    first = convs[0].name if convs else None
+    snaps = run_data.filter_snapshots(store, run["id"], first) if first else 0
+    fig, options, disabled, caption = filter_view(store, run, first, MEAN, None, "tile")
+    epoch = html.Div(
+        [
+            html.Span("after epoch", className="lens-label"),
+            dcc.Slider(
+                id="run-filter-epoch",
+                min=0,
+                max=max(snaps - 1, 1),
+                step=1,
+                value=max(snaps - 1, 1),
+                marks={e: "init" if e == 0 else str(e) for e in range(snaps)},
+                included=False,
+            ),
+        ],
+        className="lens-slider" if snaps > 1 else "d-none",
+    )
+    controls = dbc.Row(
+        [
+            dbc.Col(
+                [
+                    html.Span("layer", className="lens-label"),
+                    dbc.Select(
+                        id="run-filter-layer",
+                        value=first,
+                        size="sm",
+                        options=[
+                            {
+                                "label": f"{i.name} · {i.kernel_shape[0]}×"
+                                f"{i.kernel_shape[1]}, {i.kernel_shape[3]} filters",
+                                "value": i.name,
+                            }
+                            for i in convs
+                            if i.kernel_shape
+                        ],
+                    ),
+                ],
+                md=4,
+            ),
+            dbc.Col(
+                [
+                    html.Span("input channel", className="lens-label"),
+                    dbc.Select(
+                        id="run-filter-channel",
+                        value=MEAN,
+                        options=options,
+                        disabled=disabled,
+                        size="sm",
+                    ),
+                ],
+                md=3,
+            ),
+            dbc.Col(
+                [
+                    html.Span("gray scale per", className="lens-label"),
+                    dbc.RadioItems(
+                        id="run-filter-scale",
+                        options=SCALES,
+                        value="tile",
+                        inline=True,
+                        class_name="lens-radio",
+                    ),
+                ],
+                md=2,
+            ),
+            dbc.Col(epoch, md=3),
+        ],
+        class_name="g-2 mb-2",
+    )
+    body = html.Div(
+        [
+            controls,
+            html.Div(caption, id="run-filter-caption", className="lens-help"),
+            dbc.Row(
+                [
+                    dbc.Col(graph("run-filters", fig), lg=9),
+                    dbc.Col(graph("run-filter-detail", figures.channel_detail(None)), lg=3),
+                ],
+                class_name="g-2",
+            ),
+        ]
+    )
+    return ui.section(
+        "Filters",
+        body,
+        "What each conv layer learned to look for. Every small "
+        "image is one filter's weights: white = large weight, black = small (or "
+        "negative). Click a filter to see its numbers.",
+    )
+
+
+def filter_view(
+    store: RunStore,
+    run: dict[str, Any],
+    layer: str | None,
+    channel: str | None,
+    epoch: int | None,
+    scale: str | None,
+) -> tuple[Any, list, bool, str]:
+    """(figure, channel options, channel select disabled, caption) for the chosen filters."""
+    if not layer:
+        return figures.empty_figure("This model has no conv layer"), channel_options(0), True, ""
+    snaps = run_data.filter_snapshots(store, run["id"], layer)
+    at = None if epoch is None or snaps == 0 or epoch >= snaps - 1 else int(epoch)
+    kernel = run_data.load_filters(store, run["id"], layer, at)
+    if kernel is None or kernel.ndim != 4:
+        return figures.filter_grid(None), channel_options(0), True, ""
+    kh, kw, cin, cout = kernel.shape
+    ch: int | str = int(channel) if channel not in (None, MEAN) and str(channel).isdigit() else MEAN
+    if isinstance(ch, int) and ch >= cin:
+        ch = MEAN
+    fig = figures.filter_grid(kernel, ch, per_tile=scale != "layer")
+    when = (
+        "the initial (random) weights"
+        if at == 0
+        else (f"the weights after epoch {at}" if at else "the final weights")
+    )
+    if cin == 1:
+        what = f"{cout} filters of {kh}×{kw} on the gray input image, {when}."
+    elif ch == MEAN:
+        what = (
+            f"{cout} filters of {kh}×{kw}×{cin}: each reads all {cin} maps of the layer "
+            f"before; shown here averaged over them ({when})."
+        )
+    else:
+        what = f"{cout} filters: the {kh}×{kw} slice each applies to input map #{ch} ({when})."
+    return fig, channel_options(cin if cin > 1 else 0), cin == 1, what
+
+
+def filter_detail(
+    store: RunStore,
+    run: dict[str, Any],
+    layer: str | None,
+    channel: str | None,
+    epoch: int | None,
+    click: dict | None,
+) -> Any:
+    if not layer or not click or not click.get("points"):
+        return figures.channel_detail(None)
+    idx = click["points"][0].get("pointIndex", click["points"][0].get("pointNumber"))
+    snaps = run_data.filter_snapshots(store, run["id"], layer)
+    at = None if epoch is None or snaps == 0 or epoch >= snaps - 1 else int(epoch)
+    tiles = figures.kernel_tiles(
+        run_data.load_filters(store, run["id"], layer, at),
+        int(channel) if channel and str(channel).isdigit() else MEAN,
+    )
+    if tiles is None or idx is None or not 0 <= idx < len(tiles):
+        return figures.channel_detail(None)
+    return figures.channel_detail(tiles[idx], f"{layer} filter #{idx}", colorscale="Gray")
+
+
+def activations_card(
+    store: RunStore, run: dict[str, Any], infos: list[LayerInfo], probe: dict[str, np.ndarray]
+) -> dbc.Card:
+    classes = run_data.class_names(run)
+    first = infos[0].name if infos else None
+    fig, probs, caption = activation_view(store, run, infos, probe, 0, first, "tile")
+    controls = dbc.Row(
+        [
+            dbc.Col(
+                [
+                    html.Span("layer", className="lens-label"),
+                    dbc.Select(
+                        id="run-act-layer",
+                        value=first,
+                        size="sm",
+                        options=select_layer_options(infos),
+                    ),
+                ],
+                md=4,
+            ),
+            dbc.Col(
+                [
+                    html.Span("colour scale per", className="lens-label"),
+                    dbc.RadioItems(
+                        id="run-act-scale",
+                        options=SCALES,
+                        value="tile",
+                        inline=True,
+                        class_name="lens-radio",
+                    ),
+                ],
+                md=4,
+            ),
+        ],
+        class_name="g-2 mb-2",
+    )
+    body = html.Div(
+        [
+            html.Div(thumbs(probe, classes, 0), id="run-probe-thumbs", className="lens-thumbs"),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [
+                            controls,
+                            html.Div(caption, id="run-act-caption", className="lens-help"),
+                            graph("run-act", fig),
+                        ],
+                        lg=8,
+                    ),
+                    dbc.Col(
+                        [
+                            html.Div("Prediction", className="lens-label"),
+                            graph("run-act-probs", probs),
+                            html.Div("Selected map", className="lens-label mt-2"),
+                            graph("run-act-detail", figures.channel_detail(None)),
+                        ],
+                        lg=4,
+                    ),
+                ],
+                class_name="g-3 mt-1",
+            ),
+            dcc.Store(id="run-probe", data=0),
+        ]
+    )
+    return ui.section(
+        "Feature maps",
+        body,
+        "Pick a test image (one per class; ✓/✗ is the "
+        "model's prediction) and see what every layer makes of it, from the first "
+        "conv layer to the class probabilities.",
+    )
+
+
+def activation_view(
+    store: RunStore,
+    run: dict[str, Any],
+    infos: list[LayerInfo],
+    probe: dict[str, np.ndarray] | None,
+    k: int,
+    layer: str | None,
+    scale: str | None,
+) -> tuple[Any, Any, str]:
+    """(feature-map figure, probability figure, caption) for probe image k and a layer."""
+    classes = run_data.class_names(run)
+    if probe is None or not 0 <= (k or 0) < len(probe["inputs"]):
+        empty = figures.empty_figure("No probe images saved for this run")
+        return empty, figures.class_probabilities(None), ""
+    k = int(k or 0)
+    info = next((i for i in infos if i.name == layer), None)
+    act = run_data.probe_activation(store, run["id"], layer, k) if layer else None
+    fig = figures.activation_grid(act, per_tile=scale != "layer", class_names=classes)
+    preds = probe.get("predictions")
+    probs = figures.class_probabilities(
+        preds[k] if preds is not None and k < len(preds) else None, classes, int(probe["labels"][k])
+    )
+    config_layers = (run.get("config") or {}).get("layers") or []
+    cfg = config_layers[info.index] if info and info.index < len(config_layers) else None
+    return fig, probs, layer_caption(info, cfg)
+
+
+def activation_detail(
+    store: RunStore, run: dict[str, Any], k: int, layer: str | None, click: dict | None
+) -> Any:
+    if not layer or not click or not click.get("points"):
+        return figures.channel_detail(None)
+    point = click["points"][0]
+    if point.get("curveNumber") != 1:
+        return figures.channel_detail(None)
+    act = run_data.probe_activation(store, run["id"], layer, int(k or 0))
+    idx = point.get("pointIndex", point.get("pointNumber"))
+    if act is None or act.ndim != 3 or idx is None or not 0 <= idx < act.shape[2]:
+        return figures.channel_detail(None)
+    return figures.channel_detail(act[:, :, idx], f"{layer} map #{idx}")

@@ -1,0 +1,324 @@
+"""Sections of the run page (header, live progress, results, filters, feature maps), pure renders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import dcc, html
+
+from dashboard import components as ui
+from dashboard import figures, run_data
+from dashboard.montage import png_data_uri
+from shared.config import LayerInfo
+from shared.store import FAILED, INTERRUPTED, RUNNING, SUCCEEDED, RunStore
+
+GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+STATIC_GRAPH = {"displayModeBar": False}
+DOWNLOADS = (
+    ("model.keras", "Keras model (.keras)"),
+    ("metrics.csv", "Metrics per epoch (.csv)"),
+    ("filters.npz", "Filters (.npz)"),
+    ("activations.npz", "Probe activations (.npz)"),
+)
+
+
+def graph(gid: str, figure: Any, static: bool = True) -> dcc.Graph:
+    return dcc.Graph(
+        id=gid,
+        figure=figure,
+        config=STATIC_GRAPH if static else GRAPH_CONFIG,
+        className="lens-graph",
+    )
+
+
+def header(run: dict[str, Any]) -> html.Div:
+    run_id = run["id"]
+    downloads = dbc.DropdownMenu(
+        [
+            dbc.DropdownMenuItem(
+                label,
+                href=f"/api/runs/{run_id}/artifacts/{name}",
+                external_link=True,
+                target="_blank",
+            )
+            for name, label in DOWNLOADS
+        ],
+        label="Download",
+        color="light",
+        size="sm",
+        align_end=True,
+        id="run-downloads",
+        class_name="d-inline-block" if run["status"] == SUCCEEDED else "d-none",
+    )
+    meta = " · ".join(
+        x
+        for x in (
+            run["dataset"],
+            run.get("architecture") or "",
+            f"{ui.fmt_int(run.get('params'))} parameters",
+            f"created {ui.fmt_time(run.get('created_at'))}",
+        )
+        if x
+    )
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H2(run["name"], className="lens-title me-2"),
+                            html.Span(
+                                ui.status_badge(run["status"], run.get("cancel_requested")),
+                                id="run-status-badge",
+                            ),
+                        ],
+                        className="d-flex align-items-center",
+                    ),
+                    html.Div(meta, className="lens-subtitle lens-mono-soft"),
+                ]
+            ),
+            html.Div(
+                [
+                    dbc.Button(
+                        "Cancel run",
+                        id="run-cancel",
+                        color="warning",
+                        outline=True,
+                        size="sm",
+                        class_name="" if run["status"] in ui.ACTIVE else "d-none",
+                    ),
+                    dcc.Link(
+                        "Clone and edit",
+                        href=f"/new?clone={run_id}",
+                        className="btn btn-light btn-sm",
+                    ),
+                    downloads,
+                    dbc.Button("Delete", id="run-delete", color="danger", outline=True, size="sm"),
+                ],
+                className="lens-actions",
+            ),
+        ],
+        className="lens-page-head",
+    )
+
+
+def live_panel(run: dict[str, Any]) -> Any:
+    """Progress while queued or running, the error of a failed run, the results of a finished one."""
+    status, p = run["status"], run.get("progress") or {}
+    if status == SUCCEEDED:
+        return None
+    children = []
+    if status == FAILED:
+        children.append(
+            dbc.Alert(
+                [
+                    html.Strong("This run failed. "),
+                    run.get("error") or "The worker did not say why.",
+                ],
+                color="danger",
+                class_name="mb-2 lens-error",
+            )
+        )
+    elif status == INTERRUPTED:
+        children.append(
+            dbc.Alert(
+                "The worker running this run stopped. It resumes from its last "
+                "finished epoch when a worker picks it up again.",
+                color="warning",
+                class_name="mb-2",
+            )
+        )
+    bar = html.Div(
+        [
+            ui.progress_bar(run, height=12),
+            html.Div(
+                [
+                    html.Span(ui.progress_text(run), className="fw-semibold"),
+                    html.Span(
+                        f"loss {ui.fmt_num(p.get('loss'))} · accuracy "
+                        f"{ui.fmt_pct(p.get('accuracy'))}"
+                        if status == RUNNING and p.get("loss") is not None
+                        else "",
+                        className="lens-faint",
+                    ),
+                ],
+                className="d-flex justify-content-between mt-2",
+            ),
+        ]
+    )
+    children.append(bar)
+    return dbc.Card(dbc.CardBody(children), class_name="lens-card")
+
+
+def summary(run: dict[str, Any], metrics: dict[str, Any] | None) -> html.Div:
+    m = metrics or {}
+    test = m.get("test") or run.get("test") or {}
+    rate = m.get("images_per_second")
+    return html.Div(
+        [
+            ui.stat("Test accuracy", ui.fmt_pct(test.get("accuracy"), 2)),
+            ui.stat("Test loss", ui.fmt_num(test.get("loss"))),
+            ui.stat("Val. accuracy", ui.fmt_pct(run.get("val_accuracy"), 2)),
+            ui.stat(
+                "Training time",
+                ui.fmt_duration(m.get("seconds")),
+                f"{rate:,.0f} images/s" if rate else None,
+            ),
+            ui.stat(
+                "Images",
+                ui.fmt_int(m.get("train_images")),
+                f"+ {m['val_images']:,} for validation" if m.get("val_images") else None,
+            ),
+        ],
+        className="lens-stats",
+    )
+
+
+def model_table(infos: list[LayerInfo]) -> dbc.Table:
+    rows = [
+        html.Tr(
+            [
+                html.Td("input", className="lens-mono"),
+                html.Td("(28, 28, 1)", className="lens-mono"),
+                html.Td("0", className="lens-num"),
+            ]
+        )
+    ]
+    rows += [
+        html.Tr(
+            [
+                html.Td(i.name, className="lens-mono"),
+                html.Td(str(tuple(i.output_shape)), className="lens-mono"),
+                html.Td(ui.fmt_int(i.params), className="lens-num"),
+            ]
+        )
+        for i in infos
+    ]
+    rows.append(
+        html.Tr(
+            [
+                html.Td("Total", colSpan=2, className="fw-semibold"),
+                html.Td(ui.fmt_int(sum(i.params for i in infos)), className="lens-num fw-semibold"),
+            ],
+            className="lens-total",
+        )
+    )
+    head = html.Thead(
+        html.Tr(
+            [html.Th("Layer"), html.Th("Output shape"), html.Th("Params", className="lens-num")]
+        )
+    )
+    return dbc.Table([head, html.Tbody(rows)], size="sm", class_name="lens-table mb-0")
+
+
+def training_images_card(run: dict[str, Any]) -> dbc.Card:
+    samples = run_data.training_samples(run["dataset"])
+    fig = (
+        figures.sample_images(samples[0], samples[1], run_data.class_names(run))
+        if samples
+        else figures.empty_figure("The dataset is not on this machine")
+    )
+    return ui.section(
+        "Training images",
+        graph("run-samples", fig),
+        "The first images of the training set with their labels, as the model "
+        "sees them: 28×28 pixels, gray levels scaled to [0, 1].",
+    )
+
+
+def confusion_card(run: dict[str, Any], metrics: dict[str, Any] | None) -> dbc.Card:
+    m = metrics or {}
+    fig = figures.confusion_matrix(
+        m.get("confusion"), m.get("classes") or run_data.class_names(run)
+    )
+    return ui.section(
+        "Confusion matrix",
+        graph("run-confusion", fig),
+        "Test images by true class (rows) and predicted class (columns). The "
+        "diagonal is what the model gets right; a dark cell off it is a mix-up.",
+    )
+
+
+def thumbs(probe: dict[str, np.ndarray], classes: tuple[str, ...], selected: int) -> list:
+    preds = probe.get("predictions")
+    out = []
+    for k, (img, label) in enumerate(zip(probe["inputs"], probe["labels"], strict=False)):
+        true = classes[int(label)] if int(label) < len(classes) else str(int(label))
+        pred = int(np.argmax(preds[k])) if preds is not None and k < len(preds) else None
+        ok = pred == int(label)
+        verdict = "" if pred is None else (classes[pred] if pred < len(classes) else str(pred))
+        out.append(
+            html.Button(
+                [
+                    html.Img(
+                        src=png_data_uri(np.asarray(img, dtype=np.uint8)), alt=f"test image {true}"
+                    ),
+                    html.Div(true, className="lens-thumb-label"),
+                    html.Div(
+                        ("✓ " if ok else "✗ ") + verdict if pred is not None else "",
+                        className="lens-thumb-pred " + ("text-success" if ok else "text-danger"),
+                    ),
+                ],
+                id={"type": "run-probe", "index": k},
+                n_clicks=0,
+                title=f"true {true}, predicted {verdict}",
+                className="lens-thumb" + (" selected" if k == selected else ""),
+            )
+        )
+    return out
+
+
+def layer_caption(info: LayerInfo | None, config_layer: dict[str, Any] | None) -> str:
+    if info is None:
+        return ""
+    shape = info.output_shape
+    if info.type == "conv2d":
+        act = (config_layer or {}).get("activation", "relu")
+        zero = " With relu, negative responses are cut to 0 (dark)." if act == "relu" else ""
+        return (
+            f"{shape[2]} feature maps of {shape[0]}×{shape[1]}: where each filter of this "
+            f"layer finds its pattern in the image. Yellow = strong response, purple = weak."
+            + zero
+            + " Click a map to see its values."
+        )
+    if info.type in ("maxpool2d", "avgpool2d"):
+        how = "the strongest" if info.type == "maxpool2d" else "the average"
+        return (
+            f"The previous maps shrunk to {shape[0]}×{shape[1]} by keeping {how} response of "
+            "each window: the same patterns, coarser, and less sensitive to small shifts."
+        )
+    if info.type == "flatten":
+        return (
+            f"The maps laid out as one vector of {shape[0]:,} numbers: what the dense layer reads."
+        )
+    if info.type == "dropout":
+        return "Dropout only acts while training; for a prediction it passes its input unchanged."
+    if (config_layer or {}).get("activation") == "softmax":
+        return "The output: one probability per class. The tallest bar is the prediction."
+    return f"{shape[0]} units of a dense layer: each one a weighted sum of all its inputs."
+
+
+def select_layer_options(infos: list[LayerInfo]) -> list[dict[str, Any]]:
+    return [
+        {"label": f"{i.name} · {'×'.join(str(s) for s in i.output_shape)}", "value": i.name}
+        for i in infos
+    ]
+
+
+def placeholder(run: dict[str, Any]) -> dbc.Card:
+    text = {
+        FAILED: "This run failed, so it has no filters or feature maps to show.",
+        "cancelled": "This run was cancelled before it finished: no filters or feature maps.",
+    }.get(
+        run["status"],
+        "Filters, feature maps and the confusion matrix appear here when training finishes.",
+    )
+    return dbc.Card(
+        dbc.CardBody(html.Div(text, className="lens-empty py-4")), class_name="lens-card"
+    )
+
+
+def store_check(store: RunStore, run_id: str) -> bool:
+    return run_data.has_artifacts(store, run_id)
