@@ -1,0 +1,184 @@
+"""API views for runs and jobs: health, submit, list, show, cancel, delete, job status."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Response, request, url_for
+from pydantic import ValidationError
+
+from dashboard import service
+from dashboard.api_artifacts import available_artifacts
+from dashboard.api_common import (
+    ApiError,
+    invalid,
+    json_response,
+    load_run,
+    query_int,
+    read_json_body,
+    shown,
+    store,
+)
+from shared.config import LAYER_TYPES, ConfigError, LayerInfo, RunConfig, infer_layers
+from shared.datasets import DATASETS
+from shared.queue import broker_reachable
+from shared.store import FINISHED, STATUSES
+
+log = logging.getLogger(__name__)
+
+MAX_LIST = 1000
+DEFAULT_LIST = 100
+MAX_NAME_FILTER = 120
+
+
+def version() -> str:
+    try:
+        from importlib.metadata import version as dist_version
+
+        return dist_version("cnnlens")
+    except Exception:  # not installed as a distribution (running from a checkout)
+        return "0.1.0"
+
+
+def health() -> Response:
+    runs = store()
+    broker = broker_reachable(runs.settings)
+    ok_store = runs.ping()
+    ok = broker and ok_store
+    body = {
+        "status": "ok" if ok else "degraded",
+        "broker": broker,
+        "store": ok_store,
+        "version": version(),
+    }
+    return json_response(body, 200 if ok else 503)
+
+
+def run_layers(run: dict[str, Any]) -> list[LayerInfo]:
+    """The layer table of a stored run's config (validated when the run was created)."""
+    try:
+        config = RunConfig.model_validate(run["config"])
+    except ValidationError:
+        log.warning("run %s has a config this version cannot read", run["id"])
+        return []
+    infos, _ = infer_layers(config)
+    return infos
+
+
+def detailed(run: dict[str, Any]) -> dict[str, Any]:
+    return run | {
+        "layers": [info.as_dict() for info in run_layers(run)],
+        "artifacts": available_artifacts(run),
+    }
+
+
+def _check_json_types(data: dict[str, Any]) -> None:
+    """Hold a JSON body to the JSON types the schema documents: "3" is not an integer here.
+
+    The shared validator is lenient (the pages may hand it strings); the API is not, so that
+    /api/openapi.json describes exactly what it accepts. Range and structure messages still come
+    from the shared validator; only type mismatches that it would let through are reported here.
+    """
+    try:
+        RunConfig.model_validate(data, strict=True)
+        return
+    except ValidationError as exc:
+        type_errors = [
+            {"field": _field_path(e["loc"]), "message": _TYPE_ERRORS[e["type"]]}
+            for e in exc.errors(include_url=False)
+            if e["type"] in _TYPE_ERRORS
+        ]
+    try:
+        service.validate(data, store())
+    except ConfigError as exc:  # its messages win for the fields it rejects itself
+        fields = {e["field"] for e in exc.errors}
+        raise ConfigError(
+            exc.errors + [e for e in type_errors if e["field"] not in fields]
+        ) from None
+    if type_errors:
+        raise ConfigError(type_errors)
+
+
+_TYPE_ERRORS = {
+    "int_type": "must be a whole number (a JSON number, not text)",
+    "float_type": "must be a number (a JSON number, not text)",
+    "bool_type": "must be true or false",
+    "string_type": "must be text (a JSON string)",
+}
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    # Like the shared validator's paths: drop pydantic's union tag (layers.0.conv2d.filters).
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p in LAYER_TYPES)]
+    return ".".join(parts) or "config"
+
+
+def create_run() -> Response:
+    data = read_json_body(empty={})
+    if not isinstance(data, dict):
+        raise invalid(
+            "config",
+            'the run config must be a JSON object, such as {} for the defaults or {"epochs": 1}',
+        )
+    try:
+        _check_json_types(data)
+        run = service.submit_run(store(), data)
+    except ConfigError as exc:
+        raise ApiError(422, errors=exc.errors) from None
+    location = url_for(".get_run", run_id=run["id"])
+    return json_response(detailed(run), 201, headers={"Location": location})
+
+
+def list_runs() -> Response:
+    status = request.args.get("status")
+    if status is not None and status not in STATUSES:
+        raise invalid(
+            "status", f"unknown status {shown(status)}; use one of: {', '.join(STATUSES)}"
+        )
+    dataset = request.args.get("dataset")
+    if dataset is not None and dataset not in DATASETS:
+        raise invalid(
+            "dataset", f"unknown dataset {shown(dataset)}; use one of: {', '.join(DATASETS)}"
+        )
+    name = request.args.get("name")
+    if name is not None and len(name) > MAX_NAME_FILTER:
+        raise invalid("name", f"must be at most {MAX_NAME_FILTER} characters")
+    limit = query_int("limit", 1, MAX_LIST)
+    runs = store().list_runs(
+        status=status, dataset=dataset, name=name or None, limit=limit or DEFAULT_LIST
+    )
+    return json_response({"runs": runs})
+
+
+def get_run(run_id: str) -> Response:
+    return json_response(detailed(load_run(run_id)))
+
+
+def cancel_run(run_id: str) -> Response:
+    run = load_run(run_id, with_history=False)
+    if run["status"] in FINISHED and run["status"] != "cancelled":
+        raise ApiError(
+            409, f"run {run_id} already finished ({run['status']}); there is nothing to cancel"
+        )
+    status = service.cancel_run(store(), run_id)
+    if status is None:  # deleted in the meantime
+        raise ApiError(404, f"no run with id {shown(run_id)}")
+    if status in FINISHED and status != "cancelled":
+        raise ApiError(409, f"run {run_id} finished ({status}) before it could be cancelled")
+    return json_response({"id": run_id, "status": status, "cancel_requested": True}, 202)
+
+
+def delete_run(run_id: str) -> Response:
+    load_run(run_id, with_history=False)
+    if not service.delete_run(store(), run_id):
+        raise ApiError(404, f"no run with id {shown(run_id)}")
+    return Response(status=204)
+
+
+def get_job(job_id: str) -> Response:
+    job = store().get_job(job_id)
+    if job is None:
+        raise ApiError(404, f"no job with id {shown(job_id)}")
+    keys = ("id", "kind", "status", "run_id", "result", "error", "created_at", "finished_at")
+    return json_response({k: job.get(k) for k in keys})

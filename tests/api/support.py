@@ -1,0 +1,70 @@
+"""Helpers of the API tests: the test Redis database, and a fake finished run."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import numpy as np
+
+from shared import artifacts as names
+from shared.config import RunConfig, infer_layers
+from shared.store import SUCCEEDED, RunStore
+
+TEST_REDIS = "redis://127.0.0.1:6379/15"
+PROBES = 10
+
+
+def flush_test_redis() -> None:
+    import redis
+
+    with contextlib.suppress(redis.RedisError):  # no Redis: the tests that need it say so
+        redis.Redis.from_url(TEST_REDIS, socket_timeout=1).flushdb()
+
+
+def fake_trained_run(store: RunStore, run_id: str, seed: int = 0) -> dict[str, np.ndarray]:
+    """Write what a worker writes for a succeeded run (docs/CONTRACTS.md), and mark it so."""
+    rng = np.random.default_rng(seed)
+    files = store.files
+    run = store.get_run(run_id)
+    infos, _ = infer_layers(RunConfig.model_validate(run["config"]))
+    written: dict[str, np.ndarray] = {}
+    epochs = run["config"]["epochs"]
+    for info in infos:
+        if info.kernel_shape:
+            kernel = rng.normal(size=info.kernel_shape).astype(np.float32)
+            files.save_array(run_id, f"{names.FILTERS_DIR}/{info.name}.npy", kernel)
+            stack = rng.normal(size=(epochs + 1, *info.kernel_shape)).astype(np.float16)
+            files.save_array(run_id, f"{names.FILTERS_DIR}/epochs/{info.name}.npy", stack)
+            written[info.name] = kernel
+        acts = rng.random((PROBES, *info.output_shape)).astype(np.float16)
+        files.save_array(run_id, f"{names.PROBE_DIR}/{info.name}.npy", acts)
+        written[f"probe:{info.name}"] = acts
+    inputs = rng.integers(0, 256, (PROBES, 28, 28), dtype=np.uint8)
+    files.save_array(run_id, f"{names.PROBE_DIR}/inputs.npy", inputs)
+    files.save_array(run_id, f"{names.PROBE_DIR}/labels.npy", np.arange(PROBES, dtype=np.int32))
+    files.save_array(
+        run_id, f"{names.PROBE_DIR}/indices.npy", np.arange(PROBES, dtype=np.int32) * 3
+    )
+    predictions = rng.dirichlet(np.ones(10), PROBES).astype(np.float32)
+    files.save_array(run_id, f"{names.PROBE_DIR}/predictions.npy", predictions)
+    written["inputs"], written["predictions"] = inputs, predictions
+    files.write_bytes(run_id, names.MODEL, b"PK\x03\x04 not really a keras file")
+    metrics = {
+        "test": {"loss": 0.1, "accuracy": 0.97},
+        "confusion": np.eye(10, dtype=int).tolist(),
+        "classes": [str(d) for d in range(10)],
+        "train_images": 7200,
+        "val_images": 800,
+        "seconds": 12.5,
+        "images_per_second": 1728.0,
+    }
+    files.write_bytes(run_id, names.METRICS, json.dumps(metrics).encode())
+    for epoch in range(1, epochs + 1):
+        store.record_epoch(
+            run_id,
+            epoch,
+            {"loss": 1.0 / epoch, "accuracy": 0.9, "val_loss": 1.1 / epoch, "val_accuracy": 0.88},
+        )
+    store.finish(run_id, SUCCEEDED, test_loss=0.1, test_accuracy=0.97)
+    return written
