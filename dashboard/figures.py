@@ -80,6 +80,7 @@ def _montage_figure(
             mode="markers",
             hovertext=list(hovers),
             hoverinfo="text",
+            hoverlabel={"bgcolor": "#111827", "bordercolor": "#111827", "font": {"color": "#fff"}},
             showlegend=False,
             marker={"size": max(8, int(m.tile * scale * 0.9)), "symbol": "square", "opacity": 0},
         )
@@ -138,7 +139,7 @@ def filter_grid(kernel: Any, channel: int | str | None = None, per_tile: bool = 
     m = montage(normalize(tiles, per_tile), cmap="gray", target=42)
     labels = [f"#{i}" for i in range(len(tiles))]
     hovers = [f"filter #{i}<br>{_stats(t)}" for i, t in enumerate(tiles)]
-    return _montage_figure(m, labels, hovers, display_tile=64 if len(tiles) <= 16 else 48)
+    return _montage_figure(m, labels, hovers, display_tile=84 if len(tiles) <= 16 else 52)
 
 
 def activation_grid(
@@ -156,7 +157,7 @@ def activation_grid(
     m = montage(normalize(tiles, per_tile), cmap="viridis", target=28)
     labels = [f"#{i}" for i in range(len(tiles))]
     hovers = [f"channel #{i}<br>{_stats(t)}" for i, t in enumerate(tiles)]
-    return _montage_figure(m, labels, hovers, display_tile=72 if len(tiles) <= 16 else 56)
+    return _montage_figure(m, labels, hovers, display_tile=96 if len(tiles) <= 16 else 64)
 
 
 def vector_figure(values: Any, labels: Sequence[str] | None = None, width: int = 64) -> go.Figure:
@@ -237,10 +238,10 @@ def training_curves(history: dict[str, Sequence[float | None]] | None) -> go.Fig
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
     fig.update_layout(
         template=TEMPLATE,
-        height=300,
+        height=330,
         hovermode="x unified",
-        legend={"orientation": "h", "y": 1.18, "x": 1, "xanchor": "right"},
-        margin={"l": 48, "r": 16, "t": 48, "b": 40},
+        legend={"orientation": "h", "y": -0.22, "x": 0.5, "xanchor": "center", "yanchor": "top"},
+        margin={"l": 48, "r": 16, "t": 36, "b": 72},
     )
     return fig
 
@@ -349,6 +350,9 @@ def channel_detail(plane: Any, title: str = "", colorscale: str = "Viridis") -> 
             colorscale=colorscale,
             hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>",
             colorbar={"thickness": 10},
+            # A kernel is small enough to print its weights in the cells.
+            texttemplate="%{z:.2f}" if z.size <= 49 else None,
+            textfont={"size": 11},
         )
     )
     fig.update_xaxes(visible=False, constrain="domain")

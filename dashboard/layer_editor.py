@@ -304,13 +304,16 @@ def preview_rows(config: dict[str, Any]) -> list[dict[str, Any]]:
             "params": 0,
         }
     ]
+    counters: dict[str, int] = {}
     for i, (layer, info) in enumerate(
         zip(config.get("layers") or [], layer_shapes(config), strict=False)
     ):
+        kind = str(layer.get("type", "layer"))
+        counters[kind] = counters.get(kind, 0) + 1
         rows.append(
             {
                 "index": i,
-                "name": info.name if info else f"{layer.get('type', '?')}",
+                "name": info.name if info else f"{kind}_{counters[kind]}",
                 "what": describe(layer),
                 "shape": str(tuple(info.output_shape)) if info else "—",
                 "params": info.params if info else None,

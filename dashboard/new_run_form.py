@@ -26,6 +26,8 @@ def field_error(field: str) -> html.Div:
 def number_field(
     field: str, label: str, value: Any, help_text: str | None = None, **limits: Any
 ) -> html.Div:
+    # Only the step goes to the browser: with min/max it would turn an out-of-range number into
+    # None, and the user would read "must be a number" instead of the real limit.
     return html.Div(
         [
             dbc.Label(label, class_name="lens-label"),
@@ -35,7 +37,7 @@ def number_field(
                 value=value,
                 debounce=300,
                 size="sm",
-                **limits,
+                step=limits.get("step", "any"),
             ),
             field_error(field),
             dbc.FormText(help_text) if help_text else None,
@@ -156,13 +158,11 @@ def _param_input(i: int, param: str, label: str, kind: str, spec: Any, value: An
     if kind == "select":
         control = dbc.Select(id=pid, options=ui.select_options(list(spec)), value=value, size="sm")
     else:
-        lo, hi, step = spec
+        _lo, _hi, step = spec  # limits are checked by the server, with their own message
         control = dbc.Input(
             id=pid,
             type="number",
             value=value,
-            min=lo,
-            max=hi,
             step=step,
             debounce=300,
             size="sm",

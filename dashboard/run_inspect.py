@@ -44,6 +44,7 @@ def filters_card(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) -
                 value=max(snaps - 1, 1),
                 marks={e: "init" if e == 0 else str(e) for e in range(snaps)},
                 included=False,
+                allow_direct_input=False,
             ),
         ],
         className="lens-slider" if snaps > 1 else "d-none",

@@ -99,7 +99,7 @@ def layout(clone: str | None = None, **_query: Any) -> html.Div:
             ),
             dcc.Store(id="new-config", data=config),
             dcc.Store(id="new-parent", data=parent),
-            dcc.Location(id="new-location", refresh=False),
+            dcc.Location(id="new-location", refresh="callback-nav"),
         ]
     )
 

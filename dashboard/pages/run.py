@@ -109,7 +109,7 @@ def layout(run_id: str | None = None, **_query: Any) -> html.Div:
             dcc.Store(id="run-id", data=run["id"]),
             dcc.Store(id="run-sig", data=signature(run)),
             dcc.Interval(id="run-interval", interval=POLL_MS, disabled=run["status"] in FINISHED),
-            dcc.Location(id="run-location", refresh=False),
+            dcc.Location(id="run-location", refresh="callback-nav"),
         ],
         className="lens-run",
     )

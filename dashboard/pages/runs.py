@@ -19,6 +19,7 @@ from shared.store import STATUSES, RunStore
 dash.register_page(__name__, path="/", name="Runs", title="Runs · CNN Lens", order=0)
 
 REFRESH_MS = 1500
+ALL = "all"  # the filter value meaning "any"
 COLUMNS = (
     "Name",
     "Dataset",
@@ -99,6 +100,8 @@ def runs_view(
 ) -> tuple[Any, str, int]:
     """The table (or empty state), a signature of what it shows, and the number of runs."""
     now = now or time.time()
+    status = None if status in (None, "", ALL) else status
+    dataset = None if dataset in (None, "", ALL) else dataset
     runs = store.list_runs(
         status=status or None, dataset=dataset or None, name=(name or "").strip() or None, limit=500
     )
@@ -143,8 +146,8 @@ def broker_banner(ok: bool):
 
 
 def layout(**_query: Any) -> html.Div:
-    status_opts = [{"label": "All statuses", "value": ""}] + ui.select_options(list(STATUSES))
-    dataset_opts = [{"label": "All datasets", "value": ""}] + [
+    status_opts = [{"label": "All statuses", "value": ALL}] + ui.select_options(list(STATUSES))
+    dataset_opts = [{"label": "All datasets", "value": ALL}] + [
         {"label": info.name, "value": key} for key, info in DATASETS.items()
     ]
     table, signature, count = runs_view(get_store())
@@ -183,13 +186,13 @@ def layout(**_query: Any) -> html.Div:
                                 ),
                                 dbc.Col(
                                     dbc.Select(
-                                        id="runs-filter-status", options=status_opts, value=""
+                                        id="runs-filter-status", options=status_opts, value=ALL
                                     ),
                                     md=3,
                                 ),
                                 dbc.Col(
                                     dbc.Select(
-                                        id="runs-filter-dataset", options=dataset_opts, value=""
+                                        id="runs-filter-dataset", options=dataset_opts, value=ALL
                                     ),
                                     md=3,
                                 ),
