@@ -8,6 +8,7 @@ from sqlalchemy import (
     Engine,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -50,6 +51,8 @@ runs = Table(
     Column("notes", Text, nullable=False, default=""),
     Column("parent_id", String(32)),
 )
+# The runs list asks for one status, newest first (migration 0002).
+Index("ix_runs_status_created_at", runs.c.status, runs.c.created_at)
 
 epochs = Table(
     "epochs", metadata,
