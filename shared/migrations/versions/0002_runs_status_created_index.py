@@ -22,8 +22,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_runs_status_created_at", "runs", ["status", "created_at"])
+    # if_not_exists: a database made by metadata.create_all (stamped 0001) already has it.
+    op.create_index("ix_runs_status_created_at", "runs", ["status", "created_at"],
+                    if_not_exists=True)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_runs_status_created_at", table_name="runs")
+    op.drop_index("ix_runs_status_created_at", table_name="runs", if_exists=True)
