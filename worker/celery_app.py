@@ -1,0 +1,103 @@
+"""The Celery app of the workers and its configuration.
+
+Start one process per queue (the launcher does):
+
+    celery -A worker.celery_app worker -Q training --concurrency 1 --max-tasks-per-child 1 -n train@%h
+    celery -A worker.celery_app worker -Q extraction --concurrency 1 -n extract@%h
+
+Training recycles its child after every task (repeated model building in one process leaks
+memory); extraction keeps its child, and the models it loaded, for as long as it lives, so
+`worker_max_tasks_per_child` is a command-line choice per worker, never set here.
+
+TensorFlow is not fork-safe: it is imported in each pool child (`worker_process_init`), never
+in the parent that forks them, and never at import time of this module or of `worker.tasks`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from celery import Celery, signals
+
+from shared import tasks
+from shared.queue import celery_config
+from shared.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+# A pool child must report "up" within this many seconds, or the parent kills it. Celery's default
+# (4 s) is shorter than importing TensorFlow and warming it up on two busy cores.
+CHILD_START_SECONDS = 180
+EXTRACT_TIME_LIMIT = 120  # seconds: loading a model and one forward pass take well under one
+
+
+def _soft_limit(hard: int) -> int:
+    """A little before the hard limit: the task gets SoftTimeLimitExceeded and records a clear
+    failure, instead of being killed mid-write."""
+    return max(1, hard - min(60, hard // 10))
+
+
+def _worker_config() -> dict:
+    settings = get_settings()
+    train_limit = settings.train_time_limit
+    return {
+        "worker_proc_alive_timeout": CHILD_START_SECONDS,
+        "task_annotations": {
+            tasks.TRAIN: {"time_limit": train_limit, "soft_time_limit": _soft_limit(train_limit)},
+            tasks.EXTRACT: {
+                "time_limit": EXTRACT_TIME_LIMIT,
+                "soft_time_limit": _soft_limit(EXTRACT_TIME_LIMIT),
+            },
+            tasks.RECOVER: {"time_limit": 120, "soft_time_limit": 100},
+        },
+    }
+
+
+app = Celery("cnnlens", include=["worker.tasks"])
+app.conf.update(celery_config(get_settings()))
+app.conf.update(_worker_config())
+
+
+@signals.worker_process_init.connect
+def prepare_tensorflow(**_: object) -> None:
+    """In each new pool child: import TensorFlow, size its thread pools, and warm it up, so a task
+    that arrives later starts training at once instead of paying seconds of start-up."""
+    started = time.perf_counter()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    settings = get_settings()
+    # TensorFlow sizes its pools from the host's cores, not the container's quota.
+    tf.config.threading.set_intra_op_parallelism_threads(settings.tf_intra_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(settings.tf_inter_threads)
+
+    from shared.datasets import load_raw
+    from worker import extraction, training  # noqa: F401  (imported here, not on first task)
+    from worker.model import warm_up
+
+    warm_up()
+    load_raw("mnist-sample")  # the default dataset, cached for the process
+    log.info(
+        "TensorFlow %s ready in %.1f s (intra-op %d, inter-op %d threads)",
+        tf.__version__,
+        time.perf_counter() - started,
+        settings.tf_intra_threads,
+        settings.tf_inter_threads,
+    )
+
+
+@signals.worker_ready.connect
+def sweep_on_start(sender: object = None, **_: object) -> None:
+    """When a training worker (re)starts, ask for a recovery sweep: runs left queued or
+    interrupted by a crash or a flushed broker get their task again. Only sent here (in the
+    parent, which must not run TensorFlow); the extraction worker runs it."""
+    consumer = getattr(sender, "task_consumer", None)
+    queues = {queue.name for queue in getattr(consumer, "queues", [])}
+    if tasks.TRAINING_QUEUE not in queues:
+        return
+    try:
+        app.send_task(tasks.RECOVER)
+    except Exception:  # the broker may be down; the next worker start sweeps again
+        log.warning("could not queue the recovery sweep", exc_info=True)

@@ -1,0 +1,226 @@
+"""Train one run: claim it, fit, write its files, mark it finished. Called by the `train` task.
+
+A task can be delivered twice (at-least-once broker) and a worker can die mid-run, so:
+- `RunStore.claim` decides who trains: a duplicate delivery finds the run taken or finished and
+  returns without touching it;
+- Keras `BackupAndRestore` keeps `<run>/checkpoint/` at every epoch end, so a run claimed again
+  after a crash resumes from its last completed epoch;
+- the attempt count caps how often a run that keeps killing its worker is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import keras
+import numpy as np
+from billiard.exceptions import SoftTimeLimitExceeded
+
+from shared.artifacts import CHECKPOINT_DIR
+from shared.config import LayerInfo, RunConfig
+from shared.datasets import DATASETS, DatasetUnavailable, load_raw, to_model_input
+from shared.store import CANCELLED, FAILED, SUCCEEDED, RunStore
+from worker import monitor as mon
+from worker import results
+from worker.lease import Heartbeat, LeaseKeeper, claim_run
+from worker.model import ModelMismatch, build_model, compile_model, layer_infos
+from worker.model import steps_per_execution as choose_steps_per_execution
+
+log = logging.getLogger(__name__)
+
+
+def split_sizes(n: int, validation_split: float) -> tuple[int, int]:
+    """(train, validation) image counts exactly as Keras' validation_split cuts them."""
+    if not validation_split:
+        return n, 0
+    train = int(math.floor(n * (1.0 - validation_split)))
+    return train, n - train
+
+
+def failure_message(exc: BaseException, store: RunStore) -> str:
+    """A sentence for the user; the traceback goes to the worker log."""
+    if isinstance(exc, DatasetUnavailable):
+        return str(exc)
+    if isinstance(exc, SoftTimeLimitExceeded):
+        hours = store.settings.train_time_limit / 3600
+        return (
+            f"the training took longer than the time limit ({hours:g} h) and was stopped; "
+            "use fewer epochs or a smaller train_limit"
+        )
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError":
+        return (
+            "the worker ran out of memory; try a smaller batch size, fewer filters or units, "
+            "or a smaller train_limit"
+        )
+    if isinstance(exc, ModelMismatch):
+        return f"the built model does not match its validated config ({exc}); please report this"
+    if isinstance(exc, OSError):
+        return (
+            f"the worker could not read or write the run's files ({exc.strerror or exc}); "
+            "check the data directory and its free space"
+        )
+    return (
+        f"the training stopped on an unexpected error ({type(exc).__name__}); "
+        "the worker log has the details"
+    )
+
+
+def train_run(
+    store: RunStore, run_id: str, owner: str, callbacks: tuple[keras.callbacks.Callback, ...] = ()
+) -> str | None:
+    """Train `run_id` if this caller can claim it. Returns the final status, or None when there
+    was nothing to do (already taken, finished or deleted) or the run was taken over.
+
+    `callbacks` are appended after the checkpoint callback (tests use it to simulate a crash).
+    """
+    settings = store.settings
+    if not claim_run(store, run_id, owner):
+        log.info("run %s is not claimable (finished, running elsewhere or deleted)", run_id)
+        return None
+    run = store.get_run(run_id, with_history=False)
+    if run is None:
+        return None
+    if run["attempts"] > settings.max_attempts:
+        tries = run["attempts"] - 1
+        return _finish(
+            store,
+            run_id,
+            FAILED,
+            error=(
+                f"the run was started {tries} times and its worker stopped each time before it "
+                "finished; it will not be retried (the data or model may be too big for the worker)"
+            ),
+        )
+    if run["cancel_requested"]:
+        return _finish(store, run_id, CANCELLED)
+    heartbeat = Heartbeat(store, run_id, owner)
+    try:
+        with LeaseKeeper(heartbeat):
+            return _train(store, run, heartbeat, callbacks)
+    except Exception as exc:
+        if store.get_run(run_id, with_history=False) is None:
+            log.info("run %s was deleted while training", run_id)
+            store.files.remove_run(run_id)  # writes after the deletion may have re-made the folder
+            return None
+        log.exception("run %s failed", run_id)
+        return _finish(store, run_id, FAILED, error=failure_message(exc, store))
+
+
+def _finish(
+    store: RunStore, run_id: str, status: str, error: str | None = None, **values: Any
+) -> str:
+    store.files.remove(run_id, CHECKPOINT_DIR)  # a finished run is never resumed
+    store.finish(run_id, status, error=error, **values)
+    log.info("run %s %s%s", run_id, status, f": {error}" if error else "")
+    return status
+
+
+def _train(
+    store: RunStore,
+    run: dict[str, Any],
+    heartbeat: Heartbeat,
+    extra_callbacks: tuple[keras.callbacks.Callback, ...],
+) -> str | None:
+    run_id = run["id"]
+    config = RunConfig.model_validate(run["config"])
+    infos = layer_infos(config)
+    dataset = DATASETS[config.dataset]
+
+    x_train_raw, y_train_raw, x_test_raw, y_test = load_raw(config.dataset)
+    if config.train_limit is not None:
+        x_train_raw, y_train_raw = (
+            x_train_raw[: config.train_limit],
+            y_train_raw[: config.train_limit],
+        )
+    # Prepared once as float32: the notebook's float64 inputs cost about a quarter of the speed.
+    x_train, y_train = to_model_input(x_train_raw), y_train_raw.astype(np.int32)
+    n_train, n_val = split_sizes(len(x_train), config.validation_split)
+    steps = math.ceil(n_train / config.batch_size)
+
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config, infos)
+    compile_model(model, config, choose_steps_per_execution(infos, config.batch_size))
+    monitor = mon.RunMonitor(
+        store,
+        heartbeat,
+        attempt=run["attempts"],
+        epochs=config.epochs,
+        steps=steps,
+        conv_layers=[info.name for info in infos if info.type == "conv2d"],
+    )
+    backup = keras.callbacks.BackupAndRestore(
+        backup_dir=str(store.run_dir(run_id) / CHECKPOINT_DIR),
+        double_checkpoint=True,  # a backup torn by a crash falls back to the previous one
+        delete_checkpoint=False,  # removed by _finish, after the results are safely written
+    )
+    heartbeat.beat(epochs=config.epochs, steps=steps)
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        validation_split=config.validation_split,
+        shuffle=True,
+        verbose=0,
+        callbacks=[monitor, backup, *extra_callbacks],
+    )
+
+    stop = monitor.stop_reason or monitor.check_control()
+    score = None
+    if stop is None:
+        score = _save_results(
+            store, run_id, model, infos, config, dataset.classes, x_test_raw, y_test, n_train, n_val
+        )
+        stop = monitor.check_control()
+        if stop == mon.CANCELLED:
+            stop = None  # asked too late: every file is written, so the run counts as done
+    if stop == mon.GONE:
+        log.info("run %s was deleted while training", run_id)
+        store.files.remove_run(run_id)
+        return None
+    if stop == mon.LOST:
+        log.warning("run %s was taken over by another worker; leaving it to that one", run_id)
+        return None
+    if stop == mon.CANCELLED:
+        return _finish(store, run_id, CANCELLED)
+    if stop == mon.DIVERGED:
+        return _finish(
+            store,
+            run_id,
+            FAILED,
+            error=(
+                "the loss became NaN or infinite (training diverged); try a lower learning rate"
+            ),
+        )
+    assert score is not None
+    return _finish(store, run_id, SUCCEEDED, test_loss=score.loss, test_accuracy=score.accuracy)
+
+
+def _save_results(
+    store: RunStore,
+    run_id: str,
+    model: keras.Model,
+    infos: list[LayerInfo],
+    config: RunConfig,
+    classes: tuple[str, ...],
+    x_test_raw: np.ndarray,
+    y_test: np.ndarray,
+    n_train: int,
+    n_val: int,
+) -> results.TestScore:
+    score = results.score_test_set(model, to_model_input(x_test_raw), y_test, len(classes))
+    results.save_filters(store, run_id, model, infos)
+    results.save_probe(store, run_id, model, x_test_raw, y_test, len(classes))
+    epoch_seconds = [h["seconds"] for _, h in store.history_rows(run_id) if h["seconds"]]
+    results.save_metrics(store, run_id, score, classes, n_train, n_val, epoch_seconds)
+    results.save_model(model, store.run_dir(run_id))
+    log.info(
+        "run %s: test accuracy %.4f, loss %.4f (%s)",
+        run_id,
+        score.accuracy,
+        score.loss,
+        config.dataset,
+    )
+    return score
