@@ -29,7 +29,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "broker_transport_options": {"visibility_timeout": visibility},
+        # Redis only: kombu's SQLAlchemy transport hands these to create_engine, which rejects them.
+        "broker_transport_options": (
+            {"visibility_timeout": visibility} if settings.broker_is_redis else {}
+        ),
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": 3,
         "task_default_queue": tasks.TRAINING_QUEUE,
