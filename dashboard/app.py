@@ -117,7 +117,7 @@ def create_app(store: RunStore | None = None) -> dash.Dash:
         serve_locally=True,
         external_stylesheets=[],
         title="CNN Lens",
-        update_title=None,
+        update_title="",  # keep the tab title still while intervals poll
         suppress_callback_exceptions=True,
     )
     server = app.server

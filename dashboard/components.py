@@ -103,7 +103,7 @@ def progress_bar(run: dict[str, Any], height: int = 8) -> dbc.Progress:
     running = status == RUNNING
     return dbc.Progress(
         value=max(value, 2.0) if status in (RUNNING, QUEUED) else value,
-        color=STATUS_COLORS.get(status, "secondary"),
+        color=STATUS_COLORS.get(str(status), "secondary"),
         striped=running or status == QUEUED,
         animated=running,
         style={"height": f"{height}px"},
@@ -126,7 +126,7 @@ def section(
         ],
         className="lens-card-header",
     )
-    children = [header]
+    children: list[Any] = [header]
     if help_text:
         children.append(explain(help_text))
     children.append(body)

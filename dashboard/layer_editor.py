@@ -29,7 +29,7 @@ from shared.config import (
 )
 
 ACTIVATIONS = list(get_args(Activation))
-LAYER_MODELS = {
+LAYER_MODELS: dict[str, Any] = {
     "conv2d": Conv2D,
     "maxpool2d": MaxPool2D,
     "avgpool2d": AvgPool2D,
@@ -78,19 +78,23 @@ _LAYER_ADAPTER: TypeAdapter[Any] = TypeAdapter(LayerSpec)
 
 
 def default_config() -> dict[str, Any]:
-    return RunConfig().model_dump(mode="json")
+    return RunConfig.model_validate({}).model_dump(mode="json")
 
 
 def new_layer(kind: str) -> dict[str, Any]:
-    return LAYER_MODELS[kind]().model_dump(mode="json")
+    return LAYER_MODELS[kind].model_validate({}).model_dump(mode="json")
 
 
 def _conv(filters: int = 16, kernel: int = 3, activation: str = "relu") -> dict[str, Any]:
-    return Conv2D(filters=filters, kernel_size=kernel, activation=activation).model_dump()
+    spec = {"filters": filters, "kernel_size": kernel, "activation": activation}
+    return Conv2D.model_validate(spec).model_dump(mode="json")
 
 
 def _head() -> list[dict[str, Any]]:
-    return [new_layer("flatten"), Dense(units=10, activation="softmax").model_dump()]
+    return [
+        new_layer("flatten"),
+        Dense.model_validate({"units": 10, "activation": "softmax"}).model_dump(),
+    ]
 
 
 # The notebook's exercises, each one click away. A preset changes the layers (and epochs for
@@ -229,7 +233,7 @@ def set_fields(
 
 
 def field_values(config: dict[str, Any], ids: list[dict[str, Any]]) -> list[Any]:
-    return [config.get(cid.get("field")) for cid in ids]
+    return [config.get(str(cid.get("field"))) for cid in ids]
 
 
 def layer_shapes(config: dict[str, Any]) -> list[LayerInfo | None]:
@@ -247,7 +251,7 @@ def layer_shapes(config: dict[str, Any]) -> list[LayerInfo | None]:
     infos: list[LayerInfo] = []
     if valid:
         try:
-            infos, _ = infer_layers(RunConfig(layers=valid))
+            infos, _ = infer_layers(RunConfig.model_validate({"layers": valid}))
         except ValidationError:
             infos = []
     return [*infos, *([None] * (len(raw) - len(infos)))]

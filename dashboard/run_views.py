@@ -14,8 +14,8 @@ from dashboard.montage import png_data_uri
 from shared.config import LayerInfo
 from shared.store import FAILED, INTERRUPTED, RUNNING, SUCCEEDED, RunStore
 
-GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
-STATIC_GRAPH = {"displayModeBar": False}
+GRAPH_CONFIG: Any = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+STATIC_GRAPH: Any = {"displayModeBar": False}
 DOWNLOADS = (
     ("model.keras", "Keras model (.keras)"),
     ("metrics.csv", "Metrics per epoch (.csv)"),
@@ -70,7 +70,7 @@ def header(run: dict[str, Any]) -> html.Div:
                         [
                             html.H2(run["name"], className="lens-title me-2"),
                             html.Span(
-                                ui.status_badge(run["status"], run.get("cancel_requested")),
+                                ui.status_badge(run["status"], bool(run.get("cancel_requested"))),
                                 id="run-status-badge",
                             ),
                         ],

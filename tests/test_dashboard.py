@@ -400,7 +400,7 @@ def test_filter_channel_selector(store):
     run_id = write_succeeded_run(store)
     show = page("run").show_filters
     fig, options, disabled, caption = show("conv2d_1", "mean", None, "tile", run_id)
-    assert disabled and "16 filters of 3×3" in caption and len(fig.layout.annotations) == 16
+    assert disabled and "16 filters of 3×3" in caption and len(fig.data[2].text) == 16
     fig_mean, options, disabled, caption = show("conv2d_2", "mean", None, "tile", run_id)
     assert not disabled and len(options) == 17 and "averaged" in caption
     fig_c5, _o, _d, caption = show("conv2d_2", "5", None, "tile", run_id)
@@ -428,7 +428,7 @@ def test_poll_updates_progress_and_stops_when_finished(store):
 def test_filter_grid_first_layer_is_gray_montage():
     fig = figures.filter_grid(np.random.default_rng(0).normal(size=(3, 3, 1, 16)))
     assert fig.data[0].type == "image" and fig.data[0].source.startswith("data:image/png")
-    assert len(fig.data[1].x) == 16 and [a.text for a in fig.layout.annotations][:2] == ["#0", "#1"]
+    assert len(fig.data[1].x) == 16 and list(fig.data[2].text[:2]) == ["#0", "#1"]
 
 
 def test_kernel_tiles_channel_and_mean():
@@ -440,7 +440,7 @@ def test_kernel_tiles_channel_and_mean():
 
 def test_activation_grid_tiles_and_flat_outputs():
     fig = figures.activation_grid(np.random.default_rng(0).random((13, 13, 32)).astype(np.float16))
-    assert len(fig.data) == 2 and len(fig.layout.annotations) == 32
+    assert len(fig.data) == 3 and len(fig.data[2].text) == 32
     assert "channel #31" in fig.data[1].hovertext[31]
     assert figures.activation_grid(np.zeros((26, 26, 4))).data[0].type == "image"  # dead maps
     assert figures.activation_grid(np.ones(3872)).data[0].type == "heatmap"
@@ -463,7 +463,7 @@ def test_curves_confusion_samples_probabilities():
     samples = figures.sample_images(
         np.zeros((6, 28, 28), np.uint8), [0, 1, 2, 3, 4, 5], [str(i) for i in range(10)]
     )
-    assert [a.text for a in samples.layout.annotations] == ["0", "1", "2", "3", "4", "5"]
+    assert list(samples.data[2].text) == ["0", "1", "2", "3", "4", "5"]
     probs = figures.class_probabilities([0.1, 0.7, 0.2], ["a", "b", "c"], true_label=2)
     assert probs.data[0].marker.color[1] == figures.BAD
 

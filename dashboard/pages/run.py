@@ -130,7 +130,7 @@ def poll_outputs(store: RunStore, run_id: str, last: dict[str, Any] | None) -> t
     status_changed = sig["status"] != last.get("status")
     metrics = run_data.load_metrics(store, run_id) if run["status"] == SUCCEEDED else None
     return (
-        ui.status_badge(run["status"], run.get("cancel_requested")),
+        ui.status_badge(run["status"], bool(run.get("cancel_requested"))),
         live(run, metrics),
         figures.training_curves(run["history"])
         if sig["epochs"] != last.get("epochs") or status_changed
