@@ -6,16 +6,19 @@ a few kilobytes, not the whole (probes × h × w × c) array.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from shared.artifacts import FILTERS_DIR, METRICS, PROBE_DIR
+from shared.artifacts import CACHE_DIR, FILTERS_DIR, METRICS, PROBE_DIR
 from shared.config import LayerInfo, RunConfig, infer_layers
 from shared.datasets import DATASETS, DatasetUnavailable, load_raw
 from shared.store import RunStore
+
+DIGEST_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 def layer_infos(run: dict[str, Any]) -> list[LayerInfo]:
@@ -90,3 +93,36 @@ def training_samples(dataset: str, count: int = 16) -> tuple[np.ndarray, np.ndar
     except (DatasetUnavailable, OSError, ValueError):
         return None
     return np.array(x_train[:count]), np.array(y_train[:count])
+
+
+def cached_arrays(store: RunStore, run_id: str, digest: str) -> dict[str, np.ndarray] | None:
+    """An extraction result (`input`, `probabilities`, `layer:<name>`) from the run's cache."""
+    if not DIGEST_RE.match(str(digest or "")):
+        return None
+    return store.files.load_arrays(run_id, f"{CACHE_DIR}/{digest}.npz")
+
+
+def selected_activation(
+    store: RunStore, run_id: str, selection: Any, layer: str
+) -> np.ndarray | None:
+    """A layer's output for the selected input: probe k (an int) or a cached test image (a dict)."""
+    if isinstance(selection, dict):
+        arrays = cached_arrays(store, run_id, selection.get("digest", ""))
+        act = (arrays or {}).get(f"layer:{layer}")
+        return None if act is None else np.asarray(act, dtype=np.float32)
+    return probe_activation(store, run_id, layer, int(selection or 0))
+
+
+def selected_prediction(
+    store: RunStore, run_id: str, selection: Any, probe: dict[str, np.ndarray] | None
+) -> tuple[np.ndarray | None, int | None]:
+    """(class probabilities, true label) of the selected input."""
+    if isinstance(selection, dict):
+        arrays = cached_arrays(store, run_id, selection.get("digest", ""))
+        label = selection.get("label")
+        return (arrays or {}).get("probabilities"), None if label is None else int(label)
+    k = int(selection or 0)
+    if probe is None or not 0 <= k < len(probe["labels"]):
+        return None, None
+    preds = probe.get("predictions")
+    return (preds[k] if preds is not None and k < len(preds) else None), int(probe["labels"][k])

@@ -10,6 +10,7 @@ from dash import dcc, html
 
 from dashboard import components as ui
 from dashboard import figures, run_data
+from dashboard.run_input import test_input_row
 from dashboard.run_views import graph, layer_caption, select_layer_options, thumbs
 from shared.config import LayerInfo
 from shared.store import RunStore
@@ -222,6 +223,7 @@ def activations_card(
     body = html.Div(
         [
             html.Div(thumbs(probe, classes, 0), id="run-probe-thumbs", className="lens-thumbs"),
+            test_input_row(run),
             dbc.Row(
                 [
                     dbc.Col(
@@ -261,37 +263,38 @@ def activation_view(
     run: dict[str, Any],
     infos: list[LayerInfo],
     probe: dict[str, np.ndarray] | None,
-    k: int,
+    selection: Any,
     layer: str | None,
     scale: str | None,
 ) -> tuple[Any, Any, str]:
-    """(feature-map figure, probability figure, caption) for probe image k and a layer."""
+    """(feature-map figure, probability figure, caption) for the selected input and a layer.
+
+    `selection` is a probe index (int) or a test image extracted on demand ({"digest", ...}).
+    """
     classes = run_data.class_names(run)
-    if probe is None or not 0 <= (k or 0) < len(probe["inputs"]):
+    if not isinstance(selection, dict) and (
+        probe is None or not 0 <= int(selection or 0) < len(probe["inputs"])
+    ):
         empty = figures.empty_figure("No probe images saved for this run")
         return empty, figures.class_probabilities(None), ""
-    k = int(k or 0)
     info = next((i for i in infos if i.name == layer), None)
-    act = run_data.probe_activation(store, run["id"], layer, k) if layer else None
+    act = run_data.selected_activation(store, run["id"], selection, layer) if layer else None
     fig = figures.activation_grid(act, per_tile=scale != "layer", class_names=classes)
-    preds = probe.get("predictions")
-    probs = figures.class_probabilities(
-        preds[k] if preds is not None and k < len(preds) else None, classes, int(probe["labels"][k])
-    )
+    probs, label = run_data.selected_prediction(store, run["id"], selection, probe)
     config_layers = (run.get("config") or {}).get("layers") or []
     cfg = config_layers[info.index] if info and info.index < len(config_layers) else None
-    return fig, probs, layer_caption(info, cfg)
+    return fig, figures.class_probabilities(probs, classes, label), layer_caption(info, cfg)
 
 
 def activation_detail(
-    store: RunStore, run: dict[str, Any], k: int, layer: str | None, click: dict | None
+    store: RunStore, run: dict[str, Any], selection: Any, layer: str | None, click: dict | None
 ) -> Any:
     if not layer or not click or not click.get("points"):
         return figures.channel_detail(None)
     point = click["points"][0]
     if point.get("curveNumber") != 1:
         return figures.channel_detail(None)
-    act = run_data.probe_activation(store, run["id"], layer, int(k or 0))
+    act = run_data.selected_activation(store, run["id"], selection, layer)
     idx = point.get("pointIndex", point.get("pointNumber"))
     if act is None or act.ndim != 3 or idx is None or not 0 <= idx < act.shape[2]:
         return figures.channel_detail(None)

@@ -381,19 +381,75 @@ def test_submit_queues_the_run_and_navigates(store):
 def test_probe_click_changes_activation_figure(store):
     run_id = write_succeeded_run(store)
     run_page = page("run")
-    k, classes = with_context(
+    k = with_context(
         [{"prop_id": '{"index":3,"type":"run-probe"}.n_clicks', "value": 1}],
         run_page.select_probe,
         [0, 0, 0, 1] + [0] * 6,
         0,
     )
-    assert k == 3 and classes[3].endswith("selected") and not classes[0].endswith("selected")
+    assert k == 3
+    classes = run_page.mark_probe(k, [0] * 10)
+    assert classes[3].endswith("selected") and not classes[0].endswith("selected")
+    fresh = with_context(
+        [{"prop_id": '{"index":5,"type":"run-probe"}.n_clicks', "value": None}],
+        run_page.select_probe,
+        [0] * 10,
+        3,
+    )
+    assert fresh == 3  # a re-rendered thumbnail is not a click
     first = run_page.show_activations(0, "conv2d_1", "tile", run_id)
     third = run_page.show_activations(3, "conv2d_1", "tile", run_id)
     assert first[0].data[0].source != third[0].data[0].source
     assert "16 feature maps of 26×26" in third[2]
     dense = run_page.show_activations(3, "dense_1", "tile", run_id)
     assert dense[0].data[0].type == "bar" and len(dense[0].data[0].y) == 10
+    click = {"points": [{"curveNumber": 1, "pointIndex": 4}]}
+    detail = run_page.show_activation_detail(click, 3, "conv2d_1", run_id)
+    assert detail.data[0].type == "heatmap" and np.asarray(detail.data[0].z).shape == (26, 26)
+
+
+def write_cached_extraction(store: RunStore, run_id: str, index: int) -> str:
+    """What the extraction worker leaves for one test image (CONTRACTS.md: activations/cache)."""
+    from dashboard import service
+
+    image, _label = service.test_image("mnist-sample", index)
+    digest = service.input_hash(image)
+    run = store.get_run(run_id)
+    _, infos = parse_config(run["config"])
+    rng = np.random.default_rng(index)
+    arrays = {"input": image, "probabilities": np.full(10, 0.1, np.float32)}
+    for info in infos:
+        arrays[f"layer:{info.name}"] = rng.random(info.output_shape).astype(np.float16)
+    store.files.save_arrays(run_id, service.cache_rel(digest), **arrays)
+    return digest
+
+
+def test_any_test_image_from_cache_and_through_a_job(store):
+    from dashboard import run_input
+
+    run_id = write_succeeded_run(store)
+    run = store.get_run(run_id)
+    run_page = page("run")
+    digest = write_cached_extraction(store, run_id, 7)
+    selection, job, disabled, status = run_input.request_test_input(store, run, 7)
+    assert selection["digest"] == digest and job is None and disabled
+    assert "test image #7" in texts(status)
+    probe0 = run_page.show_activations(0, "conv2d_1", "tile", run_id)
+    chosen = run_page.show_activations(selection, "conv2d_1", "tile", run_id)
+    assert chosen[0].data[0].source != probe0[0].data[0].source
+    assert run_page.mark_probe(selection, [0] * 10) == ["lens-thumb"] * 10
+    # Not cached and no broker in the tests: the page says so instead of failing.
+    selection, job, disabled, status = run_input.request_test_input(store, run, 8)
+    assert job is None and "not reachable" in texts(status)
+    _s, _j, _d, status = run_input.request_test_input(store, run, 10**6)
+    assert "test_index must be between" in texts(status)
+    # A job the worker finished: polling selects its image.
+    job_id = store.create_job("extract", run_id, {"run_id": run_id, "input_hash": "x"})
+    job = {"job_id": job_id, "since": 0, "test_index": 9, "digest": digest, "label": 7}
+    assert run_input.poll_job(store, run, job, now=1)[2] is __import__("dash").no_update
+    store.set_job(job_id, SUCCEEDED, result={})
+    selection, job_after, disabled, status = run_input.poll_job(store, run, job, now=2)
+    assert selection["digest"] == digest and job_after is None and disabled
 
 
 def test_filter_channel_selector(store):

@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import components as ui
-from dashboard import figures, run_data, run_inspect, service
+from dashboard import figures, run_data, run_input, run_inspect, service
 from dashboard import run_views as views
 from dashboard.state import get_store
 from shared.store import FINISHED, SUCCEEDED, RunStore
@@ -243,22 +243,64 @@ def show_filter_detail(click, layer, channel, epoch, run_id):
     )
 
 
-def pick_probe(trigger: Any, clicked: Any, count: int, current: int) -> tuple[int, list[str]]:
-    """The probe image a thumbnail click selects, and every thumbnail's class."""
-    k = trigger["index"] if isinstance(trigger, dict) and clicked else current
-    return k, ["lens-thumb" + (" selected" if i == k else "") for i in range(count)]
+def pick_probe(trigger: Any, clicked: Any, current: Any) -> Any:
+    """The probe image a thumbnail click selects (a freshly rendered thumbnail is no click)."""
+    return trigger["index"] if isinstance(trigger, dict) and clicked else current
 
 
 @callback(
     Output("run-probe", "data"),
-    Output({"type": "run-probe", "index": ALL}, "className"),
     Input({"type": "run-probe", "index": ALL}, "n_clicks"),
     State("run-probe", "data"),
     prevent_initial_call=True,
 )
-def select_probe(clicks, current):
+def select_probe(_clicks, current):
     clicked = ctx.triggered[0]["value"] if ctx.triggered else None
-    return pick_probe(ctx.triggered_id, clicked, len(clicks), current or 0)
+    return pick_probe(ctx.triggered_id, clicked, current)
+
+
+@callback(
+    Output({"type": "run-probe", "index": ALL}, "className"),
+    Input("run-probe", "data"),
+    State({"type": "run-probe", "index": ALL}, "n_clicks"),
+)
+def mark_probe(selection, clicks):
+    return run_input.thumb_classes(selection, len(clicks))
+
+
+@callback(
+    Output("run-probe", "data", allow_duplicate=True),
+    Output("run-job", "data"),
+    Output("run-job-interval", "disabled"),
+    Output("run-test-status", "children"),
+    Input("run-test-show", "n_clicks"),
+    Input("run-test-index", "n_submit"),
+    State("run-test-index", "value"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def ask_test_image(_clicks, _submit, index, run_id):
+    run = _run(run_id)
+    if run is None:
+        return no_update, no_update, no_update, no_update
+    return run_input.request_test_input(get_store(), run, index)
+
+
+@callback(
+    Output("run-probe", "data", allow_duplicate=True),
+    Output("run-job", "data", allow_duplicate=True),
+    Output("run-job-interval", "disabled", allow_duplicate=True),
+    Output("run-test-status", "children", allow_duplicate=True),
+    Input("run-job-interval", "n_intervals"),
+    State("run-job", "data"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def wait_for_job(_n, job, run_id):
+    run = _run(run_id)
+    if run is None:
+        return no_update, None, True, no_update
+    return run_input.poll_job(get_store(), run, job)
 
 
 @callback(
@@ -271,13 +313,19 @@ def select_probe(clicks, current):
     State("run-id", "data"),
     prevent_initial_call=True,
 )
-def show_activations(k, layer, scale, run_id):
+def show_activations(selection, layer, scale, run_id):
     run = _run(run_id)
     if run is None:
         return no_update, no_update, no_update
     store = get_store()
     return run_inspect.activation_view(
-        store, run, run_data.layer_infos(run), run_data.load_probe(store, run_id), k, layer, scale
+        store,
+        run,
+        run_data.layer_infos(run),
+        run_data.load_probe(store, run_id),
+        selection,
+        layer,
+        scale,
     )
 
 
@@ -289,6 +337,8 @@ def show_activations(k, layer, scale, run_id):
     State("run-id", "data"),
     prevent_initial_call=True,
 )
-def show_activation_detail(click, k, layer, run_id):
+def show_activation_detail(click, selection, layer, run_id):
     run = _run(run_id)
-    return run_inspect.activation_detail(get_store(), run, k, layer, click) if run else no_update
+    if run is None:
+        return no_update
+    return run_inspect.activation_detail(get_store(), run, selection, layer, click)
