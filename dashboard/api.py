@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import PathConverter
 
 from dashboard import api_arrays, api_artifacts, api_runs
 from dashboard.api_common import STORE_KEY, ApiError, json_response, store
@@ -59,7 +61,7 @@ ROUTES: tuple[tuple[str, str, Callable[..., Response], tuple[str, ...]], ...] = 
         ("POST",),
     ),
     (
-        "/runs/<run_id>/artifacts/<path:name>",
+        "/runs/<run_id>/artifacts/<api_path:name>",
         "download_artifact",
         api_artifacts.download_artifact,
         ("GET",),
@@ -164,7 +166,7 @@ def build_blueprint() -> Blueprint:
         bp.add_url_rule(
             rule, endpoint, view, methods=list(methods), provide_automatic_options=False
         )
-    for rule in ("/", "/<path:rest>"):
+    for rule in ("/", "/<api_path:rest>"):
         bp.add_url_rule(
             rule, CATCH_ALL, not_found, methods=list(ANY_METHOD), provide_automatic_options=False
         )
@@ -176,7 +178,36 @@ def build_blueprint() -> Blueprint:
     return bp
 
 
+class ApiPathConverter(PathConverter):
+    """Like `path`, but also matches newlines (%0A), so such paths reach the JSON catch-all."""
+
+    regex = r"[^/][\s\S]*?"
+
+
+def _is_api_path() -> bool:
+    return request.path == PREFIX or request.path.startswith(PREFIX + "/")
+
+
+def _routing_fallback(server: Flask, code: int) -> None:
+    """JSON for routing errors under /api that no API rule could catch (odd methods, paths).
+
+    Other paths keep whatever handler the app had (or Flask's default page).
+    """
+    previous = server.error_handler_spec.get(None, {}).get(code, {})
+    earlier = next(iter(previous.values()), None)
+
+    def handle(exc: HTTPException) -> Any:
+        if _is_api_path():
+            return not_found() if code == 405 else _http_error(exc)
+        return earlier(exc) if earlier else exc
+
+    server.register_error_handler(code, handle)
+
+
 def register_api(server: Flask, store: RunStore) -> None:
     """Serve the JSON API under /api on `server`, reading and writing runs through `store`."""
     server.extensions[STORE_KEY] = store
+    server.url_map.converters.setdefault("api_path", ApiPathConverter)
     server.register_blueprint(build_blueprint())
+    for code in (404, 405):
+        _routing_fallback(server, code)

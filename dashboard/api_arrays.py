@@ -199,11 +199,11 @@ def _requested_image(run: dict[str, Any], body: Any) -> np.ndarray:
 def request_activations(run_id: str) -> Response:
     run = load_run(run_id, with_history=False)
     body = read_json_body(empty=None)
+    if run["status"] != SUCCEEDED:
+        raise ApiError(409, f"the run has no trained model yet (it is {run['status']})")
     if body is None:
         raise invalid("body", 'send {"test_index": i} or {"image": [[...]]}')
     image = _requested_image(run, body)
-    if run["status"] != SUCCEEDED:
-        raise ApiError(409, f"the run has no trained model yet (it is {run['status']})")
     try:
         answer = service.request_activations(store(), run_id, image)
     except service.InputError as exc:

@@ -19,6 +19,10 @@ from shared.store import RunStore
 
 STORE_KEY = "cnnlens_store"
 JSON_MIMETYPE = "application/json"
+# Names are shown in pages and stored in SQL (PostgreSQL refuses NUL): no control characters.
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_MESSAGE = "must not contain control characters (such as newlines, tabs or NUL)"
+NAME_PATTERN = "^[^\\x00-\\x1f\\x7f]*$"  # the same rule, as a JSON Schema pattern
 INTEGER_RE = re.compile(r"-?[0-9]{1,12}")  # plain decimal digits: no "+5", " 5", "5_0" or "5.0"
 
 

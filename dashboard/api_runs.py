@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from dashboard import service
 from dashboard.api_artifacts import available_artifacts
 from dashboard.api_common import (
+    CONTROL_CHARS,
+    CONTROL_MESSAGE,
     ApiError,
     invalid,
     json_response,
@@ -80,11 +82,16 @@ def _check_json_types(data: dict[str, Any]) -> None:
     /api/openapi.json describes exactly what it accepts. Range and structure messages still come
     from the shared validator; only type mismatches that it would let through are reported here.
     """
+    type_errors = []
+    name = data.get("name")
+    if isinstance(name, str) and CONTROL_CHARS.search(name):
+        type_errors.append({"field": "name", "message": CONTROL_MESSAGE})
     try:
         RunConfig.model_validate(data, strict=True)
-        return
+        if not type_errors:
+            return
     except ValidationError as exc:
-        type_errors = [
+        type_errors += [
             {"field": _field_path(e["loc"]), "message": _TYPE_ERRORS[e["type"]]}
             for e in exc.errors(include_url=False)
             if e["type"] in _TYPE_ERRORS
@@ -144,6 +151,8 @@ def list_runs() -> Response:
     name = request.args.get("name")
     if name is not None and len(name) > MAX_NAME_FILTER:
         raise invalid("name", f"must be at most {MAX_NAME_FILTER} characters")
+    if name is not None and CONTROL_CHARS.search(name):
+        raise invalid("name", CONTROL_MESSAGE)
     limit = query_int("limit", 1, MAX_LIST)
     runs = store().list_runs(
         status=status, dataset=dataset, name=name or None, limit=limit or DEFAULT_LIST

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard.api_common import NAME_PATTERN
 from shared.config import LAYER_TYPES, RunConfig
 from shared.store import STATUSES
 
@@ -47,6 +48,7 @@ NUMBERS = array(nullable("number"))
 def run_config_schemas() -> dict[str, Any]:
     """RunConfig and its layer models, with `$defs` moved to components."""
     schema = RunConfig.model_json_schema(ref_template=REF)
+    schema["properties"]["name"]["pattern"] = NAME_PATTERN  # enforced by the API view
     defs = schema.pop("$defs", {})
     for layer in defs.values():
         # The discriminator needs the tag: a layer without "type" is rejected.
@@ -192,7 +194,7 @@ def components() -> dict[str, Any]:
         ),
         "ActivationRequest": {
             "oneOf": [
-                obj({"test_index": {"type": "integer", "minimum": 0}}) | CLOSED,
+                obj({"test_index": {"type": "integer", "minimum": 0, "maximum": 9999}}) | CLOSED,
                 obj(
                     {
                         "image": array(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard.api_common import NAME_PATTERN
 from dashboard.api_schemas import components, ref
 
 RUN_ID = {
@@ -139,7 +140,7 @@ def paths() -> dict[str, Any]:
                     ),
                     query(
                         "name",
-                        {"type": "string", "maxLength": 120},
+                        {"type": "string", "maxLength": 120, "pattern": NAME_PATTERN},
                         "Only runs whose name contains this text (any case).",
                     ),
                     query(
@@ -299,6 +300,12 @@ def paths() -> dict[str, Any]:
                     "202": json_body(
                         "ActivationsQueued",
                         "An extraction job is queued; poll /api/jobs/{job_id}.",
+                        links={
+                            "GetJob": {
+                                "operationId": "getJob",
+                                "parameters": {"job_id": "$response.body#/job_id"},
+                            }
+                        },
                         headers={
                             "Location": {
                                 "schema": {"type": "string"},

@@ -159,6 +159,8 @@ def test_create_sends_one_training_task(client, api_store):
         ({"name": 5}, "name"),
         ({"layers": "conv"}, "layers"),
         ({"colour": "red"}, "colour"),
+        ({"name": "tab\there"}, "name"),
+        ({"name": "nul\u0000"}, "name"),
         (
             {
                 "layers": [
@@ -262,6 +264,7 @@ def test_list_newest_first_with_filters(client):
         ("limit=100000", "limit"),
         ("limit=+5", "limit"),
         ("name=" + "x" * 200, "name"),
+        ("name=a%00b", "name"),
     ],
 )
 def test_list_rejects_bad_filters(client, query, field):
@@ -359,3 +362,11 @@ def test_delete_running_run_asks_it_to_stop_first(client, api_store, monkeypatch
     monkeypatch.setattr(RunStore, "request_cancel", lambda self, rid: asked.append(rid))
     assert client.delete(f"/api/runs/{run['id']}").status_code == 204
     assert asked == [run["id"]]
+
+
+def test_routing_errors_under_api_are_json_but_other_paths_keep_their_handler(app, client):
+    # A newline in a path segment, and a method no rule knows, never reach a view.
+    response = client.get(f"/api/runs/{'0' * 32}/artifacts/a%0Ab")
+    assert_sentence(response, 404)
+    assert_sentence(client.open("/api/runs", method="PROPFIND"), 405)
+    assert client.get("/elsewhere").mimetype == "text/html"
