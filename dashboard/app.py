@@ -47,6 +47,7 @@ def navbar() -> dbc.Navbar:
         ),
         color="dark",
         dark=True,
+        expand=True,
         class_name="lens-navbar",
     )
 
