@@ -70,7 +70,7 @@ class Artifacts:
 
     def save_arrays(self, run_id: str, rel: str, **arrays: np.ndarray) -> Path:
         buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
+        np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
         return self.write_bytes(run_id, rel, buf.getvalue())
 
     # --- reading -------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.datasets import DATASETS
 
@@ -87,6 +87,14 @@ class RunConfig(BaseModel):
     validation_split: float = Field(0.1, ge=0.0, le=0.5)
     seed: int = Field(42, ge=0, le=2**31 - 1)
     train_limit: int | None = Field(None, ge=10, le=10_000_000)
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str) -> str:
+        # Names are shown everywhere and stored in SQL (PostgreSQL refuses NUL): text only.
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("the name may not contain control characters such as tabs or newlines")
+        return value.strip()
 
 
 @dataclass(frozen=True)
@@ -225,6 +233,8 @@ def _friendly(err: dict[str, Any]) -> str:
         return f"must be {words} {bound}"
     if kind.startswith("int_") or kind.startswith("float_"):
         return "must be a number" + (" (a whole number)" if kind.startswith("int_") else "")
+    if kind == "value_error":
+        return str(ctx.get("error", err.get("msg", "is not valid")))
     return str(err.get("msg", "is not valid"))
 
 
