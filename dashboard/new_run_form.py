@@ -53,7 +53,12 @@ def dataset_options() -> tuple[list[dict[str, Any]], list[Any]]:
         label = info.title if not reason else f"{info.title} — not on this machine"
         options.append({"label": label, "value": key, "disabled": bool(reason)})
         if reason:
-            notes.append(html.Div(f"{info.name}: {reason}", className="lens-faint"))
+            notes.append(
+                html.Details(
+                    [html.Summary(f"Why is {info.name} unavailable?"), html.Div(reason)],
+                    className="lens-faint lens-why",
+                )
+            )
     return options, notes
 
 
