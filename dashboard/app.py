@@ -106,10 +106,24 @@ def _register_api(server: flask.Flask, store: RunStore) -> bool:
     return True
 
 
+def _forget_unclaimed_page_callbacks() -> None:
+    """Drop page callbacks an earlier app in this process registered but never served.
+
+    Dash re-imports the page modules for every app and their `@callback`s wait in module globals
+    until an app's first request claims them; a second app (tests build several) would otherwise
+    inherit the first one's copies and the browser would see every callback twice.
+    """
+    from dash import _callback
+
+    _callback.GLOBAL_CALLBACK_LIST.clear()
+    _callback.GLOBAL_CALLBACK_MAP.clear()
+
+
 def create_app(store: RunStore | None = None) -> dash.Dash:
     if store is not None:
         state.set_store(store)
     settings = store.settings if store is not None else get_settings()
+    _forget_unclaimed_page_callbacks()
     app = dash.Dash(
         "dashboard",  # the package: pages import as dashboard.pages.<name>
         use_pages=True,

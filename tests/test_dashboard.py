@@ -174,6 +174,16 @@ def test_app_serves_pages_and_local_assets(dash_app, store):
     assert {"/", "/new", "/404"} <= paths
 
 
+def test_a_second_app_gets_each_callback_once(dash_app, store):
+    from dashboard.app import create_app
+
+    create_app(store)  # its pages register callbacks, but it never serves
+    again = create_app(store)
+    deps = again.server.test_client().get("/_dash-dependencies").get_json()
+    outputs = [d["output"] for d in deps]
+    assert len(outputs) == len(set(outputs)) and any("runs-table" in o for o in outputs)
+
+
 # --- pages render -------------------------------------------------------------------------------
 def test_runs_page_empty_store(store):
     out = page("runs").layout()
