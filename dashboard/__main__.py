@@ -2,4 +2,5 @@
 
 from dashboard.serve import main
 
-main()
+if __name__ == "__main__":
+    main()
