@@ -96,6 +96,16 @@ def progress_text(run: dict[str, Any]) -> str:
     return f"{status}{where}"
 
 
+def eta_text(run: dict[str, Any], now: float | None = None) -> str:
+    """'about 3 min left' for a running run, from its elapsed time and progress fraction."""
+    p = run.get("progress") or {}
+    frac, started = float(p.get("fraction") or 0.0), run.get("started_at")
+    if run.get("status") != RUNNING or not started or frac < 0.02 or frac >= 1:
+        return ""
+    left = ((now or time.time()) - started) * (1 - frac) / frac
+    return "less than a minute left" if left < 60 else f"about {fmt_duration(left)} left"
+
+
 def progress_bar(run: dict[str, Any], height: int = 8) -> dbc.Progress:
     p = run.get("progress") or {}
     status = run.get("status")

@@ -33,7 +33,7 @@ def graph(gid: str, figure: Any, static: bool = True) -> dcc.Graph:
     )
 
 
-def header(run: dict[str, Any]) -> html.Div:
+def header(run: dict[str, Any], parent: dict[str, Any] | None = None) -> html.Div:
     run_id = run["id"]
     downloads = dbc.DropdownMenu(
         [
@@ -77,6 +77,12 @@ def header(run: dict[str, Any]) -> html.Div:
                         className="d-flex align-items-center",
                     ),
                     html.Div(meta, className="lens-subtitle lens-mono-soft"),
+                    html.Div(
+                        ["copy of ", dcc.Link(parent["name"], href=f"/run/{parent['id']}")],
+                        className="lens-subtitle",
+                    )
+                    if parent
+                    else None,
                 ]
             ),
             html.Div(
@@ -135,7 +141,15 @@ def live_panel(run: dict[str, Any]) -> Any:
             ui.progress_bar(run, height=12),
             html.Div(
                 [
-                    html.Span(ui.progress_text(run), className="fw-semibold"),
+                    html.Span(
+                        [
+                            html.Span(ui.progress_text(run), className="fw-semibold"),
+                            html.Span(
+                                f" · {eta}" if (eta := ui.eta_text(run)) else "",
+                                className="lens-faint",
+                            ),
+                        ]
+                    ),
                     html.Span(
                         f"loss {ui.fmt_num(p.get('loss'))} · accuracy "
                         f"{ui.fmt_pct(p.get('accuracy'))}"

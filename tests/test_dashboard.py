@@ -243,6 +243,18 @@ def test_run_page_queued_and_succeeded(store):
     assert find(out, "run-filters").figure.data[0].type == "image"
 
 
+def test_cloned_run_links_its_parent_and_running_runs_show_time_left(store):
+    from dashboard import components as ui
+
+    parent = store.create_run(*parse_config({"name": "the original"}))["id"]
+    child = store.create_run(*parse_config({"name": "the copy"}), parent_id=parent)["id"]
+    out = page("run").layout(run_id=child)
+    assert "copy of" in texts(out) and "the original" in texts(out)
+    run = {"status": RUNNING, "started_at": 1000.0, "progress": {"fraction": 0.25}}
+    assert ui.eta_text(run, now=1060.0) == "about 3 min 00 s left"
+    assert ui.eta_text(run | {"status": SUCCEEDED}, now=1060.0) == ""
+
+
 def test_failed_run_shows_error(store):
     run_id = store.create_run(*parse_config({}))["id"]
     store.finish(run_id, "failed", error="out of memory while building the model")

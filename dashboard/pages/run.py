@@ -101,7 +101,7 @@ def layout(run_id: str | None = None, **_query: Any) -> html.Div:
     )
     return html.Div(
         [
-            views.header(run),
+            views.header(run, store.get_run(run["parent_id"] or "", with_history=False)),
             html.Div(live(run, metrics), id="run-live"),
             dbc.Row([dbc.Col(curves, lg=8), dbc.Col(model, lg=4)], class_name="g-3"),
             html.Div(artifact_sections(store, run, metrics), id="run-artifacts"),
