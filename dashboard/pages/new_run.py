@@ -191,7 +191,7 @@ def preview(config):
 
 
 @callback(
-    Output("new-location", "pathname"),
+    Output("new-location", "href"),
     Output("app-flash", "data", allow_duplicate=True),
     Output("new-submit-error", "children"),
     Input("new-submit", "n_clicks"),

@@ -186,7 +186,7 @@ def toggle_delete(_open, _dismiss):
 
 
 @callback(
-    Output("run-location", "pathname"),
+    Output("run-location", "href"),
     Output("app-flash", "data", allow_duplicate=True),
     Input("run-delete-confirm", "n_clicks"),
     State("run-id", "data"),
