@@ -30,9 +30,15 @@ def validate(data: Any, store: RunStore) -> tuple[RunConfig, list]:
     if config.train_limit is not None and config.validation_split > 0:
         held_out = int(config.train_limit * config.validation_split)
         if held_out < 1:
-            raise ConfigError([{"field": "train_limit", "message":
-                                "too few images to hold any out for validation; raise train_limit "
-                                "or set validation_split to 0"}])
+            raise ConfigError(
+                [
+                    {
+                        "field": "train_limit",
+                        "message": "too few images to hold any out for validation; raise train_limit "
+                        "or set validation_split to 0",
+                    }
+                ]
+            )
     return config, layers
 
 
@@ -126,7 +132,8 @@ def summarize_cached(run_id: str, digest: str, arrays: dict[str, np.ndarray]) ->
         "probabilities": [round(float(p), 6) for p in probs],
         "layers": [
             {"name": key.split(":", 1)[1], "shape": list(arrays[key].shape)}
-            for key in arrays if key.startswith("layer:")
+            for key in arrays
+            if key.startswith("layer:")
         ],
         "download": f"/api/runs/{run_id}/artifacts/{cache_rel(digest)}",
     }

@@ -31,7 +31,9 @@ def redis_answers(url: str) -> bool:
     import redis
 
     try:
-        return bool(redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5).ping())
+        return bool(
+            redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5).ping()
+        )
     except Exception:
         return False
 
@@ -42,7 +44,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def choose_broker(settings: Settings, data_dir: Path, procs: list[subprocess.Popen]) -> dict[str, str]:
+def choose_broker(
+    settings: Settings, data_dir: Path, procs: list[subprocess.Popen]
+) -> dict[str, str]:
     """Environment additions that point every child at a working broker."""
     if settings.broker_url_override:
         log(f"broker: {settings.broker_url_override.split('://')[0]} (CNNLENS_BROKER_URL)")
@@ -55,33 +59,67 @@ def choose_broker(settings: Settings, data_dir: Path, procs: list[subprocess.Pop
         port = free_port()
         folder = data_dir / "redis"
         folder.mkdir(parents=True, exist_ok=True)
-        procs.append(subprocess.Popen(
-            [server, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder),
-             "--appendonly", "yes", "--maxmemory-policy", "noeviction", "--save", ""],
-            stdout=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    server,
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--dir",
+                    str(folder),
+                    "--appendonly",
+                    "yes",
+                    "--maxmemory-policy",
+                    "noeviction",
+                    "--save",
+                    "",
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+        )
         url = f"redis://127.0.0.1:{port}/0"
         for _ in range(50):
             if redis_answers(url):
                 break
             time.sleep(0.1)
-        log(f"broker: Redis at {settings.redis_url} did not answer; started a private "
-            f"redis-server on port {port}")
+        log(
+            f"broker: Redis at {settings.redis_url} did not answer; started a private "
+            f"redis-server on port {port}"
+        )
         return {"REDIS_URL": url}
     url = f"sqla+sqlite:///{(data_dir / 'broker.sqlite3').resolve()}"
-    log("WARNING: no Redis answers and redis-server is not installed; using the embedded SQLite "
-        "broker. It is fine for one machine; install Redis for anything bigger.")
+    log(
+        "WARNING: no Redis answers and redis-server is not installed; using the embedded SQLite "
+        "broker. It is fine for one machine; install Redis for anything bigger."
+    )
     return {"CNNLENS_BROKER_URL": url}
 
 
 def worker_cmd(queue: str, extra: list[str]) -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", queue,
-            "--loglevel", "INFO", "-n", f"{queue}-{os.getpid()}@%h", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "-Q",
+        queue,
+        "--loglevel",
+        "INFO",
+        "-n",
+        f"{queue}-{os.getpid()}@%h",
+        *extra,
+    ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker-only", action="store_true",
-                        help="start only workers (what a second machine runs)")
+    parser.add_argument(
+        "--worker-only", action="store_true", help="start only workers (what a second machine runs)"
+    )
     args = parser.parse_args()
 
     settings = Settings()
@@ -97,8 +135,10 @@ def main() -> int:
     RunStore(Settings()).init()  # create the tables once, before any child races to
 
     commands = {
-        "training worker": worker_cmd("training", [
-            "--concurrency", str(settings.worker_concurrency), "--max-tasks-per-child", "1"]),
+        "training worker": worker_cmd(
+            "training",
+            ["--concurrency", str(settings.worker_concurrency), "--max-tasks-per-child", "1"],
+        ),
         "extraction worker": worker_cmd("extraction", ["--concurrency", "1"]),
     }
     if not args.worker_only:

@@ -85,8 +85,9 @@ class Artifacts:
 
     def load_array(self, run_id: str, rel: str, mmap: bool = False) -> np.ndarray | None:
         try:
-            return np.load(self.path(run_id, rel), mmap_mode="r" if mmap else None,
-                           allow_pickle=False)
+            return np.load(
+                self.path(run_id, rel), mmap_mode="r" if mmap else None, allow_pickle=False
+            )
         except (FileNotFoundError, ValueError, EOFError):
             return None
 

@@ -147,8 +147,11 @@ def infer_layers(config: RunConfig) -> tuple[list[LayerInfo], list[dict[str, str
         kernel_shape = None
         if isinstance(layer, Conv2D | MaxPool2D | AvgPool2D) and len(shape) != 3:
             errors.append(
-                {"field": field, "message": f"a {layer.type} layer needs an image-shaped input, "
-                 "but it comes after flatten or dense; move it before them"}
+                {
+                    "field": field,
+                    "message": f"a {layer.type} layer needs an image-shaped input, "
+                    "but it comes after flatten or dense; move it before them",
+                }
             )
             return infos, errors
         if isinstance(layer, Conv2D):
@@ -156,10 +159,14 @@ def infer_layers(config: RunConfig) -> tuple[list[LayerInfo], list[dict[str, str
             oh = _spatial(h, layer.kernel_size, layer.strides, layer.padding)
             ow = _spatial(w, layer.kernel_size, layer.strides, layer.padding)
             if oh < 1 or ow < 1:
-                errors.append({"field": f"{field}.kernel_size", "message":
-                               f"a {layer.kernel_size}×{layer.kernel_size} kernel does not fit the "
-                               f"{h}×{w} input it gets here; use a smaller kernel, padding 'same', "
-                               "or fewer pooling layers before it"})
+                errors.append(
+                    {
+                        "field": f"{field}.kernel_size",
+                        "message": f"a {layer.kernel_size}×{layer.kernel_size} kernel does not fit the "
+                        f"{h}×{w} input it gets here; use a smaller kernel, padding 'same', "
+                        "or fewer pooling layers before it",
+                    }
+                )
                 return infos, errors
             kernel_shape = (layer.kernel_size, layer.kernel_size, cin, layer.filters)
             params = layer.kernel_size * layer.kernel_size * cin * layer.filters + layer.filters
@@ -167,17 +174,25 @@ def infer_layers(config: RunConfig) -> tuple[list[LayerInfo], list[dict[str, str
         elif isinstance(layer, MaxPool2D | AvgPool2D):
             h, w, c = shape
             if h < layer.pool_size or w < layer.pool_size:
-                errors.append({"field": f"{field}.pool_size", "message":
-                               f"pooling {layer.pool_size}×{layer.pool_size} needs at least that "
-                               f"much input, but the feature map here is only {h}×{w}"})
+                errors.append(
+                    {
+                        "field": f"{field}.pool_size",
+                        "message": f"pooling {layer.pool_size}×{layer.pool_size} needs at least that "
+                        f"much input, but the feature map here is only {h}×{w}",
+                    }
+                )
                 return infos, errors
             shape = (h // layer.pool_size, w // layer.pool_size, c)
         elif isinstance(layer, Flatten):
             shape = (math.prod(shape),)
         elif isinstance(layer, Dense):
             if len(shape) != 1:
-                errors.append({"field": field, "message":
-                               "a dense layer needs a flat input: add a flatten layer before it"})
+                errors.append(
+                    {
+                        "field": field,
+                        "message": "a dense layer needs a flat input: add a flatten layer before it",
+                    }
+                )
                 return infos, errors
             params = shape[0] * layer.units + layer.units
             shape = (layer.units,)
@@ -190,20 +205,34 @@ def check_config(config: RunConfig, param_budget: int = 5_000_000) -> list[Layer
     infos, errors = infer_layers(config)
     if not errors:
         if not any(layer.type == "conv2d" for layer in config.layers):
-            errors.append({"field": "layers", "message":
-                           "the model has no conv2d layer; CNN Lens needs at least one to show "
-                           "filters and feature maps"})
+            errors.append(
+                {
+                    "field": "layers",
+                    "message": "the model has no conv2d layer; CNN Lens needs at least one to show "
+                    "filters and feature maps",
+                }
+            )
         n_classes = DATASETS[config.dataset].num_classes
         last = config.layers[-1]
-        if not (isinstance(last, Dense) and last.units == n_classes and last.activation == "softmax"):
-            errors.append({"field": f"layers.{len(config.layers) - 1}", "message":
-                           f"the last layer must be dense with {n_classes} units and softmax "
-                           f"activation, one output per class of {config.dataset}"})
+        if not (
+            isinstance(last, Dense) and last.units == n_classes and last.activation == "softmax"
+        ):
+            errors.append(
+                {
+                    "field": f"layers.{len(config.layers) - 1}",
+                    "message": f"the last layer must be dense with {n_classes} units and softmax "
+                    f"activation, one output per class of {config.dataset}",
+                }
+            )
         total = sum(info.params for info in infos)
         if total > param_budget:
-            errors.append({"field": "layers", "message":
-                           f"the model has {total:,} parameters, over the budget of "
-                           f"{param_budget:,}; use fewer filters or units, or pool before flatten"})
+            errors.append(
+                {
+                    "field": "layers",
+                    "message": f"the model has {total:,} parameters, over the budget of "
+                    f"{param_budget:,}; use fewer filters or units, or pool before flatten",
+                }
+            )
     if errors:
         raise ConfigError(errors)
     return infos
@@ -227,8 +256,12 @@ def _friendly(err: dict[str, Any]) -> str:
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected', '')}"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        words = {"greater_than_equal": "at least", "greater_than": "more than",
-                 "less_than_equal": "at most", "less_than": "less than"}[kind]
+        words = {
+            "greater_than_equal": "at least",
+            "greater_than": "more than",
+            "less_than_equal": "at most",
+            "less_than": "less than",
+        }[kind]
         bound = next(iter(ctx.values()), "")
         return f"must be {words} {bound}"
     if kind.startswith("int_") or kind.startswith("float_"):
@@ -247,10 +280,12 @@ def parse_config(data: Any, param_budget: int = 5_000_000) -> tuple[RunConfig, l
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([
-            {"field": _field_path(e["loc"]), "message": _friendly(dict(e))}
-            for e in exc.errors(include_url=False)
-        ]) from None
+        raise ConfigError(
+            [
+                {"field": _field_path(e["loc"]), "message": _friendly(dict(e))}
+                for e in exc.errors(include_url=False)
+            ]
+        ) from None
     return config, check_config(config, param_budget)
 
 

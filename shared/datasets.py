@@ -26,8 +26,16 @@ FASHION_FILES = (
 )
 DIGITS = tuple(str(d) for d in range(10))
 FASHION_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 
@@ -49,15 +57,21 @@ class DatasetInfo:
 
 DATASETS: dict[str, DatasetInfo] = {
     "mnist-sample": DatasetInfo(
-        "mnist-sample", "MNIST sample (10,000 digits, offline)", DIGITS,
+        "mnist-sample",
+        "MNIST sample (10,000 digits, offline)",
+        DIGITS,
         "8,000 training and 2,000 test handwritten digits shipped with CNN Lens.",
     ),
     "mnist": DatasetInfo(
-        "mnist", "MNIST (70,000 digits)", DIGITS,
+        "mnist",
+        "MNIST (70,000 digits)",
+        DIGITS,
         "The full MNIST digits, read from keras.datasets' cache (~/.keras/datasets/mnist.npz).",
     ),
     "fashion_mnist": DatasetInfo(
-        "fashion_mnist", "Fashion-MNIST (70,000 clothing images)", FASHION_CLASSES,
+        "fashion_mnist",
+        "Fashion-MNIST (70,000 clothing images)",
+        FASHION_CLASSES,
         "Zalando's clothing images, from Debian's dataset-fashion-mnist or keras' cache.",
     ),
 }
@@ -80,14 +94,22 @@ def unavailable_reason(name: str) -> str | None:
         return None if (PACKAGE_DATA / "mnist-10k.npz").exists() else "the bundled file is missing"
     if name == "mnist":
         path = keras_cache_dir() / "mnist.npz"
-        return None if path.exists() else (
-            f"MNIST is not on this machine ({path} is missing) and it cannot be downloaded here; "
-            "use 'mnist-sample', or copy mnist.npz into that folder"
+        return (
+            None
+            if path.exists()
+            else (
+                f"MNIST is not on this machine ({path} is missing) and it cannot be downloaded here; "
+                "use 'mnist-sample', or copy mnist.npz into that folder"
+            )
         )
     if name == "fashion_mnist":
-        return None if _fashion_dir() else (
-            "Fashion-MNIST is not on this machine; install Debian's 'dataset-fashion-mnist' "
-            f"package or copy its four files into {keras_cache_dir() / 'fashion-mnist'}"
+        return (
+            None
+            if _fashion_dir()
+            else (
+                "Fashion-MNIST is not on this machine; install Debian's 'dataset-fashion-mnist' "
+                f"package or copy its four files into {keras_cache_dir() / 'fashion-mnist'}"
+            )
         )
     return f"unknown dataset '{name}'"
 
@@ -107,7 +129,11 @@ def load_raw(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     if reason:
         raise DatasetUnavailable(reason)
     if name in ("mnist-sample", "mnist"):
-        path = PACKAGE_DATA / "mnist-10k.npz" if name == "mnist-sample" else keras_cache_dir() / "mnist.npz"
+        path = (
+            PACKAGE_DATA / "mnist-10k.npz"
+            if name == "mnist-sample"
+            else keras_cache_dir() / "mnist.npz"
+        )
         with np.load(path, allow_pickle=False) as npz:
             return npz["x_train"], npz["y_train"], npz["x_test"], npz["y_test"]
     folder = _fashion_dir()

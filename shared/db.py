@@ -21,7 +21,8 @@ from sqlalchemy import (
 metadata = MetaData()
 
 runs = Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     Column("id", String(32), primary_key=True),
     Column("name", String(120), nullable=False, default=""),
     Column("status", String(16), nullable=False, index=True),
@@ -55,7 +56,8 @@ runs = Table(
 Index("ix_runs_status_created_at", runs.c.status, runs.c.created_at)
 
 epochs = Table(
-    "epochs", metadata,
+    "epochs",
+    metadata,
     Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("epoch", Integer, primary_key=True),  # 1-based
     Column("loss", Float),
@@ -66,7 +68,8 @@ epochs = Table(
 )
 
 jobs = Table(
-    "jobs", metadata,
+    "jobs",
+    metadata,
     Column("id", String(32), primary_key=True),
     Column("kind", String(32), nullable=False),
     Column("run_id", String(32), index=True),

@@ -56,11 +56,21 @@ def producer() -> Celery:
 def send(name: str, *args: Any) -> None:
     """Publish one task by name; raises BrokerUnavailable when the broker cannot be reached."""
     try:
-        producer().send_task(name, args=list(args), retry=True,
-                             retry_policy={"max_retries": 2, "interval_start": 0.1,
-                                           "interval_step": 0.2, "interval_max": 0.5})
+        producer().send_task(
+            name,
+            args=list(args),
+            retry=True,
+            retry_policy={
+                "max_retries": 2,
+                "interval_start": 0.1,
+                "interval_step": 0.2,
+                "interval_max": 0.5,
+            },
+        )
     except Exception as exc:  # kombu raises several types (OperationalError, ConnectionError…)
-        raise BrokerUnavailable(f"the task queue is not reachable ({exc.__class__.__name__})") from exc
+        raise BrokerUnavailable(
+            f"the task queue is not reachable ({exc.__class__.__name__})"
+        ) from exc
 
 
 class BrokerUnavailable(Exception):
@@ -73,8 +83,11 @@ def broker_reachable(settings: Settings | None = None) -> bool:
         import redis
 
         try:
-            return bool(redis.Redis.from_url(settings.broker_url, socket_timeout=0.5,
-                                             socket_connect_timeout=0.5).ping())
+            return bool(
+                redis.Redis.from_url(
+                    settings.broker_url, socket_timeout=0.5, socket_connect_timeout=0.5
+                ).ping()
+            )
         except Exception:
             return False
     try:

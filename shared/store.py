@@ -21,7 +21,12 @@ from shared.config import LayerInfo, RunConfig, architecture_summary
 from shared.settings import Settings, get_settings
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, INTERRUPTED = (
-    "queued", "running", "succeeded", "failed", "cancelled", "interrupted",
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "interrupted",
 )
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, INTERRUPTED)
 FINISHED = (SUCCEEDED, FAILED, CANCELLED)
@@ -44,8 +49,9 @@ class RunStore:
         return self
 
     # --- runs ----------------------------------------------------------------------------
-    def create_run(self, config: RunConfig, layers: list[LayerInfo],
-                   parent_id: str | None = None) -> dict[str, Any]:
+    def create_run(
+        self, config: RunConfig, layers: list[LayerInfo], parent_id: str | None = None
+    ) -> dict[str, Any]:
         run_id = new_id()
         now = time.time()
         name = config.name.strip() or f"run-{run_id[:6]}"
@@ -53,12 +59,22 @@ class RunStore:
         # config.json first: a row never points at a run folder without its config.
         self.files.write_json(run_id, "config.json", cfg)
         with self.engine.begin() as conn:
-            conn.execute(insert(db.runs).values(
-                id=run_id, name=name, status=QUEUED, dataset=config.dataset,
-                config=json.dumps(cfg), architecture=architecture_summary(config),
-                params=sum(info.params for info in layers), created_at=now,
-                epochs=config.epochs, tags="[]", notes="", parent_id=parent_id,
-            ))
+            conn.execute(
+                insert(db.runs).values(
+                    id=run_id,
+                    name=name,
+                    status=QUEUED,
+                    dataset=config.dataset,
+                    config=json.dumps(cfg),
+                    architecture=architecture_summary(config),
+                    params=sum(info.params for info in layers),
+                    created_at=now,
+                    epochs=config.epochs,
+                    tags="[]",
+                    notes="",
+                    parent_id=parent_id,
+                )
+            )
         return self.get_run(run_id) or {}
 
     def _row(self, run_id: str) -> dict[str, Any] | None:
@@ -77,8 +93,13 @@ class RunStore:
             run["history"] = self.history(run_id)
         return run
 
-    def list_runs(self, status: str | None = None, dataset: str | None = None,
-                  name: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    def list_runs(
+        self,
+        status: str | None = None,
+        dataset: str | None = None,
+        name: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
         q = select(db.runs).order_by(desc(db.runs.c.created_at))
         if status:
             q = q.where(db.runs.c.status == status)
@@ -100,19 +121,24 @@ class RunStore:
         """Queued runs are cancelled at once; running ones are flagged for the training loop."""
         now = time.time()
         with self.engine.begin() as conn:
-            conn.execute(update(db.runs).where(db.runs.c.id == run_id,
-                                               db.runs.c.status.in_((QUEUED, INTERRUPTED)))
-                         .values(status=CANCELLED, finished_at=now, cancel_requested=True))
-            conn.execute(update(db.runs).where(db.runs.c.id == run_id,
-                                               db.runs.c.status == RUNNING)
-                         .values(cancel_requested=True))
+            conn.execute(
+                update(db.runs)
+                .where(db.runs.c.id == run_id, db.runs.c.status.in_((QUEUED, INTERRUPTED)))
+                .values(status=CANCELLED, finished_at=now, cancel_requested=True)
+            )
+            conn.execute(
+                update(db.runs)
+                .where(db.runs.c.id == run_id, db.runs.c.status == RUNNING)
+                .values(cancel_requested=True)
+            )
         row = self._row(run_id)
         return row["status"] if row else None
 
     def cancel_requested(self, run_id: str) -> bool:
         with self.engine.connect() as conn:
-            flag = conn.execute(select(db.runs.c.cancel_requested)
-                                .where(db.runs.c.id == run_id)).scalar()
+            flag = conn.execute(
+                select(db.runs.c.cancel_requested).where(db.runs.c.id == run_id)
+            ).scalar()
         return bool(flag)
 
     def claim(self, run_id: str, owner: str, lease_seconds: float) -> bool:
@@ -120,35 +146,59 @@ class RunStore:
         now = time.time()
         runs = db.runs.c
         claimable = (runs.status.in_((QUEUED, INTERRUPTED))) | (
-            (runs.status == RUNNING) & (runs.lease_expires < now))
+            (runs.status == RUNNING) & (runs.lease_expires < now)
+        )
         with self.engine.begin() as conn:
-            res = conn.execute(update(db.runs).where(runs.id == run_id, claimable).values(
-                status=RUNNING, lease_owner=owner, lease_expires=now + lease_seconds,
-                heartbeat_at=now, attempts=runs.attempts + 1,
-                started_at=func.coalesce(runs.started_at, now), error=None))
+            res = conn.execute(
+                update(db.runs)
+                .where(runs.id == run_id, claimable)
+                .values(
+                    status=RUNNING,
+                    lease_owner=owner,
+                    lease_expires=now + lease_seconds,
+                    heartbeat_at=now,
+                    attempts=runs.attempts + 1,
+                    started_at=func.coalesce(runs.started_at, now),
+                    error=None,
+                )
+            )
         return res.rowcount == 1
 
     def heartbeat(self, run_id: str, owner: str, lease_seconds: float, **progress: Any) -> None:
         now = time.time()
         with self.engine.begin() as conn:
-            conn.execute(update(db.runs).where(db.runs.c.id == run_id,
-                                               db.runs.c.lease_owner == owner)
-                         .values(heartbeat_at=now, lease_expires=now + lease_seconds, **progress))
+            conn.execute(
+                update(db.runs)
+                .where(db.runs.c.id == run_id, db.runs.c.lease_owner == owner)
+                .values(heartbeat_at=now, lease_expires=now + lease_seconds, **progress)
+            )
 
     def finish(self, run_id: str, status: str, error: str | None = None, **values: Any) -> None:
-        self.update_fields(run_id, status=status, error=error, finished_at=time.time(),
-                           lease_owner=None, lease_expires=None, **values)
+        self.update_fields(
+            run_id,
+            status=status,
+            error=error,
+            finished_at=time.time(),
+            lease_owner=None,
+            lease_expires=None,
+            **values,
+        )
 
     def mark_stale_interrupted(self, heartbeat_timeout: float) -> list[str]:
         """Runs left `running` with no heartbeat for `heartbeat_timeout` s become `interrupted`."""
         cutoff = time.time() - heartbeat_timeout
         runs = db.runs.c
-        cond = (runs.status == RUNNING) & ((runs.heartbeat_at < cutoff) | runs.heartbeat_at.is_(None))
+        cond = (runs.status == RUNNING) & (
+            (runs.heartbeat_at < cutoff) | runs.heartbeat_at.is_(None)
+        )
         with self.engine.begin() as conn:
             ids = [r[0] for r in conn.execute(select(runs.id).where(cond))]
             if ids:
-                conn.execute(update(db.runs).where(runs.id.in_(ids), cond)
-                             .values(status=INTERRUPTED, lease_owner=None, lease_expires=None))
+                conn.execute(
+                    update(db.runs)
+                    .where(runs.id.in_(ids), cond)
+                    .values(status=INTERRUPTED, lease_owner=None, lease_expires=None)
+                )
         return ids
 
     def delete_run(self, run_id: str) -> bool:
@@ -161,24 +211,37 @@ class RunStore:
         return res.rowcount > 0
 
     # --- per-epoch history ---------------------------------------------------------------
-    def record_epoch(self, run_id: str, epoch: int, metrics: dict[str, float],
-                     seconds: float | None = None) -> None:
+    def record_epoch(
+        self, run_id: str, epoch: int, metrics: dict[str, float], seconds: float | None = None
+    ) -> None:
         """Upsert one epoch's metrics (a resumed run rewrites, never duplicates, an epoch)."""
         values = {k: _finite(metrics.get(k)) for k in HISTORY_KEYS}
         with self.engine.begin() as conn:
-            conn.execute(delete(db.epochs).where(db.epochs.c.run_id == run_id,
-                                                 db.epochs.c.epoch >= epoch))
-            conn.execute(insert(db.epochs).values(run_id=run_id, epoch=epoch, seconds=seconds,
-                                                  **values))
-            conn.execute(update(db.runs).where(db.runs.c.id == run_id)
-                         .values(val_accuracy=values["val_accuracy"]))
+            conn.execute(
+                delete(db.epochs).where(db.epochs.c.run_id == run_id, db.epochs.c.epoch >= epoch)
+            )
+            conn.execute(
+                insert(db.epochs).values(run_id=run_id, epoch=epoch, seconds=seconds, **values)
+            )
+            conn.execute(
+                update(db.runs)
+                .where(db.runs.c.id == run_id)
+                .values(val_accuracy=values["val_accuracy"])
+            )
         lines = [json.dumps({"epoch": e} | h) for e, h in self.history_rows(run_id)]
         self.files.write_bytes(run_id, HISTORY, ("\n".join(lines) + "\n").encode())
 
     def history_rows(self, run_id: str) -> list[tuple[int, dict[str, float | None]]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(db.epochs).where(db.epochs.c.run_id == run_id)
-                                .order_by(db.epochs.c.epoch)).mappings().all()
+            rows = (
+                conn.execute(
+                    select(db.epochs)
+                    .where(db.epochs.c.run_id == run_id)
+                    .order_by(db.epochs.c.epoch)
+                )
+                .mappings()
+                .all()
+            )
         return [(r["epoch"], {k: r[k] for k in (*HISTORY_KEYS, "seconds")}) for r in rows]
 
     def history(self, run_id: str) -> dict[str, list[float | None]]:
@@ -186,14 +249,22 @@ class RunStore:
         return {k: [h[k] for _, h in rows] for k in HISTORY_KEYS}
 
     # --- jobs (extraction and analysis) --------------------------------------------------
-    def create_job(self, kind: str, run_id: str | None, params: dict[str, Any],
-                   job_id: str | None = None) -> str:
+    def create_job(
+        self, kind: str, run_id: str | None, params: dict[str, Any], job_id: str | None = None
+    ) -> str:
         job_id = job_id or new_id()
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(db.jobs).values(
-                    id=job_id, kind=kind, run_id=run_id, status=QUEUED,
-                    params=json.dumps(params), created_at=time.time()))
+                conn.execute(
+                    insert(db.jobs).values(
+                        id=job_id,
+                        kind=kind,
+                        run_id=run_id,
+                        status=QUEUED,
+                        params=json.dumps(params),
+                        created_at=time.time(),
+                    )
+                )
         except IntegrityError:
             pass  # the same deterministic job id was already queued
         return job_id
@@ -210,8 +281,9 @@ class RunStore:
         job["result"] = json.loads(job["result"]) if job["result"] else None
         return job
 
-    def set_job(self, job_id: str, status: str, result: Any = None,
-                error: str | None = None) -> None:
+    def set_job(
+        self, job_id: str, status: str, result: Any = None, error: str | None = None
+    ) -> None:
         values: dict[str, Any] = {"status": status, "error": error}
         if result is not None:
             values["result"] = json.dumps(result)
@@ -261,8 +333,13 @@ def _present(row: dict[str, Any]) -> dict[str, Any]:
         "started_at": row["started_at"],
         "finished_at": row["finished_at"],
         "progress": {
-            "epoch": row["epoch"], "epochs": epochs_total, "step": row["step"], "steps": steps,
-            "fraction": round(min(1.0, frac), 4), "loss": row["loss"], "accuracy": row["accuracy"],
+            "epoch": row["epoch"],
+            "epochs": epochs_total,
+            "step": row["step"],
+            "steps": steps,
+            "fraction": round(min(1.0, frac), 4),
+            "loss": row["loss"],
+            "accuracy": row["accuracy"],
         },
         "val_accuracy": row["val_accuracy"],
         "test": {"loss": row["test_loss"], "accuracy": row["test_accuracy"]},

@@ -13,15 +13,21 @@ COMPOSE = shutil.which("docker-compose")
 
 
 def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([COMPOSE, "-f", str(ROOT / "docker-compose.yml"), "config"],
-                          cwd=ROOT, env={"PATH": "/usr/bin:/bin", **env},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [COMPOSE, "-f", str(ROOT / "docker-compose.yml"), "config"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.skipif(COMPOSE is None, reason="docker-compose is not installed (.ci/run installs it)")
 def test_compose_file_is_valid_and_safe():
-    done = compose_config({"REDIS_PASSWORD": "s3cret", "POSTGRES_PASSWORD": "pw",
-                           "COMPOSE_PROFILES": "monitoring"})
+    done = compose_config(
+        {"REDIS_PASSWORD": "s3cret", "POSTGRES_PASSWORD": "pw", "COMPOSE_PROFILES": "monitoring"}
+    )
     assert done.returncode == 0, done.stderr
     text = done.stdout
     assert "appendonly yes" in text and "noeviction" in text and "--requirepass" in text

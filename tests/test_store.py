@@ -73,8 +73,11 @@ def test_cancel_queued_and_running(store):
 def test_history_is_one_entry_per_epoch_even_after_resume(store):
     run = new_run(store, epochs=3)
     for epoch in (1, 2, 2, 3):  # epoch 2 recorded again by a resumed attempt
-        store.record_epoch(run["id"], epoch, {"loss": 1.0 / epoch, "accuracy": 0.5,
-                                             "val_loss": float("nan"), "val_accuracy": 0.4})
+        store.record_epoch(
+            run["id"],
+            epoch,
+            {"loss": 1.0 / epoch, "accuracy": 0.5, "val_loss": float("nan"), "val_accuracy": 0.4},
+        )
     history = store.get_run(run["id"])["history"]
     assert history["loss"] == [1.0, 0.5, pytest.approx(1 / 3)]
     assert history["val_loss"] == [None, None, None]  # NaN is stored as missing, not as NaN

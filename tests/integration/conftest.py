@@ -37,11 +37,24 @@ class WorkerProcess:
     def __init__(self, queue: str, env: dict[str, str], log_path: Path, extra: list[str]):
         self.log_path = log_path
         self.log = open(log_path, "w")  # noqa: SIM115 — closed in stop()
-        cmd = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", queue,
-               "--loglevel", "INFO", "-n", f"{queue}-{os.getpid()}-{time.monotonic_ns()}@test",
-               *extra]
-        self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.celery_app",
+            "worker",
+            "-Q",
+            queue,
+            "--loglevel",
+            "INFO",
+            "-n",
+            f"{queue}-{os.getpid()}-{time.monotonic_ns()}@test",
+            *extra,
+        ]
+        self.proc = subprocess.Popen(
+            cmd, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT
+        )
 
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.time() + timeout
@@ -66,8 +79,12 @@ class WorkerProcess:
 
 def start_workers(env: dict[str, str], log_dir: Path) -> list[WorkerProcess]:
     workers = [
-        WorkerProcess("training", env, log_dir / "worker-training.log",
-                      ["--concurrency", "1", "--max-tasks-per-child", "1"]),
+        WorkerProcess(
+            "training",
+            env,
+            log_dir / "worker-training.log",
+            ["--concurrency", "1", "--max-tasks-per-child", "1"],
+        ),
         WorkerProcess("extraction", env, log_dir / "worker-extraction.log", ["--concurrency", "1"]),
     ]
     for w in workers:
@@ -84,12 +101,19 @@ def services(tmp_path_factory):
         pytest.fail(f"Redis is not reachable at {redis_url()}; .ci/run starts one")
     redis.Redis.from_url(redis_url()).flushdb()
     data_dir = tmp_path_factory.mktemp("cnnlens-data")
-    env = dict(os.environ, REDIS_URL=redis_url(), CNNLENS_DATA_DIR=str(data_dir),
-               PYTHONPATH=str(ROOT), CNNLENS_HEARTBEAT_TIMEOUT="30")
+    env = dict(
+        os.environ,
+        REDIS_URL=redis_url(),
+        CNNLENS_DATA_DIR=str(data_dir),
+        PYTHONPATH=str(ROOT),
+        CNNLENS_HEARTBEAT_TIMEOUT="30",
+    )
     env.pop("CNNLENS_BROKER_URL", None)
     env.pop("DATABASE_URL", None)
-    saved = {k: os.environ.get(k) for k in ("REDIS_URL", "CNNLENS_DATA_DIR", "CNNLENS_BROKER_URL",
-                                            "DATABASE_URL")}
+    saved = {
+        k: os.environ.get(k)
+        for k in ("REDIS_URL", "CNNLENS_DATA_DIR", "CNNLENS_BROKER_URL", "DATABASE_URL")
+    }
     os.environ.update(REDIS_URL=env["REDIS_URL"], CNNLENS_DATA_DIR=env["CNNLENS_DATA_DIR"])
     os.environ.pop("CNNLENS_BROKER_URL", None)
     os.environ.pop("DATABASE_URL", None)

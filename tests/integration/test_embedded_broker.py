@@ -15,8 +15,13 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def embedded_env(tmp_path, monkeypatch):
     broker = f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
-    env = dict(os.environ, CNNLENS_BROKER_URL=broker, CNNLENS_DATA_DIR=str(tmp_path / "data"),
-               REDIS_URL="redis://127.0.0.1:1/0", PYTHONPATH=str(ROOT))
+    env = dict(
+        os.environ,
+        CNNLENS_BROKER_URL=broker,
+        CNNLENS_DATA_DIR=str(tmp_path / "data"),
+        REDIS_URL="redis://127.0.0.1:1/0",
+        PYTHONPATH=str(ROOT),
+    )
     env.pop("DATABASE_URL", None)
     for key in ("CNNLENS_BROKER_URL", "CNNLENS_DATA_DIR", "REDIS_URL"):
         monkeypatch.setenv(key, env[key])
@@ -25,8 +30,12 @@ def embedded_env(tmp_path, monkeypatch):
     from shared.store import RunStore
 
     store = RunStore().init()  # tables exist before the worker's first look
-    worker = WorkerProcess("training", env, tmp_path / "worker.log",
-                           ["--concurrency", "1", "--max-tasks-per-child", "1"])
+    worker = WorkerProcess(
+        "training",
+        env,
+        tmp_path / "worker.log",
+        ["--concurrency", "1", "--max-tasks-per-child", "1"],
+    )
     try:
         worker.wait_ready()
         yield store

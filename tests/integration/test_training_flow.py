@@ -30,8 +30,13 @@ def test_tiny_run_succeeds_with_artifacts_of_the_configured_shapes(api, services
 
     probe = api.get(f"/api/runs/{run_id}/activations/probe/0").get_json()
     shapes = {layer["name"]: layer["shape"] for layer in probe["layers"]}
-    assert shapes == {"conv2d_1": [26, 26, 16], "maxpool2d_1": [13, 13, 16],
-                      "conv2d_2": [11, 11, 32], "flatten_1": [3872], "dense_1": [10]}
+    assert shapes == {
+        "conv2d_1": [26, 26, 16],
+        "maxpool2d_1": [13, 13, 16],
+        "conv2d_2": [11, 11, 32],
+        "flatten_1": [3872],
+        "dense_1": [10],
+    }
 
     model = api.get(f"/api/runs/{run_id}/artifacts/model.keras")
     assert model.status_code == 200 and model.data[:2] == b"PK"  # a .keras file is a zip
@@ -58,8 +63,9 @@ def test_cancelled_run_ends_cancelled(api, services):
 def test_invalid_config_is_422_and_nothing_is_queued(api, services):
     before = len(api.get("/api/runs").get_json()["runs"])
     queue_len = redis.Redis.from_url(redis_url()).llen("training")
-    resp = api.post("/api/runs", json={"epochs": 10**9, "layers": [{"type": "conv2d",
-                                                                    "filters": 10**6}]})
+    resp = api.post(
+        "/api/runs", json={"epochs": 10**9, "layers": [{"type": "conv2d", "filters": 10**6}]}
+    )
     assert resp.status_code == 422
     fields = {e["field"] for e in resp.get_json()["errors"]}
     assert {"epochs", "layers.0.filters"} <= fields

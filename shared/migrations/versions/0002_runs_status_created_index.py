@@ -23,8 +23,9 @@ depends_on = None
 
 def upgrade() -> None:
     # if_not_exists: a database made by metadata.create_all (stamped 0001) already has it.
-    op.create_index("ix_runs_status_created_at", "runs", ["status", "created_at"],
-                    if_not_exists=True)
+    op.create_index(
+        "ix_runs_status_created_at", "runs", ["status", "created_at"], if_not_exists=True
+    )
 
 
 def downgrade() -> None:
