@@ -27,8 +27,9 @@ from shared.config import parse_config
 from shared.queue import producer
 from shared.settings import Settings, get_settings
 from shared.store import RunStore
+from tests.redis_dbs import SINK_URL
 
-TEST_REDIS = "redis://127.0.0.1:6379/15"
+TEST_REDIS = SINK_URL
 
 
 def flush_test_redis() -> None:

@@ -10,8 +10,9 @@ import numpy as np
 from shared import artifacts as names
 from shared.config import RunConfig, infer_layers
 from shared.store import SUCCEEDED, RunStore
+from tests.redis_dbs import SINK_URL
 
-TEST_REDIS = "redis://127.0.0.1:6379/15"
+TEST_REDIS = SINK_URL
 PROBES = 10
 
 

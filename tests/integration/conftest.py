@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.redis_dbs import BASE, WORKER_DB
+
 ROOT = Path(__file__).resolve().parents[2]
-TEST_REDIS_DB = 13
 
 
-def redis_url(db: int = TEST_REDIS_DB) -> str:
-    base = os.environ.get("CNNLENS_TEST_REDIS", "redis://127.0.0.1:6379")
-    return f"{base}/{db}"
+def redis_url(db: int = WORKER_DB) -> str:
+    return f"{BASE}/{db}"
 
 
 def reset_settings_caches() -> None:
