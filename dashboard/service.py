@@ -15,6 +15,7 @@ from shared import tasks
 from shared.artifacts import CACHE_DIR
 from shared.config import ConfigError, RunConfig, parse_config
 from shared.datasets import DATASETS, load_raw, unavailable_reason
+from shared.extraction_result import cache_rel, summarize
 from shared.queue import BrokerUnavailable, send
 from shared.store import RUNNING, RunStore
 
@@ -88,10 +89,6 @@ def input_hash(image: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(image, dtype=np.uint8).tobytes()).hexdigest()[:32]
 
 
-def cache_rel(digest: str) -> str:
-    return f"{CACHE_DIR}/{digest}.npz"
-
-
 def request_activations(store: RunStore, run_id: str, image: np.ndarray) -> dict[str, Any]:
     """Ask for every layer's activations of `image` (uint8 28×28) through the run's model.
 
@@ -123,20 +120,7 @@ def request_activations(store: RunStore, run_id: str, image: np.ndarray) -> dict
 
 
 def summarize_cached(run_id: str, digest: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The JSON result of an extraction, from its cached .npz (layer arrays under 'layer:<name>')."""
-    probs = arrays["probabilities"].astype(float)
-    return {
-        "run_id": run_id,
-        "input_hash": digest,
-        "predicted": int(np.argmax(probs)),
-        "probabilities": [round(float(p), 6) for p in probs],
-        "layers": [
-            {"name": key.split(":", 1)[1], "shape": list(arrays[key].shape)}
-            for key in arrays
-            if key.startswith("layer:")
-        ],
-        "download": f"/api/runs/{run_id}/artifacts/{cache_rel(digest)}",
-    }
+    return summarize(run_id, digest, arrays)
 
 
 def dataset_classes(dataset: str) -> tuple[str, ...]:

@@ -12,7 +12,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
@@ -21,6 +20,7 @@ import tensorflow as tf
 from shared.artifacts import CACHE_DIR, MODEL, is_run_id
 from shared.config import INPUT_SHAPE
 from shared.datasets import to_model_input
+from shared.extraction_result import cache_rel, summarize
 from shared.store import FAILED, RUNNING, SUCCEEDED, RunStore
 from worker.model import layer_outputs_model, output_layer_names
 from worker.results import to_float16
@@ -75,27 +75,6 @@ class ModelCache:
 
 
 MODELS = ModelCache()
-
-
-def cache_rel(digest: str) -> str:
-    return f"{CACHE_DIR}/{digest}.npz"
-
-
-def summarize(run_id: str, digest: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Same shape as dashboard.service.summarize_cached (the worker does not import dashboard)."""
-    probs = arrays["probabilities"].astype(float)
-    return {
-        "run_id": run_id,
-        "input_hash": digest,
-        "predicted": int(np.argmax(probs)),
-        "probabilities": [round(float(p), 6) for p in probs],
-        "layers": [
-            {"name": key.split(":", 1)[1], "shape": list(arrays[key].shape)}
-            for key in arrays
-            if key.startswith("layer:")
-        ],
-        "download": f"/api/runs/{run_id}/artifacts/{cache_rel(digest)}",
-    }
 
 
 def compute_activations(
