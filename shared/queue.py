@@ -40,6 +40,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             tasks.TRAIN: {"queue": tasks.TRAINING_QUEUE},
             tasks.EXTRACT: {"queue": tasks.EXTRACTION_QUEUE},
             tasks.RECOVER: {"queue": tasks.EXTRACTION_QUEUE},
+            tasks.CKA: {"queue": tasks.EXTRACTION_QUEUE},
+            tasks.STATS: {"queue": tasks.EXTRACTION_QUEUE},
         },
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,

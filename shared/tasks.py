@@ -6,6 +6,8 @@ The dashboard sends tasks by these names; it never imports `worker`.
 TRAIN = "cnnlens.train"
 EXTRACT = "cnnlens.extract"
 RECOVER = "cnnlens.recover"
+CKA = "cnnlens.cka"  # layer similarity of two runs on the probe batch
+STATS = "cnnlens.stats"  # per-filter statistics of one run on the probe batch
 
 TRAINING_QUEUE = "training"
 EXTRACTION_QUEUE = "extraction"

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # (4 s) is shorter than importing TensorFlow and warming it up on two busy cores.
 CHILD_START_SECONDS = 180
 EXTRACT_TIME_LIMIT = 120  # seconds: loading a model and one forward pass take well under one
+COMPARE_TIME_LIMIT = 300  # seconds: two models, a few hundred images, CKA of every layer pair
 
 
 def _soft_limit(hard: int) -> int:
@@ -51,6 +52,13 @@ def _worker_config() -> dict:
                 "soft_time_limit": _soft_limit(EXTRACT_TIME_LIMIT),
             },
             tasks.RECOVER: {"time_limit": 120, "soft_time_limit": 100},
+            **{
+                name: {
+                    "time_limit": COMPARE_TIME_LIMIT,
+                    "soft_time_limit": _soft_limit(COMPARE_TIME_LIMIT),
+                }
+                for name in (tasks.CKA, tasks.STATS)
+            },
         },
     }
 

@@ -72,3 +72,17 @@ def recover(include_queued: bool = True) -> list[str]:
     if runs.list_runs(status=RUNNING, limit=1):
         app.send_task(tasks.RECOVER, kwargs={"include_queued": False}, countdown=timeout + 1)
     return to_send
+
+
+@app.task(name=tasks.CKA)
+def cka(job_id: str) -> str | None:
+    from worker.compare_jobs import cka_job
+
+    return cka_job(store(), str(job_id))
+
+
+@app.task(name=tasks.STATS)
+def stats(job_id: str) -> str | None:
+    from worker.compare_jobs import stats_job
+
+    return stats_job(store(), str(job_id))

@@ -1,0 +1,51 @@
+"""What the dashboard and the workers share about comparing runs: the probe batch, file names, job ids.
+
+Comparisons that look at many images (layer similarity, per-filter statistics) use the *probe
+batch*: the first `PROBE_BATCH` images of the run's test set, the same for every run on a dataset.
+It is not the *probe set* of `activations/probe/` (one image per class, kept for the run page).
+
+Results are cached as JSON in the run's folder (see docs/CONTRACTS.md, "Comparisons"), and the job
+that computes one has an id derived from what it computes, so asking twice queues one job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+PROBE_BATCH = 500
+# Activations of the probe batch are held in float64 for CKA: cap the batch so that the widest layer
+# stays under this many values (500 images × 26×26×16 is 5.4 million; a 'same'-padded 28×28×128
+# layer would need the batch cut to about 60 images).
+MAX_PROBE_VALUES = 8_000_000
+MIN_PROBE_BATCH = 50
+
+ANALYSIS_DIR = "analysis"
+FILTER_STATS = f"{ANALYSIS_DIR}/filter_stats.json"  # per-filter statistics of every conv layer
+CKA_DIR = f"{ANALYSIS_DIR}/cka"  # <other run id>.json: CKA of this run's layers against another's
+
+CKA_KIND = "cka"
+STATS_KIND = "stats"
+
+
+def cka_rel(other_id: str) -> str:
+    """Where run A keeps its CKA matrix against run B (rows: A's layers, columns: B's)."""
+    return f"{CKA_DIR}/{other_id}.json"
+
+
+def _job_id(*parts: str) -> str:
+    return hashlib.sha256(":".join(parts).encode()).hexdigest()[:32]
+
+
+def cka_job_id(run_a: str, run_b: str) -> str:
+    """One job per ordered pair (A, B); (B, A) is read from it transposed."""
+    return _job_id(CKA_KIND, run_a, run_b)
+
+
+def stats_job_id(run_id: str) -> str:
+    return _job_id(STATS_KIND, run_id)
+
+
+def probe_batch_size(test_images: int, widest_layer: int) -> int:
+    """How many probe images to use, given the test set size and the widest layer's values."""
+    fitting = MAX_PROBE_VALUES // max(1, widest_layer)
+    return max(1, min(PROBE_BATCH, test_images, max(MIN_PROBE_BATCH, fitting)))
