@@ -139,7 +139,8 @@ def main() -> int:
             "training",
             ["--concurrency", str(settings.worker_concurrency), "--max-tasks-per-child", "1"],
         ),
-        "extraction worker": worker_cmd("extraction", ["--concurrency", "1"]),
+        # -B: Celery beat rides along here and sends the recovery sweep every few seconds.
+        "extraction worker": worker_cmd("extraction", ["--concurrency", "1", "-B"]),
     }
     if not args.worker_only:
         commands["dashboard"] = [sys.executable, "-m", "dashboard"]

@@ -34,8 +34,15 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(1, alias="CNNLENS_WORKER_CONCURRENCY")
     tf_intra_threads: int = Field(2, alias="CNNLENS_TF_INTRA_THREADS")
     tf_inter_threads: int = Field(1, alias="CNNLENS_TF_INTER_THREADS")
-    # Seconds a running run may go without a heartbeat before it counts as interrupted.
-    heartbeat_timeout: float = Field(30.0, alias="CNNLENS_HEARTBEAT_TIMEOUT")
+    # Seconds a running run may go without a heartbeat before it counts as interrupted. A live
+    # training renews it every half second (a background thread covers quiet stretches).
+    heartbeat_timeout: float = Field(20.0, gt=0, alias="CNNLENS_HEARTBEAT_TIMEOUT")
+    # Seconds between recovery sweeps (Celery beat in the extraction worker): runs whose worker
+    # died are re-sent, and so are queued runs whose message the broker lost.
+    recover_interval: float = Field(15.0, gt=0, alias="CNNLENS_RECOVER_INTERVAL")
+    # Seconds a queued run's message may sit with a worker that has not started it before the
+    # sweep sends another (its worker died between taking the message and claiming the run).
+    requeue_after: float = Field(120.0, gt=0, alias="CNNLENS_REQUEUE_AFTER")
     max_attempts: int = Field(3, alias="CNNLENS_MAX_ATTEMPTS")
     # Hard limit for one training task, in seconds; the broker's visibility timeout sits above it.
     train_time_limit: int = Field(6 * 3600, alias="CNNLENS_TRAIN_TIME_LIMIT")

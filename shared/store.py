@@ -37,6 +37,18 @@ def new_id() -> str:
     return secrets.token_hex(16)
 
 
+def lease_owner(node: str, pid: int, task_id: str) -> str:
+    """Who holds a run's lease: `node/pid/task_id` (Celery node name, pool process id, task
+    message id), readable in the runs table and ending in the message id that `take_over`
+    compares."""
+    return f"{node}/{pid}/{task_id}"[-200:]
+
+
+def delivery_of(owner: str) -> str:
+    """The task message id of a lease owner (`node/pid/task_id`)."""
+    return owner.rsplit("/", 1)[-1]
+
+
 class RunStore:
     def __init__(self, settings: Settings | None = None, engine: Engine | None = None):
         self.settings = settings or get_settings()
@@ -152,26 +164,44 @@ class RunStore:
             res = conn.execute(
                 update(db.runs)
                 .where(runs.id == run_id, claimable)
-                .values(
-                    status=RUNNING,
-                    lease_owner=owner,
-                    lease_expires=now + lease_seconds,
-                    heartbeat_at=now,
-                    attempts=runs.attempts + 1,
-                    started_at=func.coalesce(runs.started_at, now),
-                    error=None,
-                )
+                .values(**_claimed(owner, lease_seconds, now))
             )
         return res.rowcount == 1
 
-    def heartbeat(self, run_id: str, owner: str, lease_seconds: float, **progress: Any) -> None:
+    def take_over(self, run_id: str, owner: str, lease_seconds: float) -> str | None:
+        """Claim a run still `running` under the lease of an earlier delivery of the SAME task
+        message (same task id, the last part of the owner: see `lease_owner`); returns that
+        earlier owner, or None when the lease is anyone else's.
+
+        The broker hands a message out again only once its first delivery is gone (its process
+        was killed and the message re-queued, or the visibility timeout ran out), so waiting for
+        that delivery's lease to expire would only leave the run stuck.
+        """
+        runs = db.runs.c
+        with self.engine.begin() as conn:
+            holder = conn.execute(
+                select(runs.lease_owner).where(runs.id == run_id, runs.status == RUNNING)
+            ).scalar()
+            if holder is None or holder == owner or delivery_of(holder) != delivery_of(owner):
+                return None
+            res = conn.execute(
+                update(db.runs)
+                .where(runs.id == run_id, runs.status == RUNNING, runs.lease_owner == holder)
+                .values(**_claimed(owner, lease_seconds, time.time()))
+            )
+        return holder if res.rowcount == 1 else None
+
+    def heartbeat(self, run_id: str, owner: str, lease_seconds: float, **progress: Any) -> bool:
+        """Renew `owner`'s lease and record progress. False when the lease is no longer ours
+        (another delivery claimed the run, a sweep marked it interrupted, or it is gone)."""
         now = time.time()
         with self.engine.begin() as conn:
-            conn.execute(
+            res = conn.execute(
                 update(db.runs)
                 .where(db.runs.c.id == run_id, db.runs.c.lease_owner == owner)
                 .values(heartbeat_at=now, lease_expires=now + lease_seconds, **progress)
             )
+        return res.rowcount == 1
 
     def finish(self, run_id: str, status: str, error: str | None = None, **values: Any) -> None:
         self.update_fields(
@@ -302,6 +332,20 @@ class RunStore:
 
     def run_dir(self, run_id: str) -> Path:
         return self.files.run_dir(run_id)
+
+
+def _claimed(owner: str, lease_seconds: float, now: float) -> dict[str, Any]:
+    """The column values of a successful claim (a new attempt by `owner`)."""
+    runs = db.runs.c
+    return {
+        "status": RUNNING,
+        "lease_owner": owner,
+        "lease_expires": now + lease_seconds,
+        "heartbeat_at": now,
+        "attempts": runs.attempts + 1,
+        "started_at": func.coalesce(runs.started_at, now),
+        "error": None,
+    }
 
 
 def _finite(value: Any) -> float | None:

@@ -37,6 +37,19 @@ def test_compose_file_is_valid_and_safe():
 
 
 @pytest.mark.skipif(COMPOSE is None, reason="docker-compose is not installed (.ci/run installs it)")
+def test_compose_runs_the_recovery_sweep_in_the_extractor():
+    import yaml
+
+    done = compose_config({"REDIS_PASSWORD": "s3cret", "POSTGRES_PASSWORD": "pw"})
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    assert "-B" in services["extractor"]["command"]  # Celery beat sends cnnlens.recover
+    assert "-B" not in (services["worker"].get("command") or [])  # beat once, not per worker
+    for name in ("worker", "extractor"):
+        assert services[name]["environment"]["CNNLENS_HEARTBEAT_TIMEOUT"] == "20"
+
+
+@pytest.mark.skipif(COMPOSE is None, reason="docker-compose is not installed (.ci/run installs it)")
 def test_compose_refuses_to_start_without_secrets():
     done = compose_config({})
     assert done.returncode != 0

@@ -355,32 +355,30 @@ def test_extraction_without_a_model_fails_clearly(store):
 
 
 def test_recover_resends_queued_and_stale_runs(tmp_path, monkeypatch):
+    import worker.recovery as recovery
     import worker.tasks as worker_tasks
     from shared import tasks
 
     store = make_store(tmp_path)
     queued_id, _ = new_run(store)
+    waiting_id, _ = new_run(store)
     stale_id, _ = new_run(store)
     live_id, _ = new_run(store)
+    store.update_fields(queued_id, created_at=time.time() - 60)
     assert store.claim(stale_id, "dead-worker", 60) and store.claim(live_id, "live-worker", 60)
     store.update_fields(stale_id, heartbeat_at=time.time() - 3600)
-    sent: list[tuple[str, list, dict]] = []
+    sent: list[tuple[str, list]] = []
     monkeypatch.setattr(worker_tasks, "store", lambda: store)
+    monkeypatch.setattr(
+        recovery, "inspect_broker", lambda settings: recovery.BrokerView(waiting={waiting_id})
+    )
     monkeypatch.setattr(
         worker_tasks.app,
         "send_task",
-        lambda name, args=(), kwargs=None, **_: sent.append((name, list(args), kwargs or {})),
+        lambda name, args=(), kwargs=None, **_: sent.append((name, list(args))),
     )
-    assert set(worker_tasks.recover()) == {queued_id, stale_id}
+    # The queued run lost its message; the waiting one still has it; the stale one's worker died.
+    assert worker_tasks.recover(include_queued=False) == [queued_id, stale_id]
     assert store.get_run(stale_id)["status"] == "interrupted"
     assert store.get_run(live_id)["status"] == "running"
-    trains = {args[0] for name, args, _ in sent if name == tasks.TRAIN}
-    assert trains == {queued_id, stale_id}
-    # A run is still running, so the sweep looks again later, without re-sending the queue.
-    assert (tasks.RECOVER, [], {"include_queued": False}) in sent
-
-    sent.clear()
-    store.update_fields(live_id, heartbeat_at=time.time() - 3600)  # its worker died meanwhile
-    assert worker_tasks.recover(include_queued=False) == [live_id]
-    assert [args for name, args, _ in sent if name == tasks.TRAIN] == [[live_id]]
-    assert not [name for name, _, _ in sent if name == tasks.RECOVER]  # nothing left running
+    assert sent == [(tasks.TRAIN, [queued_id]), (tasks.TRAIN, [stale_id])]  # no follow-up sweeps

@@ -60,6 +60,19 @@ def _worker_config() -> dict:
                 for name in (tasks.CKA, tasks.STATS)
             },
         },
+        # The recovery sweep, sent by Celery beat embedded in the extraction worker (`-B`). The
+        # in-memory scheduler, not the default shelve file: that file is a pickle, and a
+        # sweep every few seconds needs no memory across restarts (one runs at start anyway).
+        "beat_scheduler": "celery.beat:Scheduler",
+        "beat_schedule": {
+            "recover": {
+                "task": tasks.RECOVER,
+                "schedule": settings.recover_interval,
+                "kwargs": {"include_queued": False},
+                # A sweep that waited past the next one is dropped, never run late in a pile.
+                "options": {"expires": settings.recover_interval},
+            }
+        },
     }
 
 
@@ -98,14 +111,27 @@ def prepare_tensorflow(**_: object) -> None:
 
 @signals.worker_ready.connect
 def sweep_on_start(sender: object = None, **_: object) -> None:
-    """When a training worker (re)starts, ask for a recovery sweep: runs left queued or
-    interrupted by a crash or a flushed broker get their task again. Only sent here (in the
-    parent, which must not run TensorFlow); the extraction worker runs it."""
+    """When a training worker (re)starts, sweep at once: runs left queued or interrupted by a
+    crash or a flushed broker are sent again and this worker can take them straight away, even
+    when no extraction worker (which sweeps periodically) is up.
+
+    It runs in the parent, which must not import TensorFlow (nothing here does), with a store of
+    its own that is closed afterwards, so no database connection is inherited by pool children.
+    """
     consumer = getattr(sender, "task_consumer", None)
     queues = {queue.name for queue in getattr(consumer, "queues", [])}
     if tasks.TRAINING_QUEUE not in queues:
         return
+    from shared.store import RunStore
+    from worker.recovery import inspect_broker, sweep
+
+    store = None
     try:
-        app.send_task(tasks.RECOVER)
-    except Exception:  # the broker may be down; the next worker start sweeps again
-        log.warning("could not queue the recovery sweep", exc_info=True)
+        store = RunStore(get_settings()).init()
+        view = inspect_broker(store.settings)
+        sweep(store, lambda run_id: app.send_task(tasks.TRAIN, args=[run_id]), view, full=True)
+    except Exception:  # the broker or the store may be down; the periodic sweep tries again
+        log.warning("the start-up recovery sweep failed", exc_info=True)
+    finally:
+        if store is not None:
+            store.engine.dispose()

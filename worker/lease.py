@@ -1,13 +1,13 @@
 """Who holds a run: claiming it, renewing its lease, and taking it back from a dead delivery.
 
-The store's `claim` lets one caller win while a lease is fresh. Two worker-side additions:
+The store's `claim` lets one caller win while a lease is fresh, and its `take_over` lets a
+redelivered task message take the run back from its own earlier, dead delivery. Worker-side:
+- `claim_run`, which tries both, in that order;
 - `LeaseKeeper`, a small thread that renews the lease whenever the training has been quiet for a
   while (a long validation, a slow step of a big model, saving the results), so a live worker is
   never mistaken for a dead one;
-- `claim_run`, which also takes over a run whose lease is held by an earlier delivery of the SAME
-  task message. Celery hands a message out again only when that delivery is gone (its process was
-  killed and `task_reject_on_worker_lost` re-queued it, or the visibility timeout, set above the
-  hard time limit, ran out), so waiting for that lease to expire would only leave the run stuck.
+- `Heartbeat`, which notices when the lease is no longer ours, so the training stops instead of
+  racing whoever holds the run now.
 """
 
 from __future__ import annotations
@@ -17,43 +17,27 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import select, update
-
-from shared import db
-from shared.store import RUNNING, RunStore
+from shared.store import RunStore, delivery_of, lease_owner
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Heartbeat", "LeaseKeeper", "claim_run", "delivery_of", "owner_for"]
+
 
 def owner_for(node: str, pid: int, delivery: str) -> str:
-    """The lease owner of one task execution: readable, and ending in the task (message) id."""
-    return f"{node}/{pid}/{delivery}"[-200:]
-
-
-def delivery_of(owner: str) -> str:
-    return owner.rsplit("/", 1)[-1]
+    """The lease owner of one task execution: `node/pid/task_id` (docs/CONTRACTS.md)."""
+    return lease_owner(node, pid, delivery)
 
 
 def claim_run(store: RunStore, run_id: str, owner: str) -> bool:
     lease = store.settings.heartbeat_timeout
     if store.claim(run_id, owner, lease):
         return True
-    runs = db.runs.c
-    # TODO(store): this belongs in RunStore.claim; until then the worker reads the lease itself.
-    with store.engine.begin() as conn:
-        holder = conn.execute(
-            select(runs.lease_owner).where(runs.id == run_id, runs.status == RUNNING)
-        ).scalar()
-        if holder is None or delivery_of(holder) != delivery_of(owner):
-            return False
-        # Expire the dead delivery's lease (guarded on its owner), then claim as usual.
-        conn.execute(
-            update(db.runs)
-            .where(runs.id == run_id, runs.status == RUNNING, runs.lease_owner == holder)
-            .values(lease_expires=0.0)
-        )
-    log.warning("run %s: taking over from %s, an earlier delivery of this task", run_id, holder)
-    return store.claim(run_id, owner, lease)
+    holder = store.take_over(run_id, owner, lease)
+    if holder is None:
+        return False
+    log.warning("run %s: took over from %s, an earlier delivery of this task", run_id, holder)
+    return True
 
 
 class Heartbeat:
@@ -63,10 +47,13 @@ class Heartbeat:
         self.store, self.run_id, self.owner = store, run_id, owner
         self.lease_seconds = store.settings.heartbeat_timeout
         self.last = 0.0
+        self.lost = False  # set once a write finds the lease held by someone else (or no one)
 
-    def beat(self, **progress: Any) -> None:
+    def beat(self, **progress: Any) -> bool:
         self.last = time.monotonic()
-        self.store.heartbeat(self.run_id, self.owner, self.lease_seconds, **progress)
+        if not self.store.heartbeat(self.run_id, self.owner, self.lease_seconds, **progress):
+            self.lost = True
+        return not self.lost
 
 
 class LeaseKeeper:

@@ -70,9 +70,10 @@ class RunMonitor(keras.callbacks.Callback):
         run = self.store.get_run(self.run_id, with_history=False)
         if run is None:
             return GONE
-        # Another claim bumps `attempts`; `interrupted` means a sweep gave up on us. Either way the
-        # run is no longer ours and whoever holds it now resumes from the checkpoint.
-        if run["status"] != RUNNING or run["attempts"] != self.attempt:
+        # Another claim bumps `attempts`; `interrupted` means a sweep gave up on us; a heartbeat
+        # that matched no row says the same. Either way the run is no longer ours and whoever
+        # holds it next resumes from the checkpoint.
+        if self.heartbeat.lost or run["status"] != RUNNING or run["attempts"] != self.attempt:
             return LOST
         if run["cancel_requested"]:
             return CANCELLED
@@ -110,7 +111,8 @@ class RunMonitor(keras.callbacks.Callback):
                 loss=finite(loss),
                 accuracy=finite(logs.get("accuracy")),
             )
-        if now - self._last_control >= CONTROL_INTERVAL:
+        # A heartbeat that found the lease gone is worth a look at once, not a second later.
+        if self.heartbeat.lost or now - self._last_control >= CONTROL_INTERVAL:
             reason = self.check_control()
             if reason:
                 self._stop(reason)

@@ -13,7 +13,7 @@ from functools import cache
 
 from shared import tasks
 from shared.settings import get_settings
-from shared.store import INTERRUPTED, QUEUED, RUNNING, RunStore
+from shared.store import RunStore
 from worker.celery_app import app
 from worker.lease import owner_for
 
@@ -43,35 +43,27 @@ def extract(job_id: str) -> str | None:
 
 @app.task(name=tasks.RECOVER)
 def recover(include_queued: bool = True) -> list[str]:
-    """Re-send the training task of runs that lost theirs; returns the ids re-sent.
+    """The recovery sweep (worker/recovery.py); returns the ids of the runs sent again.
 
-    Runs that stopped heart-beating become `interrupted` and are re-sent. The full sweep (the
-    default, sent when a training worker starts) also re-sends every queued and interrupted run,
-    in case the broker lost their messages; a run whose message is still there gets a second
-    one, which is harmless because only one claim wins.
-
-    While any run is running, the sweep looks again once a heartbeat could have gone stale: a
-    worker that died with its run (container restart, host down) is noticed within about two
-    heartbeat timeouts, not after the broker's hours-long visibility timeout. Those follow-ups
-    re-send only the runs they themselves mark interrupted, never the whole queue again.
+    Celery beat, embedded in the extraction worker, sends it every CNNLENS_RECOVER_INTERVAL
+    seconds with `include_queued=False`; a training worker sweeps fully when it starts. The flag
+    only matters for brokers that cannot be inspected (see `recovery.sweep`).
     """
+    import redis
+
+    from worker.recovery import inspect_broker, sweep
+
     runs = store()
-    timeout = runs.settings.heartbeat_timeout
-    stale = runs.mark_stale_interrupted(timeout)
-    if stale:
-        log.warning("runs without a heartbeat for %g s, now interrupted: %s", timeout, stale)
-    to_send = list(stale)
-    if include_queued:
-        to_send = [
-            run["id"] for status in (QUEUED, INTERRUPTED) for run in runs.list_runs(status=status)
-        ]
-    for run_id in to_send:
-        app.send_task(tasks.TRAIN, args=[run_id])
-    if to_send:
-        log.info("re-queued %d run(s): %s", len(to_send), ", ".join(to_send))
-    if runs.list_runs(status=RUNNING, limit=1):
-        app.send_task(tasks.RECOVER, kwargs={"include_queued": False}, countdown=timeout + 1)
-    return to_send
+    try:
+        view = inspect_broker(runs.settings)
+    except redis.RedisError as exc:  # nothing can be sent either; the next sweep tries again
+        log.warning("recovery sweep skipped: the broker does not answer (%s)", exc)
+        return []
+    return sweep(runs, send_training, view, full=include_queued)
+
+
+def send_training(run_id: str) -> None:
+    app.send_task(tasks.TRAIN, args=[run_id])
 
 
 @app.task(name=tasks.CKA)
