@@ -19,7 +19,13 @@ from dashboard import state
 from shared.settings import Settings, get_settings
 from shared.store import RunStore
 
-NAV_PAGES = (("Runs", "/"), ("New run", "/new"), ("Compare", "/compare"))
+NAV_PAGES = (
+    ("Runs", "/"),
+    ("New run", "/new"),
+    ("Sweep", "/sweep"),
+    ("Compare", "/compare"),
+    ("Glossary", "/glossary"),
+)
 
 
 def navbar() -> dbc.Navbar:

@@ -9,6 +9,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from dashboard import glossary
 from shared.store import CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, SUCCEEDED
 
 STATUS_COLORS = {
@@ -119,6 +120,30 @@ def progress_bar(run: dict[str, Any], height: int = 8) -> dbc.Progress:
         style={"height": f"{height}px"},
         class_name="lens-progress",
     )
+
+
+def term_link(label: str, term_id: str) -> dcc.Link:
+    """A word in an explanation that leads to its glossary entry (its short meaning on hover)."""
+    return dcc.Link(
+        label,
+        href=glossary.href(term_id),
+        title=glossary.TERMS[term_id].short,
+        className="lens-term",
+    )
+
+
+def graph_config(filename: str = "cnnlens", interactive: bool = False) -> Any:
+    """Plotly's toolbar for every graph: "Download plot as PNG" always (it runs in the browser,
+    offline); zoom, pan and the rest only on interactive graphs."""
+    config: dict[str, Any] = {
+        "displaylogo": False,
+        "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
+    }
+    if interactive:
+        config["modeBarButtonsToRemove"] = ["select2d", "lasso2d"]
+    else:
+        config["modeBarButtons"] = [["toImage"]]
+    return config
 
 
 def explain(text: Any) -> html.P:

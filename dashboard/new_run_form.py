@@ -276,8 +276,19 @@ def layers_card(config: dict[str, Any]) -> dbc.Card:
                 ),
             ]
         ),
-        help_text="The presets are the notebook's exercises. The input is a 28×28 grayscale "
-        "image; the last layer must be dense with one softmax unit per class.",
+        help_text=[
+            "The presets are the notebook's exercises. The input is a 28×28 gray image: ",
+            ui.term_link("conv", "convolution"),
+            " and ",
+            ui.term_link("pooling", "pooling"),
+            " layers work on images, ",
+            ui.term_link("flatten", "flatten"),
+            " turns them into a list of numbers, and the last layer must be ",
+            ui.term_link("dense", "dense"),
+            " with one ",
+            ui.term_link("softmax", "softmax"),
+            " unit per class.",
+        ],
     )
 
 

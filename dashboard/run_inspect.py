@@ -9,7 +9,7 @@ import numpy as np
 from dash import dcc, html
 
 from dashboard import components as ui
-from dashboard import figures, run_data
+from dashboard import explanations, figures, run_data
 from dashboard.run_input import test_input_row
 from dashboard.run_views import graph, layer_caption, select_layer_options, thumbs
 from shared.config import LayerInfo
@@ -118,9 +118,7 @@ def filters_card(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) -
     return ui.section(
         "Filters",
         body,
-        "What each conv layer learned to look for. Every small "
-        "image is one filter's weights: white = large weight, black = small (or "
-        "negative). Click a filter to see its numbers.",
+        explanations.filters(),
     )
 
 
@@ -252,9 +250,7 @@ def activations_card(
     return ui.section(
         "Feature maps",
         body,
-        "Pick a test image (one per class; ✓/✗ is the "
-        "model's prediction) and see what every layer makes of it, from the first "
-        "conv layer to the class probabilities.",
+        explanations.feature_maps(),
     )
 
 

@@ -9,13 +9,13 @@ import numpy as np
 from dash import dcc, html
 
 from dashboard import components as ui
-from dashboard import figures, run_data
+from dashboard import explanations, figures, run_data
 from dashboard.montage import png_data_uri
 from shared.config import LayerInfo
 from shared.store import FAILED, INTERRUPTED, RUNNING, SUCCEEDED, RunStore
 
-GRAPH_CONFIG: Any = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
-STATIC_GRAPH: Any = {"displayModeBar": False}
+GRAPH_CONFIG: Any = ui.graph_config(interactive=True)
+STATIC_GRAPH: Any = ui.graph_config()
 DOWNLOADS = (
     ("model.keras", "Keras model (.keras)"),
     ("metrics.csv", "Metrics per epoch (.csv)"),
@@ -28,7 +28,7 @@ def graph(gid: str, figure: Any, static: bool = True) -> dcc.Graph:
     return dcc.Graph(
         id=gid,
         figure=figure,
-        config=STATIC_GRAPH if static else GRAPH_CONFIG,
+        config=ui.graph_config(f"cnnlens-{gid}", interactive=not static),
         className="lens-graph",
     )
 
@@ -37,13 +37,17 @@ def header(run: dict[str, Any], parent: dict[str, Any] | None = None) -> html.Di
     run_id = run["id"]
     downloads = dbc.DropdownMenu(
         [
-            dbc.DropdownMenuItem(
-                label,
-                href=f"/api/runs/{run_id}/artifacts/{name}",
-                external_link=True,
-                target="_blank",
-            )
-            for name, label in DOWNLOADS
+            dbc.DropdownMenuItem("Printable report", href=f"/run/{run_id}/report"),
+            dbc.DropdownMenuItem(divider=True),
+            *(
+                dbc.DropdownMenuItem(
+                    label,
+                    href=f"/api/runs/{run_id}/artifacts/{name}",
+                    external_link=True,
+                    target="_blank",
+                )
+                for name, label in DOWNLOADS
+            ),
         ],
         label="Download",
         color="light",
@@ -78,7 +82,16 @@ def header(run: dict[str, Any], parent: dict[str, Any] | None = None) -> html.Di
                     ),
                     html.Div(meta, className="lens-subtitle lens-mono-soft"),
                     html.Div(
-                        ["copy of ", dcc.Link(parent["name"], href=f"/run/{parent['id']}")],
+                        [
+                            "copy of ",
+                            dcc.Link(parent["name"], href=f"/run/{parent['id']}"),
+                            " · ",
+                            dcc.Link(
+                                "compare with the original",
+                                href=f"/compare?runs={parent['id']},{run_id}",
+                                id="run-compare-parent",
+                            ),
+                        ],
                         className="lens-subtitle",
                     )
                     if parent
@@ -237,8 +250,7 @@ def training_images_card(run: dict[str, Any]) -> dbc.Card:
     return ui.section(
         "Training images",
         graph("run-samples", fig),
-        "The first images of the training set with their labels, as the model "
-        "sees them: 28×28 pixels, gray levels scaled to [0, 1].",
+        explanations.samples(),
     )
 
 
@@ -250,8 +262,7 @@ def confusion_card(run: dict[str, Any], metrics: dict[str, Any] | None) -> dbc.C
     return ui.section(
         "Confusion matrix",
         graph("run-confusion", fig),
-        "Test images by true class (rows) and predicted class (columns). The "
-        "diagonal is what the model gets right; a dark cell off it is a mix-up.",
+        explanations.confusion(),
     )
 
 
@@ -284,34 +295,10 @@ def thumbs(probe: dict[str, np.ndarray], classes: tuple[str, ...], selected: int
     return out
 
 
-def layer_caption(info: LayerInfo | None, config_layer: dict[str, Any] | None) -> str:
+def layer_caption(info: LayerInfo | None, config_layer: dict[str, Any] | None) -> Any:
     if info is None:
         return ""
-    shape = info.output_shape
-    if info.type == "conv2d":
-        act = (config_layer or {}).get("activation", "relu")
-        zero = " With relu, negative responses are cut to 0 (dark)." if act == "relu" else ""
-        return (
-            f"{shape[2]} feature maps of {shape[0]}×{shape[1]}: where each filter of this "
-            f"layer finds its pattern in the image. Yellow = strong response, purple = weak."
-            + zero
-            + " Click a map to see its values."
-        )
-    if info.type in ("maxpool2d", "avgpool2d"):
-        how = "the strongest" if info.type == "maxpool2d" else "the average"
-        return (
-            f"The previous maps shrunk to {shape[0]}×{shape[1]} by keeping {how} response of "
-            "each window: the same patterns, coarser, and less sensitive to small shifts."
-        )
-    if info.type == "flatten":
-        return (
-            f"The maps laid out as one vector of {shape[0]:,} numbers: what the dense layer reads."
-        )
-    if info.type == "dropout":
-        return "Dropout only acts while training; for a prediction it passes its input unchanged."
-    if (config_layer or {}).get("activation") == "softmax":
-        return "The output: one probability per class. The tallest bar is the prediction."
-    return f"{shape[0]} units of a dense layer: each one a weighted sum of all its inputs."
+    return explanations.layer_caption(info.type, tuple(info.output_shape), config_layer or {})
 
 
 def select_layer_options(infos: list[LayerInfo]) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from dashboard.variants import VariantError, variant
 from shared import tasks
 from shared.artifacts import CACHE_DIR
 from shared.config import ConfigError, RunConfig, parse_config
@@ -57,6 +58,17 @@ def submit_run(store: RunStore, data: Any, parent_id: str | None = None) -> dict
         log.warning("run %s stays queued: %s", run["id"], exc)
         run["warning"] = "the task queue is not reachable now; the run will start when it is back"
     return run
+
+
+def submit_variant(store: RunStore, run_id: str, kind: str) -> dict[str, Any]:
+    """Queue a one-click variant of a run (dashboard/variants.py), with the run as its parent.
+
+    Raises VariantError when the variant does not apply, ConfigError when this machine refuses it.
+    """
+    run = store.get_run(run_id, with_history=False)
+    if run is None:
+        raise VariantError("the run was not found; it may have been deleted")
+    return submit_run(store, variant(run["config"], kind), parent_id=run_id)
 
 
 def cancel_run(store: RunStore, run_id: str) -> str | None:

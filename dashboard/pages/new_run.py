@@ -10,7 +10,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import layer_editor as le
 from dashboard import service
-from dashboard.components import flash
+from dashboard.components import flash, term_link
 from dashboard.new_run_form import layers_card, preview_table, render_layers, settings_card
 from dashboard.state import get_store
 from shared.config import ConfigError
@@ -56,7 +56,15 @@ def layout(clone: str | None = None, **_query: Any) -> html.Div:
             [
                 html.H5("Model preview", className="lens-card-title mb-2"),
                 html.P(
-                    "Each layer's output shape and parameter count, computed as you edit.",
+                    [
+                        "What each layer outputs (height × width × channels) and how many "
+                        "weights it learns, computed as you edit. Each conv layer shrinks the "
+                        "maps a little (see ",
+                        term_link("padding", "padding"),
+                        "), each ",
+                        term_link("pooling", "pooling"),
+                        " layer halves them.",
+                    ],
                     className="lens-help",
                 ),
                 html.Div(preview_table(config, {}), id="new-preview"),
@@ -82,7 +90,13 @@ def layout(clone: str | None = None, **_query: Any) -> html.Div:
                             html.H2("New run", className="lens-title"),
                             note
                             or html.P(
-                                "Defaults are the teaching notebook's model and settings.",
+                                [
+                                    "Build a ",
+                                    term_link("CNN", "cnn"),
+                                    " and train it. The defaults are the teaching notebook's "
+                                    "model and settings; change one thing at a time to see what "
+                                    "it does, or start from one of the notebook's exercises.",
+                                ],
                                 className="lens-subtitle",
                             ),
                         ]

@@ -9,19 +9,16 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import components as ui
-from dashboard import figures, run_data, run_input, run_inspect, service
+from dashboard import explanations, figures, run_data, run_input, run_inspect, service
 from dashboard import run_views as views
+from dashboard import variant_bar as vbar
 from dashboard.state import get_store
 from shared.store import FINISHED, SUCCEEDED, RunStore
 
 dash.register_page(__name__, path_template="/run/<run_id>", name="Run", title="Run · CNN Lens")
 
 POLL_MS = 1500
-CURVES_HELP = (
-    "Loss (lower is better) and accuracy (higher is better) after each epoch, on the "
-    "training images and on the held-out validation images. When validation stops "
-    "improving while training does, the model starts to memorise."
-)
+CURVES_HELP = explanations.curves()
 
 
 def live(run: dict[str, Any], metrics: dict[str, Any] | None) -> Any:
@@ -74,9 +71,13 @@ def layout(run_id: str | None = None, **_query: Any) -> html.Div:
     model = ui.section(
         "Model",
         views.model_table(run_data.layer_infos(run)),
-        f"{run['config'].get('optimizer')} · learning rate "
-        f"{run['config'].get('learning_rate')} · batch {run['config'].get('batch_size')}"
-        f" · {run['config'].get('epochs')} epochs · seed {run['config'].get('seed')}",
+        [
+            *explanations.model(),
+            html.Br(),
+            f"{run['config'].get('optimizer')} · learning rate "
+            f"{run['config'].get('learning_rate')} · batch {run['config'].get('batch_size')}"
+            f" · {run['config'].get('epochs')} epochs · seed {run['config'].get('seed')}",
+        ],
     )
     confirm = dbc.Modal(
         [
@@ -104,6 +105,7 @@ def layout(run_id: str | None = None, **_query: Any) -> html.Div:
             views.header(run, store.get_run(run["parent_id"] or "", with_history=False)),
             html.Div(live(run, metrics), id="run-live"),
             dbc.Row([dbc.Col(curves, lg=8), dbc.Col(model, lg=4)], class_name="g-3"),
+            vbar.variants_card(run),
             html.Div(artifact_sections(store, run, metrics), id="run-artifacts"),
             confirm,
             dcc.Store(id="run-id", data=run["id"]),
@@ -342,3 +344,18 @@ def show_activation_detail(click, selection, layer, run_id):
     if run is None:
         return no_update
     return run_inspect.activation_detail(get_store(), run, selection, layer, click)
+
+
+@callback(
+    Output("run-variant-location", "href"),
+    Output("app-flash", "data", allow_duplicate=True),
+    Output("run-variant-error", "children"),
+    Input({"type": "run-variant", "kind": ALL}, "n_clicks"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def try_variant(_clicks, run_id):
+    clicked = ctx.triggered[0]["value"] if ctx.triggered else None
+    if not clicked or not isinstance(ctx.triggered_id, dict):
+        return no_update, no_update, no_update
+    return vbar.submit(get_store(), run_id, ctx.triggered_id["kind"])

@@ -159,8 +159,15 @@ def layout(**_query: Any) -> html.Div:
                         [
                             html.H2("Runs", className="lens-title"),
                             html.P(
-                                "Every training run, newest first. Click one to see its curves, "
-                                "filters and feature maps.",
+                                [
+                                    "Every training run, newest first. A run trains one small ",
+                                    ui.term_link("CNN", "cnn"),
+                                    " to recognise images (handwritten digits from ",
+                                    ui.term_link("MNIST", "mnist"),
+                                    " by default). Click one to see how it learned, what its ",
+                                    ui.term_link("filters", "filter"),
+                                    " look for and what its layers make of an image.",
+                                ],
                                 className="lens-subtitle",
                             ),
                         ]

@@ -1,0 +1,161 @@
+"""The printable report of one finished run: settings, results and what the model learned. Pure.
+
+Figures come from dashboard/figures.py, as on the run page, but nothing here needs a callback:
+the page prints (or saves as PDF) exactly what it shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import html
+
+from dashboard import components as ui
+from dashboard import explanations, figures, run_data
+from dashboard import run_views as views
+from dashboard.montage import png_data_uri
+from shared.config import LayerInfo
+from shared.store import RunStore
+
+SETTINGS = (
+    ("dataset", "Dataset"),
+    ("optimizer", "Optimizer"),
+    ("learning_rate", "Learning rate"),
+    ("epochs", "Epochs"),
+    ("batch_size", "Batch size"),
+    ("validation_split", "Validation split"),
+    ("seed", "Seed"),
+    ("train_limit", "Trained on the first N images"),
+)
+
+
+def settings_table(config: dict[str, Any]) -> dbc.Table:
+    rows = [
+        html.Tr([html.Td(label), html.Td(str(config.get(key, "—")), className="lens-mono")])
+        for key, label in SETTINGS
+        if key != "train_limit" or config.get(key) is not None
+    ]
+    return dbc.Table(html.Tbody(rows), size="sm", class_name="lens-table lens-report-config mb-0")
+
+
+def config_section(run: dict[str, Any], infos: list[LayerInfo]) -> dbc.Card:
+    return ui.section(
+        "Model and settings",
+        dbc.Row(
+            [
+                dbc.Col(settings_table(run.get("config") or {}), md=5),
+                dbc.Col(views.model_table(infos), md=7),
+            ],
+            class_name="g-3",
+        ),
+        explanations.model(),
+    )
+
+
+def filters_section(store: RunStore, run_id: str, infos: list[LayerInfo]) -> dbc.Card:
+    blocks = []
+    for info in infos:
+        if info.type != "conv2d" or not info.kernel_shape:
+            continue
+        kh, kw, cin, cout = info.kernel_shape
+        kernel = run_data.load_filters(store, run_id, info.name)
+        how = "" if cin == 1 else f", averaged over the {cin} maps each one reads"
+        blocks.append(
+            html.Div(
+                [
+                    html.H6(f"{info.name} · {cout} filters of {kh}×{kw}{how}"),
+                    views.graph(f"report-filters-{info.name}", figures.filter_grid(kernel)),
+                ],
+                className="lens-report-layer",
+            )
+        )
+    return ui.section("Filters", html.Div(blocks), explanations.filters(interactive=False))
+
+
+def probe_section(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) -> dbc.Card:
+    """Every layer's output for the first probe image, and the model's prediction for it."""
+    probe = run_data.load_probe(store, run["id"])
+    if probe is None:
+        return ui.section("Feature maps", html.Div("No probe images were saved for this run."))
+    classes = run_data.class_names(run)
+    label = int(probe["labels"][0])
+    name = classes[label] if 0 <= label < len(classes) else str(label)
+    probs, true = run_data.selected_prediction(store, run["id"], 0, probe)
+    config_layers = (run.get("config") or {}).get("layers") or []
+    blocks: list[Any] = [
+        html.Div(
+            [
+                html.Img(
+                    src=png_data_uri(np.asarray(probe["inputs"][0], dtype=np.uint8)),
+                    alt=f"test image of a {name}",
+                    className="lens-report-input",
+                    style={"width": "84px", "imageRendering": "pixelated"},
+                ),
+                html.Div(
+                    [
+                        html.H6(f"The input: a test image of class {name}"),
+                        ui.explain(explanations.probabilities()),
+                        views.graph(
+                            "report-probs", figures.class_probabilities(probs, classes, true)
+                        ),
+                    ],
+                    className="flex-grow-1",
+                ),
+            ],
+            className="d-flex gap-3 align-items-start lens-report-layer",
+        )
+    ]
+    for info in infos:
+        act = run_data.probe_activation(store, run["id"], info.name, 0)
+        cfg = config_layers[info.index] if info.index < len(config_layers) else None
+        blocks.append(
+            html.Div(
+                [
+                    html.H6(f"{info.name} · {'×'.join(str(s) for s in info.output_shape)}"),
+                    ui.explain(
+                        explanations.layer_caption(
+                            info.type, tuple(info.output_shape), cfg or {}, interactive=False
+                        )
+                    ),
+                    views.graph(
+                        f"report-act-{info.name}",
+                        figures.activation_grid(act, class_names=classes),
+                    ),
+                ],
+                className="lens-report-layer",
+            )
+        )
+    return ui.section(
+        "Feature maps of one test image",
+        html.Div(blocks),
+        explanations.feature_maps(interactive=False),
+    )
+
+
+def report_sections(store: RunStore, run: dict[str, Any]) -> list[Any]:
+    metrics = run_data.load_metrics(store, run["id"])
+    infos = run_data.layer_infos(run)
+    m = metrics or {}
+    return [
+        dbc.Card(dbc.CardBody(views.summary(run, metrics)), class_name="lens-card"),
+        config_section(run, infos),
+        ui.section(
+            "Training curves",
+            views.graph("report-curves", figures.training_curves(run.get("history"))),
+            explanations.curves(),
+        ),
+        ui.section(
+            "Confusion matrix",
+            views.graph(
+                "report-confusion",
+                figures.confusion_matrix(
+                    m.get("confusion"), m.get("classes") or run_data.class_names(run)
+                ),
+            ),
+            explanations.confusion(),
+        ),
+        filters_section(store, run["id"], infos),
+        probe_section(store, run, infos),
+    ]
