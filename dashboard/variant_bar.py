@@ -70,6 +70,8 @@ def submit(store: RunStore, run_id: str, kind: str) -> tuple[Any, Any, Any]:
     except (variants.VariantError, ConfigError) as exc:
         return no_update, no_update, dbc.Alert(str(exc), color="danger", class_name="py-2 mb-0")
     label = variants.KINDS[kind][0]
-    message = run.get("warning") or f"Variant “{label}” is queued: {run['name']}."
+    message = f"Variant “{label}” is queued as “{run['name']}”."
+    if run.get("warning"):
+        message = f"Variant “{label}” is saved, but {run['warning']}."
     color = "warning" if run.get("warning") else "success"
     return f"/run/{run['id']}", ui.flash(message, color), None
