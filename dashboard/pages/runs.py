@@ -19,6 +19,9 @@ from shared.store import STATUSES, RunStore
 dash.register_page(__name__, path="/", name="Runs", title="Runs · CNN Lens", order=0)
 
 REFRESH_MS = 1500
+# Rows in the table. Each costs ~17 components to build and ~2 KB to send on every change, so 500
+# rows took ~0.3-0.8 s per poll on two busy cores (benchmarks/bench_store.py); filters reach the rest.
+MAX_ROWS = 100
 ALL = "all"  # the filter value meaning "any"
 COLUMNS = (
     "Name",
@@ -91,22 +94,9 @@ def empty_state(filtered: bool) -> html.Div:
     )
 
 
-def runs_view(
-    store: RunStore,
-    status: str | None = None,
-    dataset: str | None = None,
-    name: str | None = None,
-    now: float | None = None,
-) -> tuple[Any, str, int]:
-    """The table (or empty state), a signature of what it shows, and the number of runs."""
-    now = now or time.time()
-    status = None if status in (None, "", ALL) else status
-    dataset = None if dataset in (None, "", ALL) else dataset
-    runs = store.list_runs(
-        status=status or None, dataset=dataset or None, name=(name or "").strip() or None, limit=500
-    )
-    rows = [run_row(run, now) for run in runs]
-    sig_source = [
+def runs_signature(runs: list[dict[str, Any]], now: float) -> str:
+    """A digest of everything the table shows, so an unchanged poll sends nothing."""
+    source = [
         (
             r["id"],
             r["name"],
@@ -119,16 +109,64 @@ def runs_view(
         )
         for r in runs
     ]
-    signature = hashlib.sha1(json.dumps(sig_source, default=str).encode()).hexdigest()
-    if not rows:
-        return empty_state(bool(status or dataset or (name or "").strip())), signature, 0
+    return hashlib.sha1(json.dumps(source, default=str).encode()).hexdigest()
+
+
+def count_label(count: int, more: bool) -> str:
+    if more:
+        return f"newest {count} shown"
+    return f"{count} run{'' if count == 1 else 's'}"
+
+
+def runs_view(
+    store: RunStore,
+    status: str | None = None,
+    dataset: str | None = None,
+    name: str | None = None,
+    now: float | None = None,
+    last_signature: str | None = None,
+) -> tuple[Any, str, str]:
+    """The table (or empty state), a signature of what it shows, and a count label.
+
+    The table is None when the signature equals `last_signature`: building hundreds of rows of
+    components is what a poll costs, so an unchanged poll skips it.
+    """
+    now = now or time.time()
+    status = None if status in (None, "", ALL) else status
+    dataset = None if dataset in (None, "", ALL) else dataset
+    runs = store.list_runs(
+        status=status or None,
+        dataset=dataset or None,
+        name=(name or "").strip() or None,
+        limit=MAX_ROWS + 1,
+    )
+    more = len(runs) > MAX_ROWS
+    runs = runs[:MAX_ROWS]
+    signature = runs_signature(runs, now)
+    label = count_label(len(runs), more)
+    if signature == last_signature:
+        return None, signature, label
+    if not runs:
+        return empty_state(bool(status or dataset or (name or "").strip())), signature, label
+    rows = [run_row(run, now) for run in runs]
+    if more:
+        rows.append(
+            html.Tr(
+                html.Td(
+                    f"Only the newest {MAX_ROWS} runs are listed: filter by name, status or "
+                    "dataset to find older ones.",
+                    colSpan=len(COLUMNS),
+                    className="lens-faint text-center",
+                )
+            )
+        )
     table = dbc.Table(
         [html.Thead(html.Tr([html.Th(c) for c in COLUMNS])), html.Tbody(rows)],
         hover=True,
         responsive=True,
         class_name="lens-table mb-0",
     )
-    return table, signature, len(rows)
+    return table, signature, label
 
 
 def broker_banner(ok: bool):
@@ -204,9 +242,7 @@ def layout(**_query: Any) -> html.Div:
                                     md=3,
                                 ),
                                 dbc.Col(
-                                    html.Div(
-                                        f"{count} runs", id="runs-count", className="lens-faint"
-                                    ),
+                                    html.Div(count, id="runs-count", className="lens-faint"),
                                     md=1,
                                     class_name="d-flex align-items-center justify-content-end",
                                 ),
@@ -236,8 +272,8 @@ def layout(**_query: Any) -> html.Div:
     State("runs-signature", "data"),
 )
 def refresh(_n, status, dataset, name, last_signature):
-    table, signature, count = runs_view(get_store(), status, dataset, name)
+    table, signature, count = runs_view(get_store(), status, dataset, name, None, last_signature)
     banner = broker_banner(broker_ok())
-    if signature == last_signature:
+    if table is None:
         return no_update, no_update, no_update, banner
-    return table, signature, f"{count} run{'' if count == 1 else 's'}", banner
+    return table, signature, count, banner
