@@ -289,6 +289,38 @@ def test_crash_after_the_last_epoch_resumes_straight_to_the_results(store):
     assert stack.shape == (2, 3, 3, 1, 16) and np.allclose(stack[-1], final, atol=1e-2)
 
 
+def test_kill_while_the_checkpoint_is_written_resumes_from_the_previous_one(store, monkeypatch):
+    import worker.checkpoint as checkpoint
+
+    run_id, _ = new_run(store, epochs=2)
+    replace = checkpoint._replace_durably
+
+    def dies_before_the_second_state(tmp, final):
+        if final.name == checkpoint.STATE and '"epoch": 2' in tmp.read_text():
+            raise SimulatedCrash()  # epoch 2's weights are in place, its state.json is not
+        replace(tmp, final)
+
+    monkeypatch.setattr(checkpoint, "_replace_durably", dies_before_the_second_state)
+    with pytest.raises(SimulatedCrash):
+        train_run(store, run_id, "w/1/task-a")
+    monkeypatch.undo()
+    recorder = EpochRecorder()
+    assert train_run(store, run_id, "w/2/task-a", callbacks=(recorder,)) == "succeeded"
+    assert recorder.epochs == [1]  # back to the last complete state: after epoch 1
+    assert [e for e, _ in store.history_rows(run_id)] == [1, 2]
+
+
+def test_unreadable_checkpoint_starts_the_run_over_instead_of_failing(store):
+    run_id, _ = new_run(store, epochs=2)
+    with pytest.raises(SimulatedCrash):
+        train_run(store, run_id, "w/1/task-b", callbacks=(CrashAfterFirstEpoch(),))
+    (store.run_dir(run_id) / CHECKPOINT_DIR / "state.json").write_text('{"epo')  # torn
+    recorder = EpochRecorder()
+    assert train_run(store, run_id, "w/2/task-b", callbacks=(recorder,)) == "succeeded"
+    assert recorder.epochs == [0, 1]
+    assert len(store.get_run(run_id)["history"]["loss"]) == 2
+
+
 def test_redelivered_task_takes_over_from_its_dead_delivery(store):
     run_id, _ = new_run(store, epochs=2)
     with pytest.raises(SimulatedCrash):

@@ -3,8 +3,9 @@
 A task can be delivered twice (at-least-once broker) and a worker can die mid-run, so:
 - `RunStore.claim` decides who trains: a duplicate delivery finds the run taken or finished and
   returns without touching it;
-- Keras `BackupAndRestore` keeps `<run>/checkpoint/` at every epoch end, so a run claimed again
-  after a crash resumes from its last completed epoch;
+- Keras `BackupAndRestore` (as `worker.checkpoint.EpochBackup`, written atomically) keeps
+  `<run>/checkpoint/` at every epoch end, so a run claimed again after a crash resumes from its
+  last completed epoch;
 - the attempt count caps how often a run that keeps killing its worker is retried.
 """
 
@@ -24,6 +25,7 @@ from shared.datasets import DATASETS, DatasetUnavailable, load_raw, to_model_inp
 from shared.store import CANCELLED, FAILED, SUCCEEDED, RunStore
 from worker import monitor as mon
 from worker import results
+from worker.checkpoint import EpochBackup
 from worker.lease import Heartbeat, LeaseKeeper, claim_run
 from worker.model import ModelMismatch, build_model, compile_model, layer_infos
 from worker.model import steps_per_execution as choose_steps_per_execution
@@ -150,11 +152,8 @@ def _train(
         steps=steps,
         conv_layers=[info.name for info in infos if info.type == "conv2d"],
     )
-    backup = keras.callbacks.BackupAndRestore(
-        backup_dir=str(store.run_dir(run_id) / CHECKPOINT_DIR),
-        double_checkpoint=True,  # a backup torn by a crash falls back to the previous one
-        delete_checkpoint=False,  # removed by _finish, after the results are safely written
-    )
+    # Kept until _finish, after the results are safely written; never torn by a kill.
+    backup = EpochBackup(store.run_dir(run_id) / CHECKPOINT_DIR)
     heartbeat.beat(epochs=config.epochs, steps=steps)
     model.fit(
         x_train,
