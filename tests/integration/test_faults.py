@@ -8,6 +8,7 @@ directory and its workers, so killing and flushing never touch other tests or a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -75,10 +76,8 @@ class RedisServer:
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        try:
+        with contextlib.suppress(redis.RedisError):  # the connection drops as the server exits
             self.client().shutdown(nosave=True)
-        except redis.RedisError:
-            pass  # the connection drops as the server exits
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
