@@ -2,7 +2,8 @@
 
 `register_api(server, store)` adds one Blueprint. The route table below is the whole API; every
 route is described in `dashboard/openapi.py` (served at /api/openapi.json). Views live in
-`api_runs`, `api_arrays` and `api_artifacts`, stay thin, and call `dashboard.service` and the store.
+`api_runs`, `api_arrays`, `api_artifacts` and `api_compare`, stay thin, and call the services
+(`dashboard.service`, `dashboard.compare_service`) and the store.
 
 Every answer is JSON, errors included: `{"error": "<sentence>"}`, or `{"errors": [{"field",
 "message"}]}` for invalid input. Unknown paths under /api are JSON 404s (a catch-all route, so
@@ -20,7 +21,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
-from dashboard import api_arrays, api_artifacts, api_runs
+from dashboard import api_arrays, api_artifacts, api_compare, api_runs
 from dashboard.api_common import STORE_KEY, ApiError, json_response, store
 from dashboard.openapi import build_openapi
 from shared.store import RunStore
@@ -67,6 +68,9 @@ ROUTES: tuple[tuple[str, str, Callable[..., Response], tuple[str, ...]], ...] = 
         ("GET",),
     ),
     ("/jobs/<job_id>", "get_job", api_runs.get_job, ("GET",)),
+    ("/runs/<run_id>/filter-stats", "filter_stats", api_compare.filter_stats, ("GET",)),
+    ("/compare/filters", "compare_filters", api_compare.compare_filters, ("GET",)),
+    ("/compare/cka", "compare_cka", api_compare.compare_cka, ("GET",)),
 )
 
 

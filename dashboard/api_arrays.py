@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from flask import Response, url_for
 
+from dashboard import api_uploads as uploads
 from dashboard import service
 from dashboard.api_common import (
     ApiError,
@@ -171,7 +172,9 @@ def _requested_image(run: dict[str, Any], body: Any) -> np.ndarray:
         raise invalid("body", 'send a JSON object: {"test_index": i} or {"image": [[...]]}')
     unknown = sorted(set(body) - {"test_index", "image"})
     if unknown:
-        raise invalid(unknown[0], "is not a known setting; send test_index or image")
+        raise invalid(
+            unknown[0], "is not a known setting; send test_index, image or image_data_url"
+        )
     if ("test_index" in body) == ("image" in body):
         raise invalid(
             "body",
@@ -198,18 +201,28 @@ def _requested_image(run: dict[str, Any], body: Any) -> np.ndarray:
 
 def request_activations(run_id: str) -> Response:
     run = load_run(run_id, with_history=False)
-    body = read_json_body(empty=None)
+    multipart = uploads.is_multipart()
+    body = None if multipart else read_json_body(empty=None)
     if run["status"] != SUCCEEDED:
         raise ApiError(409, f"the run has no trained model yet (it is {run['status']})")
-    if body is None:
+    # A picture (uploaded file or data URL) is converted; the answer shows what the model got.
+    picture = True
+    if multipart:
+        image = uploads.uploaded_image()
+    elif isinstance(body, dict) and uploads.DATA_URL_FIELD in body:
+        image = uploads.data_url_image(body)
+    elif body is None:
         raise invalid("body", 'send {"test_index": i} or {"image": [[...]]}')
-    image = _requested_image(run, body)
+    else:
+        image, picture = _requested_image(run, body), False
     try:
         answer = service.request_activations(store(), run_id, image)
     except service.InputError as exc:
         raise invalid("image", str(exc)) from None
     except BrokerUnavailable:
         raise ApiError(503, "the task queue is not reachable now; try again in a moment") from None
+    if picture:
+        answer["input_png"] = uploads.preview(image)
     if answer["status"] == "cached":
         return json_response(answer, 200)
     job_url = url_for(".get_job", job_id=answer["job_id"])

@@ -65,6 +65,8 @@ def run_config_schemas() -> dict[str, Any]:
 
 
 def components() -> dict[str, Any]:
+    from dashboard.openapi_compare import compare_components
+
     field_error = obj({"field": {"type": "string"}, "message": {"type": "string"}})
     history = obj({key: NUMBERS for key in ("loss", "accuracy", "val_loss", "val_accuracy")})
     run_properties: dict[str, Any] = {
@@ -98,6 +100,12 @@ def components() -> dict[str, Any]:
         "tags": array({"type": "string"}),
         "notes": {"type": "string"},
         "parent_id": nullable("string"),
+    }
+    converted = {
+        "input_png": {
+            "type": "string",
+            "description": "For a picture: the 28×28 input the model got, as a PNG data URL.",
+        }
     }
     detail_properties = run_properties | {
         "history": ref("History"),
@@ -209,9 +217,31 @@ def components() -> dict[str, Any]:
                     }
                 )
                 | CLOSED,
+                obj(
+                    {
+                        "image_data_url": {
+                            "type": "string",
+                            "pattern": "^data:image/[a-z.+-]+;base64,",
+                            "description": "A PNG/JPEG/GIF/BMP/WebP picture of any size, as a "
+                            "data URL (what a browser canvas gives); converted MNIST-style.",
+                        }
+                    }
+                )
+                | CLOSED,
             ],
-            "description": "A test-set image by index, or a 28×28 grayscale image (0–255).",
+            "description": "A test-set image by index, a 28×28 grayscale image (0–255), or a "
+            "picture as a data URL.",
         },
+        "ActivationUpload": obj(
+            {
+                "image": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "A PNG/JPEG/GIF/BMP/WebP picture of any size up to 2 MB.",
+                }
+            },
+            description="A picture file, converted to a 28×28 white-on-black input like MNIST's.",
+        ),
         "ExtractionResult": obj(
             {
                 "run_id": {"type": "string"},
@@ -223,14 +253,17 @@ def components() -> dict[str, Any]:
             }
         ),
         "ActivationsCached": obj(
-            {"status": {"const": "cached"}, "result": ref("ExtractionResult")}
+            {"status": {"const": "cached"}, "result": ref("ExtractionResult"), **converted},
+            required=["status", "result"],
         ),
         "ActivationsQueued": obj(
             {
                 "status": {"const": "queued"},
                 "job_id": {"type": "string"},
                 "job_url": {"type": "string"},
-            }
+                **converted,
+            },
+            required=["status", "job_id", "job_url"],
         ),
         "Job": obj(
             {
@@ -244,4 +277,5 @@ def components() -> dict[str, Any]:
                 "finished_at": nullable("number"),
             }
         ),
+        **compare_components(),
     }

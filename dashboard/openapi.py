@@ -94,6 +94,7 @@ def _run_links() -> dict[str, Any]:
 
 
 def paths() -> dict[str, Any]:
+    from dashboard.openapi_compare import compare_paths
     from shared.datasets import DATASETS
     from shared.store import STATUSES
 
@@ -326,8 +327,14 @@ def paths() -> dict[str, Any]:
                 parameters=[RUN_ID],
                 body={
                     "required": True,
-                    "content": {"application/json": {"schema": ref("ActivationRequest")}},
+                    "content": {
+                        "application/json": {"schema": ref("ActivationRequest")},
+                        "multipart/form-data": {"schema": ref("ActivationUpload")},
+                    },
                 },
+                description="A picture (a file upload or a data URL) is converted to a 28×28 "
+                "white-on-black input like MNIST's; the answer's `input_png` shows it. Pictures "
+                "over 2 MB are refused with a 413, unreadable ones with a 422 saying why.",
             )
         },
         f"{runs}/artifacts/{{name}}": {
@@ -360,7 +367,7 @@ def paths() -> dict[str, Any]:
         "/api/jobs/{job_id}": {
             "get": operation(
                 "getJob",
-                "An extraction job's status.",
+                "A job's status: an extraction, a CKA matrix or filter statistics.",
                 {
                     "200": json_body("Job", "The job; `result` is set when it succeeded."),
                     "404": error("No job with this id."),
@@ -368,6 +375,7 @@ def paths() -> dict[str, Any]:
                 parameters=[JOB_ID],
             )
         },
+        **compare_paths(),
     }
 
 
