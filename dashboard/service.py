@@ -1,4 +1,5 @@
-"""What the pages and the API both do to runs: submit, cancel, delete, ask for activations.
+"""What the pages and the API both do to runs: submit, cancel, delete, retry, annotate (name,
+tags, notes), ask for activations.
 
 Callbacks and API views stay thin and call these; tests call them directly.
 """
@@ -6,7 +7,9 @@ Callbacks and API views stay thin and call these; tests call them directly.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
 from typing import Any
 
 import numpy as np
@@ -18,7 +21,7 @@ from shared.config import ConfigError, RunConfig, parse_config
 from shared.datasets import DATASETS, load_raw, unavailable_reason
 from shared.extraction_result import cache_rel, summarize
 from shared.queue import BrokerUnavailable, send
-from shared.store import RUNNING, RunStore
+from shared.store import CANCELLED, FAILED, INTERRUPTED, RUNNING, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,127 @@ def delete_run(store: RunStore, run_id: str) -> bool:
     if run["status"] == RUNNING:
         store.request_cancel(run_id)
     return store.delete_run(run_id)
+
+
+RETRYABLE = (FAILED, CANCELLED, INTERRUPTED)
+
+
+class RunStateError(ValueError):
+    """The run's status does not allow this action; the message says why."""
+
+
+def retry_run(store: RunStore, run_id: str) -> dict[str, Any] | None:
+    """A new run with the same config (and current name), its parent the run retried.
+
+    An interrupted run would also resume by itself once a worker is back, so it is cancelled:
+    retrying means starting over, once. None when there is no such run; RunStateError for a run
+    that is queued, running or succeeded; ConfigError when the config no longer validates here
+    (its dataset is gone, say).
+    """
+    run = store.get_run(run_id, with_history=False)
+    if run is None:
+        return None
+    if run["status"] not in RETRYABLE:
+        raise RunStateError(
+            f"run {run_id} is {run['status']}; only a failed, cancelled or interrupted run can be "
+            "retried (clone it to start a copy of any run)"
+        )
+    new = submit_run(store, {**run["config"], "name": run["name"]}, parent_id=run_id)
+    if run["status"] == INTERRUPTED:
+        store.request_cancel(run_id)
+    return new
+
+
+MAX_NAME = 120
+MAX_TAGS = 20
+MAX_NOTES = 5000
+TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]{0,31}")
+TAG_RULE = (
+    "up to 32 letters, digits and _ . : + - (starting with a letter or digit), such as "
+    "'baseline' or 'lr:0.01'"
+)
+NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+NOTES_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # newlines and tabs are fine
+ANNOTATIONS = ("name", "tags", "notes")
+
+
+def parse_tags(text: str | None) -> list[str]:
+    """Tags typed as one line, separated by commas or spaces."""
+    return [t for t in re.split(r"[,\s]+", text or "") if t]
+
+
+def validate_annotations(data: Any) -> dict[str, Any]:
+    """The store columns for a change of name, tags or notes; ConfigError naming each bad field."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [{"field": "body", "message": "must be a JSON object with any of: name, tags, notes"}]
+        )
+    errors = [
+        {"field": key[:80], "message": "unknown field; only name, tags and notes can be changed"}
+        for key in data
+        if key not in ANNOTATIONS
+    ]
+    values: dict[str, Any] = {}
+    if "name" in data:
+        name = data["name"]
+        if not isinstance(name, str):
+            errors.append({"field": "name", "message": "must be text (a JSON string)"})
+        elif NAME_CONTROL.search(name):
+            errors.append(
+                {
+                    "field": "name",
+                    "message": "must not contain control characters (such as "
+                    "newlines, tabs or NUL)",
+                }
+            )
+        elif not name.strip():
+            errors.append({"field": "name", "message": "must not be empty"})
+        elif len(name.strip()) > MAX_NAME:
+            errors.append({"field": "name", "message": f"must be at most {MAX_NAME} characters"})
+        else:
+            values["name"] = name.strip()
+    if "tags" in data:
+        tags = data["tags"]
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            errors.append({"field": "tags", "message": "must be a list of texts (JSON strings)"})
+        else:
+            unique = list(dict.fromkeys(t.strip() for t in tags))
+            bad = [t for t in unique if not TAG_RE.fullmatch(t)]
+            if bad:
+                shown = repr(bad[0] if len(bad[0]) <= 40 else bad[0][:40] + "…")
+                errors.append({"field": "tags", "message": f"tag {shown} is not valid: {TAG_RULE}"})
+            elif len(unique) > MAX_TAGS:
+                errors.append({"field": "tags", "message": f"at most {MAX_TAGS} tags"})
+            else:
+                values["tags"] = json.dumps(unique)
+    if "notes" in data:
+        notes = data["notes"]
+        if not isinstance(notes, str):
+            errors.append({"field": "notes", "message": "must be text (a JSON string)"})
+        elif NOTES_CONTROL.search(notes):
+            errors.append(
+                {
+                    "field": "notes",
+                    "message": "must not contain control characters other than newlines and tabs",
+                }
+            )
+        elif len(notes) > MAX_NOTES:
+            errors.append({"field": "notes", "message": f"must be at most {MAX_NOTES} characters"})
+        else:
+            values["notes"] = notes
+    if errors:
+        raise ConfigError(errors)
+    return values
+
+
+def annotate_run(store: RunStore, run_id: str, data: Any) -> dict[str, Any] | None:
+    """Rename a run, set its tags or notes (any status); None when there is no such run."""
+    values = validate_annotations(data)
+    if store.get_run(run_id, with_history=False) is None:
+        return None
+    if values:
+        store.update_fields(run_id, **values)
+    return store.get_run(run_id)
 
 
 class InputError(ValueError):
