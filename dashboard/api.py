@@ -23,6 +23,7 @@ from werkzeug.routing import PathConverter
 
 from dashboard import api_arrays, api_artifacts, api_compare, api_runs
 from dashboard.api_common import STORE_KEY, ApiError, json_response, store
+from dashboard.api_manage import retry_run, update_run
 from dashboard.openapi import build_openapi
 from shared.store import RunStore
 
@@ -51,7 +52,9 @@ ROUTES: tuple[tuple[str, str, Callable[..., Response], tuple[str, ...]], ...] = 
     ("/runs", "create_run", api_runs.create_run, ("POST",)),
     ("/runs/<run_id>", "get_run", api_runs.get_run, ("GET",)),
     ("/runs/<run_id>", "delete_run", api_runs.delete_run, ("DELETE",)),
+    ("/runs/<run_id>", "update_run", update_run, ("PATCH",)),
     ("/runs/<run_id>/cancel", "cancel_run", api_runs.cancel_run, ("POST",)),
+    ("/runs/<run_id>/retry", "retry_run", retry_run, ("POST",)),
     ("/runs/<run_id>/filters", "list_filters", api_arrays.list_filters, ("GET",)),
     ("/runs/<run_id>/filters/<layer>", "get_filter", api_arrays.get_filter, ("GET",)),
     ("/runs/<run_id>/activations/probe/<k>", "get_probe", api_arrays.get_probe, ("GET",)),

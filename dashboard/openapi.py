@@ -380,6 +380,8 @@ def paths() -> dict[str, Any]:
 
 
 def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
+    from dashboard.openapi_manage import manage_paths, manage_schemas, with_operations
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -390,6 +392,6 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
             '{"errors": [{"field", "message"}]}. Unknown ids are 404. A '
             "wrong method is a 405 with an Allow header.",
         },
-        "paths": paths(),
-        "components": {"schemas": components()},
+        "paths": with_operations(paths(), manage_paths()),
+        "components": {"schemas": components() | manage_schemas()},
     }
