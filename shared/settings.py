@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(1, alias="CNNLENS_WORKER_CONCURRENCY")
     tf_intra_threads: int = Field(2, alias="CNNLENS_TF_INTRA_THREADS")
     tf_inter_threads: int = Field(1, alias="CNNLENS_TF_INTER_THREADS")
+    # Live training progress in the store (on by default). Off only to measure what it costs
+    # (benchmarks/bench_training.py); without it a run still records every epoch.
+    progress: bool = Field(True, alias="CNNLENS_PROGRESS")
     # Seconds a running run may go without a heartbeat before it counts as interrupted. A live
     # training renews it every half second (a background thread covers quiet stretches).
     heartbeat_timeout: float = Field(20.0, gt=0, alias="CNNLENS_HEARTBEAT_TIMEOUT")

@@ -36,11 +36,14 @@ def epoch_snapshot_rel(layer: str) -> str:
 
 
 class RunMonitor(keras.callbacks.Callback):
-    """Reports progress, stops on cancel/deletion/divergence, records each completed epoch.
+    """Records each completed epoch and reports progress at epoch boundaries.
 
     Place it BEFORE BackupAndRestore in the callback list: an epoch is recorded (history row and
     kernel snapshot) before its backup is written, so a crash between the two only means the epoch
     is trained and recorded again on resume, never a backed-up epoch missing from the history.
+
+    It has no batch hook: `LiveRunMonitor` adds live progress and mid-epoch stops, and this class
+    alone is what `CNNLENS_PROGRESS=0` trains with, so benchmarks can measure what those cost.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class RunMonitor(keras.callbacks.Callback):
         self.attempt, self.epochs, self.steps = attempt, epochs, steps
         self.conv_layers = conv_layers
         self.stop_reason: str | None = None
+        self.epochs_completed = 0  # by this fit (a resumed run starts again from 0)
         self.snapshots: dict[str, list[np.ndarray]] | None = None  # set at the first epoch
         self._epoch = 0
         self._epoch_started = 0.0
@@ -93,34 +97,11 @@ class RunMonitor(keras.callbacks.Callback):
         self._epoch_started = time.monotonic()
         self.heartbeat.beat(epoch=self._epoch, epochs=self.epochs, step=0, steps=self.steps)
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        loss = logs.get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self._stop(DIVERGED)
-            return
-        now = time.monotonic()
-        if now - self.heartbeat.last >= PROGRESS_INTERVAL:
-            self.heartbeat.beat(
-                epoch=self._epoch,
-                epochs=self.epochs,
-                # With steps_per_execution, Keras names the last step the call could have run,
-                # which passes the epoch's end on its final call.
-                step=min(batch + 1, self.steps),
-                steps=self.steps,
-                loss=finite(loss),
-                accuracy=finite(logs.get("accuracy")),
-            )
-        # A heartbeat that found the lease gone is worth a look at once, not a second later.
-        if self.heartbeat.lost or now - self._last_control >= CONTROL_INTERVAL:
-            reason = self.check_control()
-            if reason:
-                self._stop(reason)
-
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.stop_reason:
             return  # a cut-short epoch is not a completed one: record nothing
         seconds = time.monotonic() - self._epoch_started
+        self.epochs_completed += 1
         self._append_snapshot()
         self.store.record_epoch(self.run_id, epoch + 1, dict(logs or {}), seconds)
         self.heartbeat.beat(
@@ -168,3 +149,36 @@ class RunMonitor(keras.callbacks.Callback):
         self.store.files.save_array(
             self.run_id, epoch_snapshot_rel(name), np.stack(self.snapshots[name])
         )
+
+
+class LiveRunMonitor(RunMonitor):
+    """RunMonitor plus live progress, cancel, deletion and divergence checks between batches.
+
+    With steps_per_execution = k, Keras calls the batch hook once per k batches; the store is
+    written at most every PROGRESS_INTERVAL and read every CONTROL_INTERVAL, so the hook costs a
+    time comparison on most calls.
+    """
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        loss = logs.get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._stop(DIVERGED)
+            return
+        now = time.monotonic()
+        if now - self.heartbeat.last >= PROGRESS_INTERVAL:
+            self.heartbeat.beat(
+                epoch=self._epoch,
+                epochs=self.epochs,
+                # With steps_per_execution, Keras names the last step the call could have run,
+                # which passes the epoch's end on its final call.
+                step=min(batch + 1, self.steps),
+                steps=self.steps,
+                loss=finite(loss),
+                accuracy=finite(logs.get("accuracy")),
+            )
+        # A heartbeat that found the lease gone is worth a look at once, not a second later.
+        if self.heartbeat.lost or now - self._last_control >= CONTROL_INTERVAL:
+            reason = self.check_control()
+            if reason:
+                self._stop(reason)

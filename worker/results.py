@@ -26,6 +26,15 @@ PREDICT_BATCH = 512
 
 
 @dataclass
+class FitTime:
+    """Wall time of this attempt's `model.fit` (validation and per-epoch saving included) and
+    the epochs it completed: the figure benchmarks compare with a plain Keras script."""
+
+    seconds: float
+    epochs: int
+
+
+@dataclass
 class TestScore:
     loss: float
     accuracy: float
@@ -103,9 +112,11 @@ def save_metrics(
     train_images: int,
     val_images: int,
     epoch_seconds: list[float],
+    fit: FitTime | None = None,
 ) -> None:
     seconds = float(sum(epoch_seconds))
     images = train_images * len(epoch_seconds)
+    fit_rate = train_images * fit.epochs / fit.seconds if fit and fit.seconds > 0 else None
     store.files.write_json(
         run_id,
         METRICS,
@@ -117,5 +128,8 @@ def save_metrics(
             "val_images": val_images,
             "seconds": round(seconds, 3),
             "images_per_second": round(images / seconds, 1) if seconds > 0 else None,
+            "fit_seconds": round(fit.seconds, 3) if fit else None,
+            "fit_epochs": fit.epochs if fit else None,
+            "fit_images_per_second": round(fit_rate, 1) if fit_rate else None,
         },
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any
 
 import keras
@@ -23,22 +24,14 @@ from shared.artifacts import CHECKPOINT_DIR
 from shared.config import LayerInfo, RunConfig
 from shared.datasets import DATASETS, DatasetUnavailable, load_raw, to_model_input
 from shared.store import CANCELLED, FAILED, SUCCEEDED, RunStore
+from worker import inputs, results
 from worker import monitor as mon
-from worker import results
 from worker.checkpoint import EpochBackup
 from worker.lease import Heartbeat, LeaseKeeper, claim_run
 from worker.model import ModelMismatch, build_model, compile_model, layer_infos
 from worker.model import steps_per_execution as choose_steps_per_execution
 
 log = logging.getLogger(__name__)
-
-
-def split_sizes(n: int, validation_split: float) -> tuple[int, int]:
-    """(train, validation) image counts exactly as Keras' validation_split cuts them."""
-    if not validation_split:
-        return n, 0
-    train = int(math.floor(n * (1.0 - validation_split)))
-    return train, n - train
 
 
 def failure_message(exc: BaseException, store: RunStore) -> str:
@@ -136,15 +129,17 @@ def _train(
             x_train_raw[: config.train_limit],
             y_train_raw[: config.train_limit],
         )
-    # Prepared once as float32: the notebook's float64 inputs cost about a quarter of the speed.
-    x_train, y_train = to_model_input(x_train_raw), y_train_raw.astype(np.int32)
-    n_train, n_val = split_sizes(len(x_train), config.validation_split)
+    data = inputs.prepare(x_train_raw, y_train_raw, config.validation_split)
+    n_train, n_val = data.n_train, data.n_val
     steps = math.ceil(n_train / config.batch_size)
 
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, infos)
     compile_model(model, config, choose_steps_per_execution(infos, config.batch_size))
-    monitor = mon.RunMonitor(
+    # Live progress (and mid-epoch cancel) needs a batch hook; CNNLENS_PROGRESS=0 leaves it out so
+    # benchmarks can measure what it costs.
+    monitor_class = mon.LiveRunMonitor if store.settings.progress else mon.RunMonitor
+    monitor = monitor_class(
         store,
         heartbeat,
         attempt=run["attempts"],
@@ -155,22 +150,30 @@ def _train(
     # Kept until _finish, after the results are safely written; never torn by a kill.
     backup = EpochBackup(store.run_dir(run_id) / CHECKPOINT_DIR)
     heartbeat.beat(epochs=config.epochs, steps=steps)
+    fit_started = time.perf_counter()
     model.fit(
-        x_train,
-        y_train,
-        batch_size=config.batch_size,
+        **inputs.fit_arguments(data, config.batch_size),
         epochs=config.epochs,
-        validation_split=config.validation_split,
-        shuffle=True,
         verbose=0,
         callbacks=[monitor, backup, *extra_callbacks],
     )
+    fit = results.FitTime(time.perf_counter() - fit_started, monitor.epochs_completed)
 
     stop = monitor.stop_reason or monitor.check_control()
     score = None
     if stop is None:
         score = _save_results(
-            store, run_id, model, infos, config, dataset.classes, x_test_raw, y_test, n_train, n_val
+            store,
+            run_id,
+            model,
+            infos,
+            config,
+            dataset.classes,
+            x_test_raw,
+            y_test,
+            n_train,
+            n_val,
+            fit,
         )
         stop = monitor.check_control()
         if stop == mon.CANCELLED:
@@ -208,12 +211,13 @@ def _save_results(
     y_test: np.ndarray,
     n_train: int,
     n_val: int,
+    fit: results.FitTime,
 ) -> results.TestScore:
     score = results.score_test_set(model, to_model_input(x_test_raw), y_test, len(classes))
     results.save_filters(store, run_id, model, infos)
     results.save_probe(store, run_id, model, x_test_raw, y_test, len(classes))
     epoch_seconds = [h["seconds"] for _, h in store.history_rows(run_id) if h["seconds"]]
-    results.save_metrics(store, run_id, score, classes, n_train, n_val, epoch_seconds)
+    results.save_metrics(store, run_id, score, classes, n_train, n_val, epoch_seconds, fit)
     results.save_model(model, store.run_dir(run_id))
     log.info(
         "run %s: test accuracy %.4f, loss %.4f (%s)",

@@ -1,0 +1,67 @@
+"""A run's training inputs, prepared once, and the arguments that feed them to `model.fit`.
+
+What the notebook does per call, done here once per run (benchmarks/bench_training.py measures
+each step): uint8 images become float32 in [0, 1] once (the notebook's `x / 255.0` makes float64,
+twice the bytes for every batch Keras gathers); the validation images are cut off once, exactly
+where Keras' `validation_split` cuts (the LAST fraction, without shuffling), so accuracies stay
+comparable with the notebook; and they are scored in large batches, which changes no result.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from shared.datasets import to_model_input
+
+# Images per validation step. Evaluation has no weights to update, so the batch size only decides
+# how many calls into TensorFlow scoring the validation images takes (6,000 images: 6, not 188).
+VALIDATION_BATCH = 1024
+
+
+def split_sizes(n: int, validation_split: float) -> tuple[int, int]:
+    """(train, validation) image counts exactly as Keras' validation_split cuts them."""
+    if not validation_split:
+        return n, 0
+    train = int(math.floor(n * (1.0 - validation_split)))
+    return train, n - train
+
+
+@dataclass
+class TrainingInputs:
+    x_train: np.ndarray  # float32 (n_train, 28, 28, 1)
+    y_train: np.ndarray  # int32 (n_train,)
+    x_val: np.ndarray  # float32 (n_val, 28, 28, 1), possibly empty
+    y_val: np.ndarray
+
+    @property
+    def n_train(self) -> int:
+        return len(self.x_train)
+
+    @property
+    def n_val(self) -> int:
+        return len(self.x_val)
+
+
+def prepare(x_raw: np.ndarray, y_raw: np.ndarray, validation_split: float) -> TrainingInputs:
+    """uint8 images and labels → float32 training and validation arrays (views, no copies)."""
+    x, y = to_model_input(x_raw), np.asarray(y_raw, dtype=np.int32)
+    n_train, _ = split_sizes(len(x), validation_split)
+    return TrainingInputs(x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+
+
+def fit_arguments(inputs: TrainingInputs, batch_size: int) -> dict[str, Any]:
+    """The data arguments of `model.fit` (shuffled training batches; validation when there is)."""
+    args: dict[str, Any] = {
+        "x": inputs.x_train,
+        "y": inputs.y_train,
+        "batch_size": batch_size,
+        "shuffle": True,
+    }
+    if inputs.n_val:
+        args["validation_data"] = (inputs.x_val, inputs.y_val)
+        args["validation_batch_size"] = max(batch_size, VALIDATION_BATCH)
+    return args
