@@ -10,6 +10,7 @@ from dash import dcc, html
 
 from dashboard import components as ui
 from dashboard import explanations, figures, run_data
+from dashboard import run_manage as manage
 from dashboard.montage import png_data_uri
 from shared.config import LayerInfo
 from shared.store import FAILED, INTERRUPTED, RUNNING, SUCCEEDED, RunStore
@@ -72,7 +73,7 @@ def header(run: dict[str, Any], parent: dict[str, Any] | None = None) -> html.Di
                 [
                     html.Div(
                         [
-                            html.H2(run["name"], className="lens-title me-2"),
+                            *manage.title(run),
                             html.Span(
                                 ui.status_badge(run["status"], bool(run.get("cancel_requested"))),
                                 id="run-status-badge",
@@ -81,6 +82,7 @@ def header(run: dict[str, Any], parent: dict[str, Any] | None = None) -> html.Di
                         className="d-flex align-items-center",
                     ),
                     html.Div(meta, className="lens-subtitle lens-mono-soft"),
+                    manage.tags_and_notes(run),
                     html.Div(
                         [
                             "copy of ",
@@ -114,6 +116,7 @@ def header(run: dict[str, Any], parent: dict[str, Any] | None = None) -> html.Di
                         className="btn btn-light btn-sm",
                     ),
                     downloads,
+                    manage.retry_button(run),
                     dbc.Button("Delete", id="run-delete", color="danger", outline=True, size="sm"),
                 ],
                 className="lens-actions",

@@ -10,6 +10,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import components as ui
 from dashboard import explanations, figures, run_data, run_input, run_inspect, service
+from dashboard import run_manage as manage
 from dashboard import run_views as views
 from dashboard import variant_bar as vbar
 from dashboard.state import get_store
@@ -103,6 +104,7 @@ def layout(run_id: str | None = None, **_query: Any) -> html.Div:
     return html.Div(
         [
             views.header(run, store.get_run(run["parent_id"] or "", with_history=False)),
+            manage.editor(run),
             html.Div(live(run, metrics), id="run-live"),
             dbc.Row([dbc.Col(curves, lg=8), dbc.Col(model, lg=4)], class_name="g-3"),
             vbar.variants_card(run),
@@ -359,3 +361,50 @@ def try_variant(_clicks, run_id):
     if not clicked or not isinstance(ctx.triggered_id, dict):
         return no_update, no_update, no_update
     return vbar.submit(get_store(), run_id, ctx.triggered_id["kind"])
+
+
+# --- rename, tags and notes; retry (dashboard/run_manage.py) -----------------------------------
+@callback(
+    Output("run-edit", "is_open"),
+    Input("run-rename", "n_clicks"),
+    State("run-edit", "is_open"),
+    prevent_initial_call=True,
+)
+def toggle_editor(_n, is_open):
+    return not is_open
+
+
+@callback(
+    Output("run-title", "children"),
+    Output("run-tags", "children"),
+    Output("run-notes", "children"),
+    Output("run-edit-message", "children"),
+    Input("run-edit-save", "n_clicks"),
+    State("run-edit-name", "value"),
+    State("run-edit-tags", "value"),
+    State("run-edit-notes", "value"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def save_annotations(n_clicks, name, tags, notes, run_id):
+    if not n_clicks:
+        return (no_update,) * 4
+    return manage.save(get_store(), run_id, name, tags, notes)
+
+
+@callback(Output("run-retry", "className"), Input("run-sig", "data"))
+def show_retry(sig):
+    return manage.retry_class((sig or {}).get("status"))
+
+
+@callback(
+    Output("run-location", "href", allow_duplicate=True),
+    Output("app-flash", "data", allow_duplicate=True),
+    Input("run-retry", "n_clicks"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def retry(n_clicks, run_id):
+    if not n_clicks:
+        return no_update, no_update
+    return manage.retry(get_store(), run_id)

@@ -12,6 +12,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import components as ui
+from dashboard.run_manage import tag_badges
 from dashboard.state import broker_ok, get_store
 from shared.datasets import DATASETS
 from shared.store import STATUSES, RunStore
@@ -45,6 +46,7 @@ def run_row(run: dict[str, Any], now: float) -> html.Tr:
                 [
                     dcc.Link(run["name"], href=href, className="lens-run-name stretched-link"),
                     html.Div(run["id"][:8], className="lens-mono lens-faint"),
+                    html.Div(tag_badges(run["tags"])) if run.get("tags") else None,
                 ]
             ),
             html.Td(run["dataset"], className="text-nowrap"),
@@ -105,6 +107,7 @@ def runs_signature(runs: list[dict[str, Any]], now: float) -> str:
             r["val_accuracy"],
             r["test"],
             r["cancel_requested"],
+            r["tags"],
             ui.fmt_ago(r["created_at"], now),
         )
         for r in runs

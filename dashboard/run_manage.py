@@ -1,0 +1,158 @@
+"""The run page's management pieces: the title with its rename button, tags and notes, their
+editor, and the Retry button. Pure renders and the callbacks' bodies; run.py wires them.
+
+Names, tags and notes are user text: they go into the page as text nodes (Dash escapes them),
+never as markup or Markdown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import html, no_update
+
+from dashboard import components as ui
+from dashboard import service
+from shared.config import ConfigError
+from shared.store import RunStore
+
+
+def retry_class(status: str | None) -> str:
+    return "" if status in service.RETRYABLE else "d-none"
+
+
+def retry_button(run: dict[str, Any]) -> dbc.Button:
+    return dbc.Button(
+        "Retry",
+        id="run-retry",
+        color="primary",
+        outline=True,
+        size="sm",
+        title="Start this run again as a new run, with the same settings",
+        class_name=retry_class(run["status"]),
+    )
+
+
+def title(run: dict[str, Any]) -> list[Any]:
+    return [
+        html.H2(run["name"], id="run-title", className="lens-title me-2"),
+        dbc.Button(
+            "✎",
+            id="run-rename",
+            color="link",
+            size="sm",
+            title="Rename, tag, take notes",
+            class_name="lens-rename p-0 me-2",
+        ),
+    ]
+
+
+def tag_badges(tags: list[str]) -> list[Any]:
+    return [
+        dbc.Badge(tag, color="light", text_color="dark", pill=True, class_name="lens-tag me-1")
+        for tag in tags
+    ]
+
+
+def notes_text(notes: str) -> Any:
+    # pre-wrap keeps the user's line breaks without turning the notes into markup.
+    return (
+        html.Div(notes, className="lens-notes", style={"whiteSpace": "pre-wrap"}) if notes else None
+    )
+
+
+def tags_and_notes(run: dict[str, Any]) -> html.Div:
+    return html.Div(
+        [
+            html.Div(tag_badges(run.get("tags") or []), id="run-tags"),
+            html.Div(notes_text(run.get("notes") or ""), id="run-notes"),
+        ],
+        className="lens-annotations",
+    )
+
+
+def editor(run: dict[str, Any]) -> dbc.Collapse:
+    name = html.Div(
+        [
+            dbc.Label("Name", html_for="run-edit-name", class_name="small mb-1"),
+            dbc.Input(id="run-edit-name", value=run["name"], maxLength=service.MAX_NAME, size="sm"),
+        ]
+    )
+    tags = html.Div(
+        [
+            dbc.Label("Tags", html_for="run-edit-tags", class_name="small mb-1"),
+            dbc.Input(
+                id="run-edit-tags",
+                value=", ".join(run.get("tags") or []),
+                placeholder="baseline, lr:0.01",
+                size="sm",
+            ),
+        ]
+    )
+    notes = html.Div(
+        [
+            dbc.Label("Notes", html_for="run-edit-notes", class_name="small mb-1 mt-2"),
+            dbc.Textarea(
+                id="run-edit-notes",
+                value=run.get("notes") or "",
+                maxLength=service.MAX_NOTES,
+                rows=3,
+                size="sm",
+            ),
+        ]
+    )
+    return dbc.Collapse(
+        dbc.Card(
+            dbc.CardBody(
+                [
+                    dbc.Row([dbc.Col(name, md=5), dbc.Col(tags, md=7)], class_name="g-2"),
+                    notes,
+                    html.Div(
+                        [
+                            dbc.Button("Save", id="run-edit-save", color="primary", size="sm"),
+                            html.Span(id="run-edit-message", className="ms-2 small"),
+                        ],
+                        className="mt-2 d-flex align-items-center",
+                    ),
+                ]
+            ),
+            class_name="lens-card mb-3",
+        ),
+        id="run-edit",
+        is_open=False,
+    )
+
+
+def save(store: RunStore, run_id: str, name: Any, tags: Any, notes: Any) -> tuple:
+    """(title, tag badges, notes, message) after saving the editor's fields."""
+    keep = (no_update,) * 3
+    changes = {"name": name or "", "tags": service.parse_tags(tags), "notes": notes or ""}
+    try:
+        run = service.annotate_run(store, run_id, changes)
+    except ConfigError as exc:
+        problems = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors)
+        return (*keep, html.Span(f"Not saved — {problems}", className="text-danger"))
+    if run is None:
+        return (*keep, html.Span("This run has been deleted.", className="text-danger"))
+    return (
+        run["name"],
+        tag_badges(run["tags"]),
+        notes_text(run["notes"]),
+        html.Span("Saved.", className="text-success"),
+    )
+
+
+def retry(store: RunStore, run_id: str) -> tuple[Any, dict[str, Any]]:
+    """(where to go, toast) after Retry: the new run's page, or a message saying why not."""
+    try:
+        new = service.retry_run(store, run_id)
+    except service.RunStateError as exc:
+        return no_update, ui.flash(str(exc), "warning")
+    except ConfigError as exc:
+        reasons = "; ".join(e["message"] for e in exc.errors)
+        return no_update, ui.flash(f"This run cannot be started again here: {reasons}", "warning")
+    if new is None:
+        return "/", ui.flash("This run has been deleted.", "secondary")
+    note = f" ({new['warning']})" if new.get("warning") else ""
+    return f"/run/{new['id']}", ui.flash(f"Started again as a new run{note}.", "primary")
