@@ -163,6 +163,7 @@ def create_app(store: RunStore | None = None) -> dash.Dash:
 
     @app.callback(Output("app-broker", "children"), Input("app-clock", "n_intervals"))
     def _show_broker(_n):
+        state.mark_dead_runs()
         return broker_badge(state.broker_ok())
 
     return app

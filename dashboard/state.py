@@ -7,6 +7,7 @@ Nothing connects at import time.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -14,6 +15,7 @@ from shared.queue import broker_reachable
 from shared.settings import get_settings
 from shared.store import RunStore
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _store: RunStore | None = None
 
@@ -66,3 +68,23 @@ def broker_ok(wait: bool = False) -> bool:
         _broker["checking"] = True
         threading.Thread(target=_check_broker, name="cnnlens-broker-check", daemon=True).start()
     return bool(_broker["ok"])
+
+
+STALE_CHECK_SECONDS = 10.0  # how often the dashboard looks for runs whose worker died
+_stale = {"checked": 0.0}
+
+
+def mark_dead_runs() -> list[str]:
+    """Runs whose worker stopped heart-beating become `interrupted`, so the pages say so even when
+    no worker is left to run the recovery sweep (it runs in the workers). The sweep re-sends them
+    once a worker is back. At most every STALE_CHECK_SECONDS; never raises."""
+    now = time.monotonic()
+    if now - _stale["checked"] < STALE_CHECK_SECONDS:
+        return []
+    _stale["checked"] = now
+    try:
+        store = get_store()
+        return store.mark_stale_interrupted(store.settings.heartbeat_timeout)
+    except Exception:  # the store may be unreachable for a moment; the pages say so elsewhere
+        log.warning("could not look for runs whose worker stopped", exc_info=True)
+        return []
