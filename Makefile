@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint worker dashboard bench install browsers clean format
+.PHONY: up test lint worker dashboard bench bench-quick install browsers clean format
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -42,8 +42,13 @@ browsers:
 test: $(STAMP) browsers lint
 	$(BIN)/pytest -q
 
+# The full benchmarks (~20 min on two cores) write benchmarks/latest.{json,md}; bench-quick is a
+# smoke run on tiny data that writes to a temporary folder instead.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks --quick
 
 clean:
 	rm -rf $(VENV) var test-output .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,214 @@
+"""Rows 1 and 2, training throughput: the teaching notebook's plain Keras script against a CNN Lens
+run of the same config through the real stack, what each of CNN Lens' levers adds, TensorFlow's
+thread settings, and what live progress costs.
+
+Both sides report images/s = training images × epochs / wall seconds of `model.fit` — validation
+and, for CNN Lens, its per-epoch history, kernel snapshots and checkpoint included; data loading,
+model building and the final test scoring excluded on both sides. For CNN Lens the figure is
+`fit_images_per_second` in the run's metrics.json (worker/results.py). The machine is shared, so
+other processes only ever slow a measurement down: each figure is the best of REPEATS runs, the
+two sides alternate, and every ratio is between figures of this same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from benchmarks.rows import row
+from benchmarks.services import ROOT, Services
+from benchmarks.training_levers import LADDER, WORKER
+from shared.store import SUCCEEDED
+
+CONFIG = {"dataset": "fashion_mnist"}  # everything else: the defaults, i.e. the notebook's
+THREADS = {"2,1": "intra 2, inter 1 (CNN Lens' setting)", "2,2": "TF's default", "1,1": "1, 1"}
+
+
+def _python(module: str, *args: str, timeout: float = 1800) -> dict[str, Any]:
+    """Run `python -m module args` and parse the JSON it prints last (stderr, e.g. Keras'
+    progress bar, is dropped)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def notebook(epochs: int, limit: int | None) -> dict[str, Any]:
+    extra = ["--train-limit", str(limit)] if limit else []
+    return _python("benchmarks.notebook_baseline", "--epochs", str(epochs), *extra)
+
+
+def lever(name: str, epochs: int, limit: int | None, threads: str | None = None) -> dict:
+    extra = (["--train-limit", str(limit)] if limit else []) + (
+        ["--threads", threads] if threads else []
+    )
+    return _python("benchmarks.training_levers", "--lever", name, "--epochs", str(epochs), *extra)
+
+
+def best(results: list[dict[str, Any]], key: str = "images_per_second") -> dict[str, Any]:
+    return max(results, key=lambda r: r[key])
+
+
+def cnnlens_run(services: Services, config: dict[str, Any]) -> dict[str, Any]:
+    run_id = services.submit(config)
+    run = services.wait_status(run_id, (SUCCEEDED, "failed", "cancelled"), timeout=1800)
+    if run["status"] != SUCCEEDED:
+        raise RuntimeError(f"the CNN Lens run ended {run['status']}: {run.get('error')}")
+    metrics = json.loads((services.store.run_dir(run_id) / "metrics.json").read_text())
+    return {
+        "images_per_second": metrics["fit_images_per_second"],
+        "fit_seconds": metrics["fit_seconds"],
+        "test_accuracy": metrics["test"]["accuracy"],
+    }
+
+
+def headline(epochs: int, limit: int | None, repeats: int) -> list[dict[str, Any]]:
+    """The notebook against CNN Lens through dashboard API → Redis → worker, alternating."""
+    config = CONFIG | {"epochs": epochs} | ({"train_limit": limit} if limit else {})
+    ours: list[dict[str, Any]] = []
+    theirs: list[dict[str, Any]] = []
+    with Services("training") as services:
+        services.start_dashboard()
+        worker = services.start_worker("training")
+        for _ in range(repeats):
+            # Start each notebook run only once the recycled child has warmed up: its TensorFlow
+            # start-up would otherwise compete with the notebook for the two cores.
+            worker.wait_warm(count=len(ours) + 1)
+            theirs.append(notebook(epochs, limit))
+            ours.append(cnnlens_run(services, config | {"name": f"bench {len(ours)}"}))
+    nb, cl = best(theirs), best(ours)
+    gap = abs(cl["test_accuracy"] - nb["test_accuracy"]) * 100
+    tried = ", ".join(f"{r['images_per_second']:.0f}" for r in ours)
+    tried_nb = ", ".join(f"{r['images_per_second']:.0f}" for r in theirs)
+    return [
+        row(
+            f"training: notebook script, {epochs} epochs",
+            nb["images_per_second"],
+            "images/s",
+            note=f"float64 inputs, batch 32, validation_split=0.1; best of {tried_nb}",
+        ),
+        row(
+            f"training: CNN Lens run, {epochs} epochs, live progress",
+            cl["images_per_second"],
+            "images/s",
+            baseline=nb["images_per_second"],
+            target=">= 1.5×",
+            note=f"submitted through the API, trained by a Celery worker; best of {tried}",
+        ),
+        row(
+            "training: test accuracy, CNN Lens (notebook = baseline)",
+            cl["test_accuracy"] * 100,
+            "%",
+            baseline=nb["test_accuracy"] * 100,
+        ),
+        row(
+            "training: test accuracy gap |CNN Lens − notebook|",
+            gap,
+            "points",
+            target="<= 1 point",
+            note="different initial weights (seeded the same, built differently) and float order",
+        ),
+    ]
+
+
+def ladder(epochs: int, limit: int | None, repeats: int) -> list[dict[str, Any]]:
+    """Each lever on top of the previous ones, in fresh processes, all rungs alternating."""
+    names = ["notebook", *LADDER, WORKER]
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for _ in range(repeats):
+        results["notebook"].append(notebook(epochs, limit))
+        for name in names[1:]:
+            results[name].append(lever(name, epochs, limit, "2,1" if name == WORKER else None))
+    base = best(results["notebook"])["images_per_second"]
+    rows = [
+        row(
+            f"training ladder ({epochs} epoch): notebook script",
+            base,
+            "images/s",
+            note="each rung adds one lever to the ones above it; best of "
+            f"{repeats}, rungs alternating",
+        )
+    ]
+    for name in names[1:]:
+        top = best(results[name])
+        if name == WORKER:
+            title = (
+                f"CNN Lens worker's fit (steps_per_execution={top['steps_per_execution']}, "
+                "threads 2/1, no callbacks)"
+            )
+            note = "worker.inputs + worker.model exactly as the worker runs them"
+        else:
+            title, note = LADDER[name]
+        rows.append(
+            row(
+                f"training ladder: {title}",
+                top["images_per_second"],
+                "images/s",
+                baseline=base,
+                note=f"{note}; test accuracy {top['test_accuracy']:.4f}",
+            )
+        )
+    return rows
+
+
+def threads(epochs: int, limit: int | None, repeats: int) -> list[dict[str, Any]]:
+    """The worker's fit with TensorFlow's thread pools sized three ways (intra-op, inter-op)."""
+    results: dict[str, list[dict[str, Any]]] = {t: [] for t in THREADS}
+    for _ in range(repeats):
+        for setting in THREADS:
+            results[setting].append(lever(WORKER, epochs, limit, setting))
+    base = best(results["2,2"])["images_per_second"]
+    return [
+        row(
+            f"training threads: {label}",
+            best(results[setting])["images_per_second"],
+            "images/s",
+            baseline=None if setting == "2,2" else base,
+            note="the worker's fit; baseline: TensorFlow's own choice on this machine",
+        )
+        for setting, label in THREADS.items()
+    ]
+
+
+def progress(epochs: int, limit: int | None, pairs: int) -> list[dict[str, Any]]:
+    extra = ["--train-limit", str(limit)] if limit else []
+    result = _python(
+        "benchmarks.progress_driver", "--pairs", str(pairs), "--epochs", str(epochs), *extra
+    )
+    on, off = max(result["on"]), max(result["off"])
+    overhead = (off / on - 1.0) * 100.0
+    return [
+        row(
+            "training: live progress overhead",
+            overhead,
+            "%",
+            target="< 3 %",
+            note=(
+                f"worker training with progress {on:.0f} images/s vs without {off:.0f} "
+                f"(best of {pairs} each, alternating in one process; {epochs} epoch)"
+            ),
+        )
+    ]
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    if quick:
+        limit, repeats = 3000, 1
+        return (
+            headline(1, limit, repeats)
+            + ladder(1, limit, repeats)
+            + threads(1, limit, repeats)
+            + progress(1, limit, 1)
+        )
+    return headline(3, None, 2) + ladder(1, None, 2) + threads(1, None, 2) + progress(1, None, 3)
