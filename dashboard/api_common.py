@@ -129,6 +129,8 @@ def read_json_body(*, empty: Any = None) -> Any:
     except RecursionError:
         raise ApiError(400, "the request body is nested too deeply") from None
     except ValueError as exc:
+        if "integer string conversion" in str(exc):  # Python's guard against 4,300+ digit ints
+            raise ApiError(400, "the request body has a number with too many digits") from None
         raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
     return data
 

@@ -264,6 +264,18 @@ def _friendly(err: dict[str, Any]) -> str:
         }[kind]
         bound = next(iter(ctx.values()), "")
         return f"must be {words} {bound}"
+    if kind == "list_type":
+        return "must be a list (a JSON array)"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "must be an object (a JSON object with named settings)"
+    if kind == "string_type":
+        return "must be text (a JSON string)"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind == "too_long":
+        return f"must have at most {ctx.get('max_length')} entries"
+    if kind == "too_short":
+        return f"must have at least {ctx.get('min_length')} entries"
     if kind.startswith("int_") or kind.startswith("float_"):
         return "must be a number" + (" (a whole number)" if kind.startswith("int_") else "")
     if kind == "value_error":
