@@ -160,10 +160,12 @@ def measure(services: Services, scenario: Scenario, seconds: float, idle_run: st
     assert services.dashboard is not None
     worker = None
     run_ids: list[str] = []
+    niceness: list[int] = []
     if scenario.trainings:
         worker = services.start_worker(
             "training", concurrency=2, nice=scenario.nice, env=scenario.env
         )
+        niceness = worker.niceness()
         run_ids = [
             services.submit(LONG_TRAINING | {"name": f"load {scenario.title} {i}"})
             for i in range(2)
@@ -188,6 +190,7 @@ def measure(services: Services, scenario: Scenario, seconds: float, idle_run: st
         "latencies": pollers.latencies,
         "errors": pollers.errors,
         "training_ips": images / elapsed if run_ids else None,
+        "niceness": niceness,
     }
 
 
@@ -253,7 +256,10 @@ def run(quick: bool) -> list[dict[str, Any]]:
                     result["training_ips"],
                     "images/s",
                     baseline=first_training_ips,
-                    note="the two trainings' combined speed while the pollers ran",
+                    note=(
+                        "the two trainings' combined speed while the pollers ran; worker "
+                        f"processes at nice {sorted(set(result['niceness']))}"
+                    ),
                 )
             )
     return rows

@@ -93,7 +93,8 @@ class Process:
 
 
 class Worker(Process):
-    """`celery worker` on one queue; `nice` lowers its CPU priority (inherited by pool children)."""
+    """`celery worker` on one queue. A training worker lowers its own CPU priority
+    (CNNLENS_TRAIN_NICE, default 10, see worker/celery_app.py); `nice` overrides it."""
 
     def __init__(
         self,
@@ -101,7 +102,7 @@ class Worker(Process):
         env: dict[str, str],
         log_path: Path,
         concurrency: int = 1,
-        nice: int = 0,
+        nice: int | None = None,
     ):
         extra = ["--max-tasks-per-child", "1"] if queue == "training" else []
         cmd = [
@@ -121,8 +122,8 @@ class Worker(Process):
             f"{queue}-{os.getpid()}-{time.monotonic_ns()}@bench",
             *extra,
         ]
-        if nice:
-            cmd = ["nice", "-n", str(nice), *cmd]  # nice execs: the pid stays the worker's
+        if nice is not None:
+            env = dict(env, CNNLENS_TRAIN_NICE=str(nice))
         super().__init__(cmd, env, log_path)
         self.concurrency = concurrency
 
@@ -146,6 +147,17 @@ class Worker(Process):
 
     def rss_mib(self) -> float:
         return sum(rss_mib(pid) or 0.0 for pid in self.pids())
+
+    def niceness(self) -> list[int]:
+        """The nice value of the parent and each pool child (field 19 of /proc/<pid>/stat)."""
+        out = []
+        for pid in self.pids():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            out.append(int(stat.rsplit(")", 1)[1].split()[16]))
+        return out
 
 
 class Dashboard(Process):
@@ -233,7 +245,7 @@ class Services:
         self,
         queue: str = "training",
         concurrency: int = 1,
-        nice: int = 0,
+        nice: int | None = None,
         env: dict[str, str] | None = None,
         wait: bool = True,
     ) -> Worker:

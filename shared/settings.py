@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(1, alias="CNNLENS_WORKER_CONCURRENCY")
     tf_intra_threads: int = Field(2, alias="CNNLENS_TF_INTRA_THREADS")
     tf_inter_threads: int = Field(1, alias="CNNLENS_TF_INTER_THREADS")
+    # CPU priority (nice) of training workers: interactive requests first (worker/celery_app.py).
+    train_nice: int = Field(10, ge=0, le=19, alias="CNNLENS_TRAIN_NICE")
     # Live training progress in the store (on by default). Off only to measure what it costs
     # (benchmarks/bench_training.py); without it a run still records every epoch.
     progress: bool = Field(True, alias="CNNLENS_PROGRESS")

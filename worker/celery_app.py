@@ -81,6 +81,24 @@ app.conf.update(celery_config(get_settings()))
 app.conf.update(_worker_config())
 
 
+@signals.worker_init.connect
+def yield_cpu_to_the_dashboard(sender: object = None, **_: object) -> None:
+    """A training worker lowers its CPU priority (CNNLENS_TRAIN_NICE) before its pool forks, so
+    every training child and TensorFlow thread inherits it: on a machine shared with the
+    dashboard, a page poll then waits for a core milliseconds, not a share of the trainings'
+    time slices (benchmarks/bench_dashboard_load.py). Training only runs when the CPU is not
+    wanted by anything interactive; alone, it runs as fast as before. Extraction serves a
+    waiting user and keeps the normal priority."""
+    try:
+        queues = set(sender.app.amqp.queues.consume_from)  # type: ignore[attr-defined]
+    except AttributeError:  # not started by `celery worker`
+        return
+    nice = get_settings().train_nice
+    if nice > 0 and tasks.TRAINING_QUEUE in queues:
+        os.nice(nice)
+        log.info("training worker at nice %d: the dashboard comes first for the CPU", nice)
+
+
 @signals.worker_process_init.connect
 def prepare_tensorflow(**_: object) -> None:
     """In each new pool child: import TensorFlow, size its thread pools, and warm it up, so a task
