@@ -391,3 +391,21 @@ def test_a_task_delivered_twice_is_trained_once(cluster, redis_server):
     assert run["attempts"] == 1
     wait_until(lambda: "is not claimable" in worker.log_path.read_text(), 30, "no second copy")
     assert redis_server.client().llen(tasks.TRAINING_QUEUE) == 0
+
+
+def test_deleting_a_running_run_stops_its_worker_and_leaves_no_folder(cluster):
+    from dashboard.service import delete_run
+
+    c = cluster(CNNLENS_HEARTBEAT_TIMEOUT="120")
+    worker = c.worker()
+    run_id = c.submit(RUN)
+    c.wait_epochs(run_id, 1)
+    folder = c.store.run_dir(run_id)
+    assert delete_run(c.store, run_id)
+    deleted = time.monotonic()
+    wait_until(lambda: "was deleted while training" in worker.log_path.read_text(), 60, "no stop")
+    stopped = time.monotonic() - deleted
+    time.sleep(1)  # anything the worker still wrote would be there by now
+    assert c.store.get_run(run_id) is None and not folder.exists()
+    assert "Traceback" not in worker.log_path.read_text()
+    print(f"\nrunning run deleted: its worker stopped {stopped:.1f} s later, folder gone")
