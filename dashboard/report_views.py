@@ -10,7 +10,7 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import html
+from dash import dcc, html
 
 from dashboard import components as ui
 from dashboard import explanations, figures, run_data
@@ -19,6 +19,9 @@ from dashboard.montage import png_data_uri
 from shared.config import LayerInfo
 from shared.store import RunStore
 
+# Figures get a fixed width that fits a printed page (A4 or Letter, default margins): a figure
+# sized for the screen would be cut off at the paper's edge.
+PRINT_WIDTH = 700
 SETTINGS = (
     ("dataset", "Dataset"),
     ("optimizer", "Optimizer"),
@@ -29,6 +32,12 @@ SETTINGS = (
     ("seed", "Seed"),
     ("train_limit", "Trained on the first N images"),
 )
+
+
+def graph(gid: str, figure: Any) -> dcc.Graph:
+    figure.update_layout(width=PRINT_WIDTH, autosize=False)
+    config = ui.graph_config(f"cnnlens-{gid}") | {"responsive": False}
+    return dcc.Graph(id=gid, figure=figure, config=config, className="lens-graph")
 
 
 def settings_table(config: dict[str, Any]) -> dbc.Table:
@@ -66,7 +75,7 @@ def filters_section(store: RunStore, run_id: str, infos: list[LayerInfo]) -> dbc
             html.Div(
                 [
                     html.H6(f"{info.name} · {cout} filters of {kh}×{kw}{how}"),
-                    views.graph(f"report-filters-{info.name}", figures.filter_grid(kernel)),
+                    graph(f"report-filters-{info.name}", figures.filter_grid(kernel)),
                 ],
                 className="lens-report-layer",
             )
@@ -97,9 +106,7 @@ def probe_section(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) 
                     [
                         html.H6(f"The input: a test image of class {name}"),
                         ui.explain(explanations.probabilities()),
-                        views.graph(
-                            "report-probs", figures.class_probabilities(probs, classes, true)
-                        ),
+                        graph("report-probs", figures.class_probabilities(probs, classes, true)),
                     ],
                     className="flex-grow-1",
                 ),
@@ -119,7 +126,7 @@ def probe_section(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) 
                             info.type, tuple(info.output_shape), cfg or {}, interactive=False
                         )
                     ),
-                    views.graph(
+                    graph(
                         f"report-act-{info.name}",
                         figures.activation_grid(act, class_names=classes),
                     ),
@@ -143,12 +150,12 @@ def report_sections(store: RunStore, run: dict[str, Any]) -> list[Any]:
         config_section(run, infos),
         ui.section(
             "Training curves",
-            views.graph("report-curves", figures.training_curves(run.get("history"))),
+            graph("report-curves", figures.training_curves(run.get("history"))),
             explanations.curves(),
         ),
         ui.section(
             "Confusion matrix",
-            views.graph(
+            graph(
                 "report-confusion",
                 figures.confusion_matrix(
                     m.get("confusion"), m.get("classes") or run_data.class_names(run)
