@@ -225,6 +225,11 @@ def input_hash(image: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(image, dtype=np.uint8).tobytes()).hexdigest()[:32]
 
 
+def extraction_job_id(run_id: str, digest: str) -> str:
+    """One extraction job per (run, input): asking twice while it runs queues nothing new."""
+    return hashlib.sha256(f"{run_id}:{digest}".encode()).hexdigest()[:32]
+
+
 def request_activations(store: RunStore, run_id: str, image: np.ndarray) -> dict[str, Any]:
     """Ask for every layer's activations of `image` (uint8 28×28) through the run's model.
 
@@ -239,7 +244,7 @@ def request_activations(store: RunStore, run_id: str, image: np.ndarray) -> dict
     if cached is not None:
         return {"status": "cached", "result": summarize_cached(run_id, digest, cached)}
     store.files.save_array(run_id, f"{CACHE_DIR}/{digest}.input.npy", image)
-    job_id = hashlib.sha256(f"{run_id}:{digest}".encode()).hexdigest()[:32]
+    job_id = extraction_job_id(run_id, digest)
     existing = store.get_job(job_id)
     if existing and existing["status"] in ("queued", "running"):
         return {"status": "queued", "job_id": job_id}

@@ -1,0 +1,352 @@
+"""What the chosen runs make of the input, and what they learned: one column per run.
+
+Pure updates of the compare page's views (store and arguments in, components and figures out):
+predictions, feature maps at a layer depth, filters (raw or aligned to run A), per-filter
+statistics and layer similarity. `status` is `compare_inputs.status()`: where each run's answer
+comes from and which analysis is ready.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import html
+
+from dashboard import compare_figures as cf
+from dashboard import compare_inputs as ci
+from dashboard import compare_service as compare
+from dashboard import figures, run_data
+from dashboard.run_views import graph
+from shared.analysis import align_filters
+from shared.config import LayerInfo
+
+SCALE_MAP, SCALE_RUN, SCALE_SHARED = "map", "run", "shared"
+SCALES = [
+    {"label": "each map", "value": SCALE_MAP},
+    {"label": "each run", "value": SCALE_RUN},
+    {"label": "shared by all runs", "value": SCALE_SHARED},
+]
+ALIGNED, RAW = "aligned", "raw"
+
+
+def _column(i: int, run: dict[str, Any], title: str, body: Any, count: int) -> dbc.Col:
+    head = html.Div(
+        [html.B(cf.letter(i), className="lens-cmp-letter"), html.Span(title)],
+        className="lens-cmp-col-head",
+        style={"borderBottomColor": cf.RUN_COLORS[i]},
+    )
+    return dbc.Col(html.Div([head, body], className="lens-cmp-col"), md=12 // count)
+
+
+def _note(text: str) -> html.Div:
+    return html.Div(text, className="lens-cmp-wait")
+
+
+def _waiting(src: dict[str, Any]) -> str | None:
+    if "error" in src:
+        return f"No answer: {src['error']}."
+    if "pending" in src:
+        return "Running the input through this model…"
+    if not src:
+        return "Choose an input above."
+    return None
+
+
+def dead_channels(store: Any, run: dict[str, Any], layer: str, state: str | None) -> set[int]:
+    if state != ci.READY:
+        return set()
+    stats = compare.load_stats(store, run["id"]) or {}
+    for entry in stats.get("layers", []):
+        if entry["name"] == layer:
+            return {row["channel"] for row in entry["filters"] if row["dead"]}
+    return set()
+
+
+# --- predictions -----------------------------------------------------------------------------------
+
+
+def predictions(
+    store: Any, runs: list[dict[str, Any]], state: dict[str, Any] | None, label: int | None
+) -> list[Any]:
+    cols = []
+    for i, run in enumerate(runs):
+        src = (state or {}).get("sources", {}).get(run["id"], {})
+        classes = run_data.class_names(run)
+        wait = _waiting(src) if state else "…"
+        probs = None if wait else ci.probabilities(store, run, src)
+        if probs is None:
+            cols.append(_column(i, run, run["name"], _note(wait or "No prediction"), len(runs)))
+            continue
+        pred = int(np.argmax(probs))
+        name = classes[pred] if pred < len(classes) else str(pred)
+        title = f"{run['name']} · predicts {name} ({float(probs[pred]):.0%})"
+        fig = figures.class_probabilities(probs, classes, label)
+        cols.append(_column(i, run, title, graph(f"cmp-pred-{i}", fig), len(runs)))
+    return cols
+
+
+# --- feature maps at a depth -----------------------------------------------------------------------
+
+
+def depth_options(infos: list[list[LayerInfo]]) -> list[dict[str, Any]]:
+    """Layer k of every run; its name once when all runs agree, else one name per run."""
+    options = []
+    for k in range(max((len(i) for i in infos), default=0)):
+        at = [run_infos[k] if k < len(run_infos) else None for run_infos in infos]
+        names = {(a.name, a.output_shape) for a in at if a is not None}
+        if len(names) == 1 and None not in at:
+            name, shape = names.pop()
+            label = f"{k + 1} · {name} · {'×'.join(map(str, shape))}"
+        else:
+            label = f"{k + 1} · " + " · ".join(
+                f"{cf.letter(i)} {a.name if a else '—'}" for i, a in enumerate(at)
+            )
+        options.append({"label": label, "value": str(k)})
+    return options
+
+
+def _maps(act: np.ndarray) -> np.ndarray | None:
+    """(h, w, c) feature maps as (c, h, w) tiles; None for a flat output."""
+    return act.transpose(2, 0, 1) if act.ndim == 3 else None
+
+
+def activations(
+    store: Any,
+    runs: list[dict[str, Any]],
+    infos: list[list[LayerInfo]],
+    state: dict[str, Any] | None,
+    depth: int,
+    scale: str,
+) -> list[Any]:
+    """The k-th layer's output of every run for the input, side by side."""
+    acts: list[tuple[LayerInfo | None, np.ndarray | None, str | None]] = []
+    for run, run_infos in zip(runs, infos, strict=True):
+        info = run_infos[depth] if depth < len(run_infos) else None
+        src = (state or {}).get("sources", {}).get(run["id"], {})
+        wait = (_waiting(src) if state else "…") or (None if info else "No layer this deep.")
+        act = None if wait or info is None else ci.activation(store, run, src, info.name)
+        acts.append((info, act, wait))
+    present = [a for _, a, _ in acts if a is not None]
+    shared = None
+    if scale == SCALE_SHARED and present:
+        shared = (min(float(a.min()) for a in present), max(float(a.max()) for a in present))
+    cols = []
+    for i, (run, (info, act, wait)) in enumerate(zip(runs, acts, strict=True)):
+        if act is None or info is None:
+            title = info.name if info else "—"
+            cols.append(_column(i, run, title, _note(wait or "No activations"), len(runs)))
+            continue
+        title = f"{info.name} · {'×'.join(map(str, act.shape))}"
+        maps = _maps(act)
+        if maps is None:
+            fig = cf.flat_output(act, run_data.class_names(run), shared, cf.RUN_COLORS[i])
+        else:
+            if scale == SCALE_MAP:
+                tiles = cf.scaled(maps)
+            else:
+                lo, hi = shared or (float(maps.min()), float(maps.max()))
+                tiles = cf.scaled(maps, lo, hi)
+            dead = dead_channels(
+                store, run, info.name, (state or {}).get("stats", {}).get(run["id"])
+            )
+            fig = cf.tile_grid(
+                tiles,
+                [f"#{c}" for c in range(len(maps))],
+                [_map_hover(c, m, c in dead) for c, m in enumerate(maps)],
+                cmap="viridis",
+                outlined=sorted(dead),
+                columns=len(runs),
+            )
+        cols.append(_column(i, run, title, graph(f"cmp-act-{i}", fig), len(runs)))
+    return cols
+
+
+def _map_hover(c: int, m: np.ndarray, dead: bool) -> str:
+    note = "<br>dead filter: never fires on the probe batch" if dead else ""
+    return f"map #{c}<br>min {m.min():.3g} · max {m.max():.3g} · mean {m.mean():.3g}{note}"
+
+
+# --- filters ---------------------------------------------------------------------------------------
+
+
+def conv_options(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    convs = [compare.conv_layers(run) for run in runs]
+    options = []
+    for k in range(max((len(c) for c in convs), default=0)):
+        at = [c[k] if k < len(c) else None for c in convs]
+        kinds = {(a.name, a.kernel_shape) for a in at if a is not None}
+        if len(kinds) == 1 and None not in at:
+            name, shape = kinds.pop()
+            label = f"conv layer {k + 1} · {name} · {shape[0]}×{shape[1]}, {shape[3]} filters"
+        else:
+            label = f"conv layer {k + 1} · " + " · ".join(
+                f"{cf.letter(i)} {a.name if a else '—'}" for i, a in enumerate(at)
+            )
+        options.append({"label": label, "value": str(k)})
+    return options
+
+
+def max_epoch(store: Any, runs: list[dict[str, Any]]) -> int:
+    """The last epoch any run has a filter snapshot of (0 when none has any)."""
+    snaps = [
+        run_data.filter_snapshots(store, run["id"], conv.name)
+        for run in runs
+        for conv in compare.conv_layers(run)[:1]
+    ]
+    return max(max(snaps, default=1) - 1, 0)
+
+
+def _kernel_at(store: Any, run: dict[str, Any], layer: str, epoch: int | None) -> Any:
+    snaps = run_data.filter_snapshots(store, run["id"], layer)
+    at = None if epoch is None or snaps == 0 or epoch >= snaps - 1 else epoch
+    return run_data.load_filters(store, run["id"], layer, at), at is None
+
+
+def filters(
+    store: Any,
+    runs: list[dict[str, Any]],
+    depth: int,
+    epoch: int | None,
+    mode: str,
+    state: dict[str, Any] | None,
+) -> list[Any]:
+    """The k-th conv layer's filters of every run; aligned to run A's order when asked."""
+    layers = [compare.conv_layers(run) for run in runs]
+    kernels = []
+    for run, convs in zip(runs, layers, strict=True):
+        info = convs[depth] if depth < len(convs) else None
+        kernel, final = _kernel_at(store, run, info.name, epoch) if info else (None, False)
+        kernels.append((info, kernel, final))
+    ref = kernels[0][1]
+    cols = []
+    for i, (run, (info, kernel, final)) in enumerate(zip(runs, kernels, strict=True)):
+        if info is None or kernel is None:
+            note = "No conv layer this deep." if info is None else "No filters stored."
+            cols.append(_column(i, run, info.name if info else "—", _note(note), len(runs)))
+            continue
+        tiles = figures.kernel_tiles(kernel)
+        assert tiles is not None
+        order, corr, note = list(range(len(tiles))), [None] * len(tiles), ""
+        if mode == ALIGNED and i > 0 and ref is not None:
+            if np.shape(ref) == np.shape(kernel):
+                match = align_filters(ref, kernel)
+                order = match["order_b"]
+                corr = [p["correlation"] for p in match["pairs"]]
+                note = f" · mean r {match['mean_correlation']:.2f}"
+            else:
+                note = " · raw: kernels differ from A's"
+        stats_state = (state or {}).get("stats", {}).get(run["id"])
+        dead = dead_channels(store, run, info.name, stats_state) if final else set()
+        labels = [
+            f"#{j}" if r is None else f"#{j} {r:.2f}" for j, r in zip(order, corr, strict=True)
+        ]
+        hovers = [
+            f"filter #{j}"
+            + ("" if r is None else f"<br>matched to A's #{p}, r = {r:.3f}")
+            + ("<br>dead: never fires on the probe batch" if j in dead else "")
+            for p, (j, r) in enumerate(zip(order, corr, strict=True))
+        ]
+        fig = cf.tile_grid(
+            cf.scaled(tiles[order]),
+            labels,
+            hovers,
+            cmap="gray",
+            outlined=[p for p, j in enumerate(order) if j in dead],
+            columns=len(runs),
+            target=42,
+            max_tile_px=56,
+        )
+        title = f"{info.name} · {len(tiles)} filters{note}"
+        cols.append(_column(i, run, title, graph(f"cmp-filt-{i}", fig), len(runs)))
+    return cols
+
+
+# --- per-filter statistics -------------------------------------------------------------------------
+
+
+def stats_rows(
+    store: Any, runs: list[dict[str, Any]], depth: int, state: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Rows of the statistics table (k-th conv layer of every run) and one summary per run."""
+    rows: list[dict[str, Any]] = []
+    summary: list[Any] = []
+    for i, run in enumerate(runs):
+        who = f"{cf.letter(i)} · {run['name']}"
+        ready = (state or {}).get("stats", {}).get(run["id"])
+        convs = compare.conv_layers(run)
+        if depth >= len(convs):
+            summary.append(html.Li(f"{who}: no conv layer this deep"))
+            continue
+        if ready != ci.READY:
+            wait = "computing on the probe batch…" if ready in (None, ci.PENDING) else ready
+            summary.append(html.Li(f"{who}: {wait}"))
+            continue
+        stats = compare.load_stats(store, run["id"]) or {}
+        entry = next((e for e in stats.get("layers", []) if e["name"] == convs[depth].name), None)
+        if entry is None:
+            summary.append(html.Li(f"{who}: no statistics for {convs[depth].name}"))
+            continue
+        for row in entry["filters"]:
+            rows.append(
+                {
+                    "run": who,
+                    "layer": entry["name"],
+                    "filter": row["channel"],
+                    "mean": row["mean"],
+                    "std": row["std"],
+                    "max": row["max"],
+                    "silent": row["silent_fraction"],
+                    "sparsity": row["sparsity"],
+                    "dead": "dead" if row["dead"] else "",
+                }
+            )
+        dead = sum(row["dead"] for row in entry["filters"])
+        sparsity = float(np.mean([row["sparsity"] for row in entry["filters"]]))
+        what = "zero" if entry["relu_like"] else "exactly zero"
+        summary.append(
+            html.Li(
+                f"{who} ({entry['activation']}): {dead} of {len(entry['filters'])} filters dead; "
+                f"on average {sparsity:.0%} of the values are {what}."
+            )
+        )
+    return rows, summary
+
+
+# --- layer similarity ------------------------------------------------------------------------------
+
+
+def pair_options(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"label": f"{cf.letter(i)} vs {cf.letter(j)}", "value": f"{i}-{j}"}
+        for i in range(len(runs))
+        for j in range(i + 1, len(runs))
+    ]
+
+
+def parse_pair(value: Any, count: int) -> tuple[int, int] | None:
+    try:
+        i, j = (int(p) for p in str(value).split("-"))
+    except ValueError:
+        return None
+    return (i, j) if 0 <= i < count and 0 <= j < count and i != j else None
+
+
+def cka(
+    store: Any, runs: list[dict[str, Any]], pair: tuple[int, int] | None, state: dict | None
+) -> tuple[Any, str]:
+    if pair is None:
+        return figures.empty_figure("Choose two runs"), ""
+    a, b = runs[pair[0]], runs[pair[1]]
+    la, lb = cf.letter(pair[0]), cf.letter(pair[1])
+    ready = (state or {}).get("cka", {}).get(f"{a['id']}:{b['id']}")
+    if ready != ci.READY:
+        wait = "Computing on 500 test images…" if ready in (None, ci.PENDING) else ready
+        return figures.empty_figure(wait), ""
+    result = compare.load_cka(store, a["id"], b["id"]) or {}
+    caption = (
+        f"On the first {result.get('probe_images')} test images of {result.get('dataset')}. "
+        f"Rows: layers of {la} ({a['name']}); columns: layers of {lb} ({b['name']})."
+    )
+    return cf.cka_heatmap(result, la, lb), caption

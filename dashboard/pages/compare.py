@@ -1,0 +1,346 @@
+"""Compare saved runs side by side: one input through every model, aligned filters, layer similarity.
+
+The choice lives in the address (`/compare?runs=<id>,<id>&input=test:42`), so a link reproduces a
+comparison. Choosing other runs rebuilds the comparison in place and rewrites the address without
+reloading the page. Callbacks stay thin: the work is in `compare_inputs`, `compare_inspect`,
+`compare_layout` and `compare_views`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+
+from dashboard import compare_inputs as ci
+from dashboard import compare_inspect as views
+from dashboard import compare_layout, compare_views, run_data
+from dashboard.montage import png_data_uri
+from dashboard.state import get_store
+from shared.artifacts import is_run_id
+from shared.store import RunStore
+
+dash.register_page(
+    __name__, path="/compare", name="Compare", title="Compare runs · CNN Lens", order=2
+)
+
+ALL_VALUE = compare_views.ANY
+PREVIEW_SCALE = 4
+
+
+def chosen_runs(store: RunStore, ids: Any, with_history: bool = False) -> list[dict[str, Any]]:
+    """The runs named by `ids` (a list or "a,b,c"), in order, without repeats, at most four."""
+    if isinstance(ids, str):
+        ids = ids.split(",")
+    out: list[dict[str, Any]] = []
+    for run_id in ids or []:
+        run_id = str(run_id).strip()
+        if is_run_id(run_id) and run_id not in {r["id"] for r in out}:
+            run = store.get_run(run_id, with_history=with_history)
+            if run is not None:
+                out.append(run)
+    return out[: compare_views.MAX_RUNS]
+
+
+def picker_data(store: RunStore, name: Any, dataset: Any, status: Any) -> list[dict[str, Any]]:
+    runs = store.list_runs(
+        status=None if status in (None, ALL_VALUE) else status,
+        dataset=None if dataset in (None, ALL_VALUE) else dataset,
+        name=(name or "").strip() or None,
+        limit=500,
+    )
+    return compare_views.picker_rows(runs)
+
+
+def preview(desc: dict[str, Any] | None, runs: list[dict[str, Any]]) -> tuple[Any, str]:
+    image = ci.input_image(desc)
+    src = png_data_uri(image, scale=PREVIEW_SCALE) if image is not None else None
+    classes = run_data.class_names(runs[0]) if runs else ()
+    return src, ci.describe(desc, classes)
+
+
+def waiting_message(count: int) -> Any:
+    text = (
+        "Tick at least two runs in the table above to compare them."
+        if count < 2
+        else "Preparing the comparison…"
+    )
+    return html.Div(text, className="lens-empty lens-card")
+
+
+def layout(runs: str | None = None, input: str | None = None, **_query: Any) -> html.Div:
+    store = get_store()
+    chosen = chosen_runs(store, runs, with_history=True)
+    desc = None
+    if chosen:
+        desc = ci.from_ref(input, chosen[0]["dataset"]) or ci.default_input(store, chosen[0])
+    src, caption = preview(desc, chosen)
+    ready = len(chosen) >= 2
+    rows = picker_data(store, "", ALL_VALUE, "succeeded")
+    return html.Div(
+        [
+            html.Div(
+                html.Div(
+                    [
+                        html.H2("Compare runs", className="lens-title"),
+                        html.P(
+                            "The same input through every model, their filters side by side and "
+                            "matched one to one, and how similar their layers are.",
+                            className="lens-subtitle",
+                        ),
+                    ]
+                ),
+                className="lens-page-head",
+            ),
+            compare_views.picker(rows, chosen),
+            html.Div(
+                compare_views.input_card(src, caption),
+                id="cmp-input-card",
+                className="" if ready else "d-none",
+            ),
+            html.Div(
+                compare_layout.body(store, chosen) if ready else waiting_message(len(chosen)),
+                id="cmp-body",
+            ),
+            dcc.Store(id="cmp-runs", data=[run["id"] for run in chosen]),
+            dcc.Store(id="cmp-input", data=desc),
+            dcc.Store(id="cmp-url-sync"),
+        ],
+        className="lens-compare",
+    )
+
+
+# --- choosing runs ---------------------------------------------------------------------------------
+
+
+@callback(
+    Output("cmp-table", "data"),
+    Output("cmp-table", "selected_rows"),
+    Output("cmp-runs", "data"),
+    Output("cmp-pick-note", "children"),
+    Output("cmp-chips", "children"),
+    Input("cmp-table", "selected_rows"),
+    Input("cmp-f-name", "value"),
+    Input("cmp-f-dataset", "value"),
+    Input("cmp-f-status", "value"),
+    State("cmp-runs", "data"),
+    State("cmp-table", "data"),
+    prevent_initial_call=True,
+)
+def pick(selected, name, dataset, status, chosen, rows):
+    store = get_store()
+    chosen = list(chosen or [])
+    if ctx.triggered_id == "cmp-table":
+        visible = [row["id"] for row in rows or []]
+        new, note = compare_views.apply_selection(chosen, visible, selected)
+        runs = chosen_runs(store, new)
+        fixed = compare_views.selected_rows(rows or [], new)
+        return (
+            no_update,
+            fixed if fixed != selected else no_update,
+            new if new != chosen else no_update,
+            note,
+            compare_views.chips(runs),
+        )
+    rows = picker_data(store, name, dataset, status)
+    return rows, compare_views.selected_rows(rows, chosen), no_update, "", no_update
+
+
+@callback(
+    Output("cmp-body", "children"),
+    Output("cmp-input-card", "className"),
+    Output("cmp-input", "data", allow_duplicate=True),
+    Output("cmp-input-preview", "src", allow_duplicate=True),
+    Output("cmp-input-caption", "children", allow_duplicate=True),
+    Input("cmp-runs", "data"),
+    State("cmp-input", "data"),
+    prevent_initial_call=True,
+)
+def rebuild(ids, desc):
+    store = get_store()
+    runs = chosen_runs(store, ids, with_history=True)
+    if len(runs) < 2:
+        return waiting_message(len(runs)), "d-none", no_update, no_update, no_update
+    if desc is None:
+        desc = ci.default_input(store, runs[0])
+        src, caption = preview(desc, runs)
+        return compare_layout.body(store, runs), "", desc, src, caption
+    return compare_layout.body(store, runs), "", no_update, no_update, no_update
+
+
+clientside_callback(
+    """
+    function(runs, input) {
+        const parts = [];
+        if (runs && runs.length) { parts.push("runs=" + runs.join(",")); }
+        if (input && input.ref) { parts.push("input=" + encodeURIComponent(input.ref)); }
+        const query = parts.length ? "?" + parts.join("&") : "";
+        if (window.location.search !== query) {
+            window.history.replaceState(window.history.state, "", window.location.pathname + query);
+        }
+        return query;
+    }
+    """,
+    Output("cmp-url-sync", "data"),
+    Input("cmp-runs", "data"),
+    Input("cmp-input", "data"),
+)
+
+
+# --- choosing the input ----------------------------------------------------------------------------
+
+
+@callback(
+    Output("cmp-input", "data"),
+    Output("cmp-input-preview", "src"),
+    Output("cmp-input-caption", "children"),
+    Output("cmp-input-status", "children"),
+    Input("cmp-test-show", "n_clicks"),
+    Input("cmp-test-index", "n_submit"),
+    Input("cmp-upload", "contents"),
+    Input("cmp-drawing", "data"),
+    State("cmp-test-index", "value"),
+    State("cmp-runs", "data"),
+    prevent_initial_call=True,
+)
+def choose_input(_show, _submit, uploaded, drawing, index, ids):
+    runs = chosen_runs(get_store(), ids)
+    if not runs:
+        return no_update, no_update, no_update, no_update
+    try:
+        if ctx.triggered_id == "cmp-upload":
+            desc = ci.data_url_input(uploaded, "upload")
+        elif ctx.triggered_id == "cmp-drawing":
+            desc = ci.data_url_input(drawing, "drawing")
+        else:
+            desc = ci.test_input(runs[0]["dataset"], index)
+    except ci.InputRefused as exc:
+        return no_update, no_update, no_update, html.Span(str(exc), className="text-danger")
+    src, caption = preview(desc, runs)
+    return desc, src, caption, ""
+
+
+clientside_callback(
+    """
+    function(n) {
+        const canvas = document.getElementById("cmp-canvas");
+        if (!n || !canvas) { return window.dash_clientside.no_update; }
+        return canvas.toDataURL("image/png");
+    }
+    """,
+    Output("cmp-drawing", "data"),
+    Input("cmp-draw-use", "n_clicks"),
+    prevent_initial_call=True,
+)
+
+
+# --- jobs ------------------------------------------------------------------------------------------
+
+
+def _state(ids: Any, desc: Any, pair: Any, ask: bool) -> tuple[dict[str, Any], bool]:
+    store = get_store()
+    runs = chosen_runs(store, ids)
+    state = ci.status(store, runs, desc, views.parse_pair(pair, len(runs)), ask=ask)
+    return state, not ci.waiting(state)
+
+
+@callback(
+    Output("cmp-status", "data"),
+    Output("cmp-poll", "disabled"),
+    Input("cmp-body-runs", "data"),
+    Input("cmp-input", "data"),
+    Input("cmp-pair", "value"),
+)
+def ensure(ids, desc, pair):
+    """Ask for whatever the views need that the store does not hold yet."""
+    return _state(ids, desc, pair, ask=True)
+
+
+@callback(
+    Output("cmp-status", "data", allow_duplicate=True),
+    Output("cmp-poll", "disabled", allow_duplicate=True),
+    Input("cmp-poll", "n_intervals"),
+    State("cmp-body-runs", "data"),
+    State("cmp-input", "data"),
+    State("cmp-pair", "value"),
+    State("cmp-status", "data"),
+    prevent_initial_call=True,
+)
+def poll(_n, ids, desc, pair, last):
+    state, done = _state(ids, desc, pair, ask=False)
+    return (no_update if state == last else state), done
+
+
+# --- views -----------------------------------------------------------------------------------------
+
+
+def _depth(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+@callback(
+    Output("cmp-preds", "children"),
+    Input("cmp-status", "data"),
+    State("cmp-body-runs", "data"),
+    State("cmp-input", "data"),
+)
+def show_predictions(state, ids, desc):
+    store = get_store()
+    label = desc.get("label") if desc and desc.get("kind") == "test" else None
+    return views.predictions(store, chosen_runs(store, ids), state, label)
+
+
+@callback(
+    Output("cmp-acts", "children"),
+    Input("cmp-status", "data"),
+    Input("cmp-depth", "value"),
+    Input("cmp-scale", "value"),
+    State("cmp-body-runs", "data"),
+)
+def show_activations(state, depth, scale, ids):
+    store = get_store()
+    runs = chosen_runs(store, ids)
+    infos = [run_data.layer_infos(run) for run in runs]
+    return views.activations(store, runs, infos, state, _depth(depth), scale)
+
+
+@callback(
+    Output("cmp-filters", "children"),
+    Input("cmp-conv", "value"),
+    Input("cmp-epoch", "value"),
+    Input("cmp-align", "value"),
+    Input("cmp-status", "data"),
+    State("cmp-body-runs", "data"),
+)
+def show_filters(depth, epoch, mode, state, ids):
+    store = get_store()
+    return views.filters(store, chosen_runs(store, ids), _depth(depth), epoch, mode, state)
+
+
+@callback(
+    Output("cmp-stats-table", "data"),
+    Output("cmp-stats-summary", "children"),
+    Input("cmp-conv", "value"),
+    Input("cmp-status", "data"),
+    State("cmp-body-runs", "data"),
+)
+def show_stats(depth, state, ids):
+    store = get_store()
+    return views.stats_rows(store, chosen_runs(store, ids), _depth(depth), state)
+
+
+@callback(
+    Output("cmp-cka", "figure"),
+    Output("cmp-cka-caption", "children"),
+    Input("cmp-pair", "value"),
+    Input("cmp-status", "data"),
+    State("cmp-body-runs", "data"),
+)
+def show_cka(pair, state, ids):
+    store = get_store()
+    runs = chosen_runs(store, ids)
+    return views.cka(store, runs, views.parse_pair(pair, len(runs)), state)
