@@ -235,6 +235,7 @@ def activations_card(
                     dbc.Col(
                         [
                             html.Div("Prediction", className="lens-label"),
+                            ui.explain(explanations.probabilities()),
                             graph("run-act-probs", probs),
                             html.Div("Selected map", className="lens-label mt-2"),
                             graph("run-act-detail", figures.channel_detail(None)),

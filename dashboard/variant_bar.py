@@ -34,7 +34,7 @@ def variants_card(run: dict[str, Any]) -> dbc.Card:
                     dbc.ButtonGroup(buttons, size="sm"),
                     html.Div(
                         dcc.Link(
-                            "Sweep one setting over several values…",
+                            "Sweep a setting…",
                             href=f"/sweep?from={run['id']}",
                         ),
                         className="lens-variant-links",

@@ -118,7 +118,7 @@ def layout(**query: Any) -> html.Div:
         if run
         else [
             f"Starting from the teaching notebook's model ({arch}). ",
-            "Open a run and choose “Sweep a setting” to start from that run instead.",
+            "Open a run and choose “Sweep a setting…” to start from that run instead.",
         ]
     )
     planned, problem = plan(store, base, "epochs", None, sw.PARAMS["epochs"].example)
@@ -139,7 +139,7 @@ def layout(**query: Any) -> html.Div:
                             ),
                         ),
                     ],
-                    md=4,
+                    md=6,
                 ),
                 dbc.Col(
                     [
@@ -151,7 +151,7 @@ def layout(**query: Any) -> html.Div:
                             size="sm",
                         ),
                     ],
-                    md=4,
+                    md=6,
                     id="sweep-layer-box",
                     class_name="d-none",
                 ),
@@ -169,7 +169,7 @@ def layout(**query: Any) -> html.Div:
                             id="sweep-hint",
                         ),
                     ],
-                    md=True,
+                    md=12,
                 ),
             ],
             class_name="g-3",
