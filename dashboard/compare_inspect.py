@@ -1,8 +1,7 @@
 """What the chosen runs make of the input, and what they learned: one column per run.
 
 Pure updates of the compare page's views (store and arguments in, components and figures out):
-predictions, feature maps at a layer depth, filters (raw or aligned to run A), per-filter
-statistics and layer similarity. `status` is `compare_inputs.status()`: where each run's answer
+predictions, feature maps at a layer depth, and filters (raw or aligned to run A). `status` is `compare_inputs.status()`: where each run's answer
 comes from and which analysis is ready.
 """
 
@@ -261,92 +260,3 @@ def filters(
         title = f"{info.name} · {len(tiles)} filters{note}"
         cols.append(_column(i, run, title, graph(f"cmp-filt-{i}", fig), len(runs)))
     return cols
-
-
-# --- per-filter statistics -------------------------------------------------------------------------
-
-
-def stats_rows(
-    store: Any, runs: list[dict[str, Any]], depth: int, state: dict[str, Any] | None
-) -> tuple[list[dict[str, Any]], list[Any]]:
-    """Rows of the statistics table (k-th conv layer of every run) and one summary per run."""
-    rows: list[dict[str, Any]] = []
-    summary: list[Any] = []
-    for i, run in enumerate(runs):
-        who = f"{cf.letter(i)} · {run['name']}"
-        ready = (state or {}).get("stats", {}).get(run["id"])
-        convs = compare.conv_layers(run)
-        if depth >= len(convs):
-            summary.append(html.Li(f"{who}: no conv layer this deep"))
-            continue
-        if ready != ci.READY:
-            wait = "computing on the probe batch…" if ready in (None, ci.PENDING) else ready
-            summary.append(html.Li(f"{who}: {wait}"))
-            continue
-        stats = compare.load_stats(store, run["id"]) or {}
-        entry = next((e for e in stats.get("layers", []) if e["name"] == convs[depth].name), None)
-        if entry is None:
-            summary.append(html.Li(f"{who}: no statistics for {convs[depth].name}"))
-            continue
-        for row in entry["filters"]:
-            rows.append(
-                {
-                    "run": who,
-                    "layer": entry["name"],
-                    "filter": row["channel"],
-                    "mean": row["mean"],
-                    "std": row["std"],
-                    "max": row["max"],
-                    "silent": row["silent_fraction"],
-                    "sparsity": row["sparsity"],
-                    "dead": "dead" if row["dead"] else "",
-                }
-            )
-        dead = sum(row["dead"] for row in entry["filters"])
-        sparsity = float(np.mean([row["sparsity"] for row in entry["filters"]]))
-        what = "zero" if entry["relu_like"] else "exactly zero"
-        summary.append(
-            html.Li(
-                f"{who} ({entry['activation']}): {dead} of {len(entry['filters'])} filters dead; "
-                f"on average {sparsity:.0%} of the values are {what}."
-            )
-        )
-    return rows, summary
-
-
-# --- layer similarity ------------------------------------------------------------------------------
-
-
-def pair_options(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {"label": f"{cf.letter(i)} vs {cf.letter(j)}", "value": f"{i}-{j}"}
-        for i in range(len(runs))
-        for j in range(i + 1, len(runs))
-    ]
-
-
-def parse_pair(value: Any, count: int) -> tuple[int, int] | None:
-    try:
-        i, j = (int(p) for p in str(value).split("-"))
-    except ValueError:
-        return None
-    return (i, j) if 0 <= i < count and 0 <= j < count and i != j else None
-
-
-def cka(
-    store: Any, runs: list[dict[str, Any]], pair: tuple[int, int] | None, state: dict | None
-) -> tuple[Any, str]:
-    if pair is None:
-        return figures.empty_figure("Choose two runs"), ""
-    a, b = runs[pair[0]], runs[pair[1]]
-    la, lb = cf.letter(pair[0]), cf.letter(pair[1])
-    ready = (state or {}).get("cka", {}).get(f"{a['id']}:{b['id']}")
-    if ready != ci.READY:
-        wait = "Computing on 500 test images…" if ready in (None, ci.PENDING) else ready
-        return figures.empty_figure(wait), ""
-    result = compare.load_cka(store, a["id"], b["id"]) or {}
-    caption = (
-        f"On the first {result.get('probe_images')} test images of {result.get('dataset')}. "
-        f"Rows: layers of {la} ({a['name']}); columns: layers of {lb} ({b['name']})."
-    )
-    return cf.cka_heatmap(result, la, lb), caption

@@ -13,10 +13,12 @@ from dash import dcc, html
 from dash.dash_table.DataTable import DataTable
 from dash.dash_table.Format import Format, Scheme
 
+from dashboard import compare_analysis as analysis
 from dashboard import compare_inspect as views
 from dashboard import components as ui
 from dashboard import figures, run_data
-from dashboard.compare_views import TABLE_STYLE, overview
+from dashboard.compare_overview import overview
+from dashboard.compare_views import TABLE_STYLE
 from dashboard.run_views import graph
 from shared.store import RunStore
 
@@ -152,7 +154,7 @@ def stats_card() -> dbc.Card:
 
 
 def cka_card(runs: list[dict[str, Any]]) -> dbc.Card:
-    pairs = views.pair_options(runs)
+    pairs = analysis.pair_options(runs)
     # In a Div: a component without children is falsy, and the card header drops falsy tools.
     control = html.Div(
         dbc.Select(

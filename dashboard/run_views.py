@@ -115,6 +115,12 @@ def header(run: dict[str, Any], parent: dict[str, Any] | None = None) -> html.Di
                         href=f"/new?clone={run_id}",
                         className="btn btn-light btn-sm",
                     ),
+                    dcc.Link(
+                        "Compare with…",
+                        href=f"/compare?runs={run_id}",
+                        className="btn btn-light btn-sm",
+                        title="Put this run side by side with others: same input, filters, layers",
+                    ),
                     downloads,
                     manage.retry_button(run),
                     dbc.Button("Delete", id="run-delete", color="danger", outline=True, size="sm"),

@@ -13,9 +13,10 @@ from typing import Any
 import dash
 from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
+from dashboard import compare_analysis as analysis
 from dashboard import compare_inputs as ci
 from dashboard import compare_inspect as views
-from dashboard import compare_layout, compare_views, run_data
+from dashboard import compare_layout, compare_overview, compare_views, run_data
 from dashboard.montage import png_data_uri
 from dashboard.state import get_store
 from shared.artifacts import is_run_id
@@ -95,7 +96,7 @@ def layout(runs: str | None = None, input: str | None = None, **_query: Any) -> 
             ),
             compare_views.picker(rows, chosen),
             html.Div(
-                compare_views.input_card(src, caption),
+                compare_overview.input_card(src, caption),
                 id="cmp-input-card",
                 className="" if ready else "d-none",
             ),
@@ -241,7 +242,7 @@ clientside_callback(
 def _state(ids: Any, desc: Any, pair: Any, ask: bool) -> tuple[dict[str, Any], bool]:
     store = get_store()
     runs = chosen_runs(store, ids)
-    state = ci.status(store, runs, desc, views.parse_pair(pair, len(runs)), ask=ask)
+    state = ci.status(store, runs, desc, analysis.parse_pair(pair, len(runs)), ask=ask)
     return state, not ci.waiting(state)
 
 
@@ -330,7 +331,7 @@ def show_filters(depth, epoch, mode, state, ids):
 )
 def show_stats(depth, state, ids):
     store = get_store()
-    return views.stats_rows(store, chosen_runs(store, ids), _depth(depth), state)
+    return analysis.stats_rows(store, chosen_runs(store, ids), _depth(depth), state)
 
 
 @callback(
@@ -343,4 +344,4 @@ def show_stats(depth, state, ids):
 def show_cka(pair, state, ids):
     store = get_store()
     runs = chosen_runs(store, ids)
-    return views.cka(store, runs, views.parse_pair(pair, len(runs)), state)
+    return analysis.cka(store, runs, analysis.parse_pair(pair, len(runs)), state)

@@ -1,0 +1,312 @@
+"""The compare page: its pure pieces, its layout and its callbacks, on fake succeeded runs (no TF).
+
+Runs are written with tests/test_dashboard.py's `write_succeeded_run` (CONTRACTS.md shapes); what
+the comparison jobs would cache (statistics, CKA) is written by hand. The broker is a dead address,
+so nothing here reaches a worker.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from dashboard import compare_analysis, compare_inputs, compare_views
+from dashboard import compare_figures as cf
+from dashboard.compare_service import config_diff
+from shared import artifacts as names
+from shared import comparison
+from shared.config import parse_config
+from tests import test_dashboard as td
+
+dash_app = td.dash_app  # the fixtures of the dashboard tests, shared
+store = td.store
+TANH = [
+    {"type": "conv2d", "filters": 16, "activation": "tanh"},
+    {"type": "maxpool2d"},
+    {"type": "conv2d", "filters": 32},
+    {"type": "flatten"},
+    {"type": "dense", "units": 10, "activation": "softmax"},
+]
+
+
+def page():
+    return td.page("compare")
+
+
+@pytest.fixture
+def pair(store):
+    a = td.write_succeeded_run(store, {"name": "relu", "epochs": 3})
+    b = td.write_succeeded_run(store, {"name": "tanh", "epochs": 2, "layers": TANH}, seed=1)
+    return a, b
+
+
+def status(store, ids, desc, pair=(0, 1)):
+    runs = page().chosen_runs(store, ids)
+    return compare_inputs.status(store, runs, desc, pair, ask=False)
+
+
+# --- pure pieces ----------------------------------------------------------------------------------
+def test_config_diff_keeps_only_the_fields_that_differ():
+    a = {"name": "a", "epochs": 3, "seed": 42, "layers": [{"type": "conv2d", "filters": 16}]}
+    b = {"name": "b", "epochs": 3, "seed": 7, "layers": [{"type": "conv2d", "filters": 32}]}
+    c = {"name": "c", "epochs": 5, "seed": 42, "layers": [{"type": "conv2d", "filters": 16}, {}]}
+    rows = config_diff([a, b, c])
+    assert [r["field"] for r in rows] == ["epochs", "seed", "layer 1 · filters", "layer 2"]
+    assert rows[1] == {
+        "field": "seed",
+        "values": ["42", "7", "42"],
+        "differs": [False, True, False],
+    }
+    assert rows[3]["values"] == ["—", "—", "?"]
+    assert config_diff([a, a | {"name": "other"}]) == []  # names are not settings
+
+
+def test_selection_keeps_order_hidden_runs_and_at_most_four():
+    chosen = ["a", "b"]
+    assert compare_views.apply_selection(chosen, ["b", "c"], [0, 1]) == (["a", "b", "c"], "")
+    assert compare_views.apply_selection(chosen, ["b", "c"], [1]) == (["a", "c"], "")
+    full, note = compare_views.apply_selection(["a", "b", "c", "d"], ["e"], [0])
+    assert full == ["a", "b", "c", "d"] and "Up to 4 runs" in note
+    rows = [{"id": "x"}, {"id": "b"}]
+    assert compare_views.selected_rows(rows, chosen) == [1]
+
+
+def test_picker_rows_put_the_best_test_accuracy_first(pair, store):
+    queued = store.create_run(*parse_config({"name": "waiting"}))
+    rows = compare_views.picker_rows(store.list_runs())
+    assert rows[-1]["id"] == queued["id"] and rows[0]["test_acc"] == pytest.approx(0.975)
+
+
+def test_inputs_round_trip_through_the_url():
+    desc = compare_inputs.test_input("mnist-sample", 42)
+    assert desc["ref"] == "test:42" and compare_inputs.input_image(desc).shape == (28, 28)
+    assert compare_inputs.from_ref("test:42", "mnist-sample") == desc
+    image = np.zeros((28, 28), np.uint8)
+    image[4:24, 12:16] = 255
+    picture = compare_inputs.picture_input(image, "drawing")
+    assert len(picture["ref"]) < 200  # a drawing fits in a link
+    again = compare_inputs.from_ref(picture["ref"], "mnist-sample")
+    assert np.array_equal(compare_inputs.input_image(again), image)
+    for bad in ("test:x", "test:99999", "px:!!", "px:" + "A" * 40, "nonsense", None):
+        assert compare_inputs.from_ref(bad, "mnist-sample") is None
+    with pytest.raises(compare_inputs.InputRefused, match="between 0 and 1999"):
+        compare_inputs.test_input("mnist-sample", 5000)
+
+
+def drawing_url() -> str:
+    img = Image.new("RGBA", (168, 168), (0, 0, 0, 0))
+    ImageDraw.Draw(img).line([(84, 20), (84, 150)], fill=(255, 255, 255, 255), width=15)
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_a_canvas_drawing_becomes_an_mnist_style_input():
+    desc = compare_inputs.data_url_input(drawing_url(), "drawing")
+    image = compare_inputs.input_image(desc)
+    assert image.shape == (28, 28) and image.max() == 255 and image[:, :4].max() == 0
+    assert "your drawing" in compare_inputs.describe(desc)
+    with pytest.raises(compare_inputs.InputRefused, match="blank"):
+        blank = Image.new("L", (50, 50), 0)
+        buffer = io.BytesIO()
+        blank.save(buffer, format="PNG")
+        url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+        compare_inputs.data_url_input(url, "drawing")
+
+
+def test_tile_grid_outlines_dead_tiles_and_shares_a_scale():
+    tiles = np.stack([np.full((4, 4), v, np.float32) for v in (0.0, 1.0, 2.0)])
+    assert cf.scaled(tiles, 0.0, 2.0)[:, 0, 0].tolist() == [0.0, 0.5, 1.0]
+    assert cf.scaled(tiles)[:, 0, 0].tolist() == [0.0, 0.0, 0.0]  # constant tiles: no contrast
+    fig = cf.tile_grid(cf.scaled(tiles, 0.0, 2.0), ["#0", "#1", "#2"], ["", "", ""], outlined=[2])
+    assert [t["type"] for t in fig["data"]] == ["image", "scatter", "scatter"]
+    assert len(fig["layout"]["shapes"]) == 1
+    assert fig["layout"]["shapes"][0]["line"]["color"] == cf.DEAD_COLOR
+
+
+def test_curves_put_every_run_on_shared_axes():
+    history = {"loss": [1.0, 0.5], "accuracy": [0.8, 0.9], "val_loss": [1.1, 0.6]}
+    fig = cf.curves([("A x", cf.RUN_COLORS[0], history), ("B y", cf.RUN_COLORS[1], history)])
+    assert len(fig.data) == 6 and {t.name for t in fig.data if t.showlegend} == {"A x", "B y"}
+
+
+# --- the page -------------------------------------------------------------------------------------
+def test_page_without_two_runs_asks_for_them(store):
+    out = page().layout()
+    assert "Tick at least two runs" in td.texts(out)
+    assert td.find(out, "cmp-input-card").className == "d-none"
+    assert "Tick at least two" in td.texts(page().layout(runs="nope,../x"))
+
+
+def test_page_for_two_runs_shows_every_section(pair, store):
+    a, b = pair
+    out = page().layout(runs=f"{a},{b},{a}", input="test:42")
+    text = td.texts(out)
+    for title in (
+        "Config differences",
+        "Training curves",
+        "Predictions",
+        "Feature maps, layer by layer",
+        "Filters side by side",
+        "Per-filter statistics",
+        "Layer similarity (CKA)",
+    ):
+        assert title in text
+    assert td.find(out, "cmp-runs").data == [a, b]  # repeats dropped
+    assert td.find(out, "cmp-input").data["index"] == 42
+    assert "layer 1 · activation" in text and "tanh" in text
+    assert td.find(out, "cmp-input-preview").src.startswith("data:image/png;base64,")
+    depth = td.find(out, "cmp-depth")
+    assert [o["value"] for o in depth.options] == ["0", "1", "2", "3", "4"]
+    assert depth.options[0]["label"] == "1 · conv2d_1 · 26×26×16"
+
+
+def test_picking_runs_in_the_table_updates_the_choice(pair, store):
+    a, b = pair
+    rows = compare_views.picker_rows(store.list_runs())
+    triggered = [{"prop_id": "cmp-table.selected_rows", "value": [0, 1]}]
+    data, selected, chosen, note, chips = td.with_context(
+        triggered, page().pick, [0, 1], "", "all", "succeeded", [], rows
+    )
+    assert set(chosen) == {a, b} and note == "" and "relu" in td.texts(chips)
+    triggered = [{"prop_id": "cmp-f-name.value", "value": "tan"}]
+    data, selected, chosen, *_ = td.with_context(
+        triggered, page().pick, [0, 1], "tan", "all", "all", [a, b], rows
+    )
+    assert [r["id"] for r in data] == [b] and selected == [0]
+
+
+def test_rebuild_gives_the_comparison_and_a_default_input(pair, store):
+    a, b = pair
+    body, card_class, desc, src, caption = page().rebuild([a, b], None)
+    assert card_class == "" and desc["kind"] == "test" and "true class 0" in caption
+    assert "Filters side by side" in td.texts(body)
+    assert page().rebuild([a], desc)[1] == "d-none"
+
+
+def test_choosing_inputs(pair, store):
+    a, b = pair
+    triggered = [{"prop_id": "cmp-test-show.n_clicks", "value": 1}]
+    desc, src, caption, msg = td.with_context(
+        triggered, page().choose_input, 1, None, None, None, 7, [a, b]
+    )
+    assert desc["index"] == 7 and "test image #7" in caption and msg == ""
+    refused = td.with_context(triggered, page().choose_input, 1, None, None, None, None, [a, b])
+    assert "Type the number" in td.texts(refused[3])
+    drawn = [{"prop_id": "cmp-drawing.data", "value": "x"}]
+    desc, *_ = td.with_context(drawn, page().choose_input, 1, None, None, drawing_url(), 7, [a, b])
+    assert desc["kind"] == "picture" and desc["how"] == "drawing"
+
+
+def test_a_probe_image_is_answered_from_the_probe_set(pair, store):
+    a, b = pair
+    desc = compare_inputs.default_input(store, store.get_run(a))
+    state = status(store, [a, b], desc)
+    assert state["sources"] == {a: {"probe": 0}, b: {"probe": 0}}
+    cols = page().show_predictions(state, [a, b], desc)
+    assert "predicts 0" in td.texts(cols)
+    acts = page().show_activations(state, "0", "shared", [a, b])
+    figure = acts[0].children.children[1].figure
+    assert figure["data"][0]["type"] == "image"
+    flat = page().show_activations(state, "4", "run", [a, b])
+    assert flat[1].children.children[1].figure["data"][0]["type"] == "bar"
+
+
+def test_another_input_waits_for_extraction_then_reads_the_cache(pair, store):
+    a, b = pair
+    desc = compare_inputs.test_input("mnist-sample", 1)  # not a probe image
+    state = status(store, [a, b], desc)
+    digest = state["sources"][a]["pending"]
+    assert compare_inputs.waiting(state)
+    assert "Running the input through this model" in td.texts(
+        page().show_predictions(state, [a, b], desc)
+    )
+    image = compare_inputs.input_image(desc)
+    probs = np.eye(10, dtype=np.float32)[2]
+    store.files.save_arrays(
+        a,
+        f"{names.CACHE_DIR}/{digest}.npz",
+        input=image,
+        probabilities=probs,
+        **{"layer:conv2d_1": np.ones((26, 26, 16), np.float16)},
+    )
+    state = status(store, [a, b], desc)
+    assert state["sources"][a] == {"digest": digest}
+    assert "predicts 2 (100%)" in td.texts(page().show_predictions(state, [a, b], desc))
+
+
+def test_filters_matched_to_run_a_recover_a_permutation(pair, store):
+    a, b = pair
+    kernel = store.files.load_array(a, f"{names.FILTERS_DIR}/conv2d_1.npy")
+    perm = np.random.default_rng(0).permutation(16)
+    store.files.save_array(b, f"{names.FILTERS_DIR}/conv2d_1.npy", kernel[..., perm])
+    store.files.remove(b, f"{names.FILTERS_DIR}/epochs")  # final weights only
+    cols = page().show_filters("0", 3, "aligned", None, [a, b])
+    assert "mean r 1.00" in td.texts(cols)
+    labels = cols[1].children.children[1].figure["data"][2]["text"]
+    assert labels == [f"#{j} 1.00" for j in np.argsort(perm)]
+    raw = page().show_filters("0", 3, "raw", None, [a, b])
+    assert raw[1].children.children[1].figure["data"][2]["text"][:2] == ["#0", "#1"]
+
+
+def write_stats(store, run_id, dead: set[int]):
+    rows = [
+        {
+            "channel": c,
+            "mean": 0.0 if c in dead else 0.5,
+            "std": 0.1,
+            "max": 1.0,
+            "silent_fraction": 1.0 if c in dead else 0.1,
+            "sparsity": 1.0 if c in dead else 0.4,
+            "dead": c in dead,
+        }
+        for c in range(16)
+    ]
+    layer = {"name": "conv2d_1", "activation": "relu", "relu_like": True, "filters": rows}
+    store.files.write_json(
+        run_id, comparison.FILTER_STATS, {"run_id": run_id, "probe_images": 500, "layers": [layer]}
+    )
+
+
+def test_dead_filters_are_listed_and_outlined(pair, store):
+    a, b = pair
+    write_stats(store, a, {3, 5})
+    state = status(store, [a, b], None)
+    assert state["stats"][a] == "ready"
+    rows, summary = page().show_stats("0", state, [a, b])
+    assert len(rows) == 16 and [r["filter"] for r in rows if r["dead"]] == [3, 5]
+    assert "2 of 16 filters dead" in td.texts(summary)
+    cols = page().show_filters("0", 3, "raw", state, [a, b])
+    assert len(cols[0].children.children[1].figure["layout"]["shapes"]) == 2
+
+
+def test_cka_heatmap_once_the_job_cached_it(pair, store):
+    a, b = pair
+    result = {
+        "a": b,
+        "b": a,
+        "dataset": "mnist-sample",
+        "probe_images": 500,
+        "layers_a": ["conv2d_1", "dense_1"],
+        "layers_b": ["conv2d_1", "dense_1"],
+        "matrix": [[0.9, 0.2], [0.3, 0.8]],
+    }
+    store.files.write_json(b, comparison.cka_rel(a), result)  # computed as (B, A) earlier
+    state = status(store, [a, b], None)
+    figure, caption = page().show_cka("0-1", state, [a, b])
+    assert figure.data[0].z.tolist() == [[0.9, 0.3], [0.2, 0.8]]  # read transposed
+    assert "first 500 test images" in caption
+    assert compare_analysis.parse_pair("1-0", 2) == (1, 0)
+    assert compare_analysis.parse_pair("0-0", 2) is None
+    assert compare_analysis.parse_pair("x", 2) is None
+
+
+def test_run_page_links_to_the_compare_page(pair, store):
+    a, _ = pair
+    out = td.page("run").layout(run_id=a)
+    assert f"/compare?runs={a}" in json.dumps(out.to_plotly_json(), default=str)
