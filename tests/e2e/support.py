@@ -65,6 +65,19 @@ def current_test() -> str:
     return slug(raw)
 
 
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc), e.g. a Celery worker's pool."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 class StepFailed(AssertionError):
     pass
 
@@ -213,12 +226,19 @@ class Stack:
                 self.dashboard.kill()
                 self.dashboard.wait()
         # Cold shutdown, both workers at once: every run is finished or cancelled by now, and a
-        # warm shutdown would wait for a fresh pool child to finish importing TensorFlow.
+        # warm shutdown would wait for a fresh pool child to finish importing TensorFlow. A pool
+        # child deep in that import does not see signals for seconds: it is killed.
         for worker in self.workers:
             if worker.proc.poll() is None:
                 worker.proc.send_signal(signal.SIGQUIT)
         for worker in self.workers:
             with suppress(subprocess.TimeoutExpired):
-                worker.proc.wait(timeout=10)
+                worker.proc.wait(timeout=2)
+            if worker.proc.poll() is None:
+                for child in children_of(worker.proc.pid):
+                    with suppress(ProcessLookupError):
+                        os.kill(child, signal.SIGKILL)
+                with suppress(subprocess.TimeoutExpired):
+                    worker.proc.wait(timeout=10)
             worker.stop()
         redis.Redis.from_url(REDIS_URL).flushdb()
