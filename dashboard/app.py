@@ -15,25 +15,46 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import Input, Output, dcc, html
 
-from dashboard import state
+from dashboard import i18n, state
+from dashboard.i18n import t
 from shared.settings import Settings, get_settings
 from shared.store import RunStore
 
 NAV_PAGES = (
-    ("Runs", "/"),
-    ("New run", "/new"),
-    ("Sweep", "/sweep"),
-    ("Compare", "/compare"),
-    ("Glossary", "/glossary"),
+    ("nav.runs", "/"),
+    ("nav.new", "/new"),
+    ("nav.sweep", "/sweep"),
+    ("nav.compare", "/compare"),
+    ("nav.glossary", "/glossary"),
 )
+
+
+def language_switch() -> html.Div:
+    """EN | ES: plain links to /lang/<code>, which sets the cookie and reloads this page."""
+    lang = i18n.current_lang()
+    links: list = []
+    for code in i18n.LANGS:
+        if links:
+            links.append(html.Span("|", className="lens-lang-sep"))
+        links.append(
+            html.A(
+                code.upper(),
+                href=f"/lang/{code}",
+                id=f"app-lang-{code}",
+                title=t(f"lang.{code}"),
+                lang=code,
+                className="lens-lang" + (" active" if code == lang else ""),
+            )
+        )
+    return html.Div(links, className="lens-lang-switch", title=t("lang.switch"))
 
 
 def navbar() -> dbc.Navbar:
     """Brand and links; a link shows only when its page is registered (Compare comes later)."""
     paths = {page["path"] for page in dash.page_registry.values()}
     links = [
-        dbc.NavItem(dbc.NavLink(label, href=href, active="exact", class_name="lens-navlink"))
-        for label, href in NAV_PAGES
+        dbc.NavItem(dbc.NavLink(t(key), href=href, active="exact", class_name="lens-navlink"))
+        for key, href in NAV_PAGES
         if href in paths
     ]
     brand = dcc.Link(
@@ -47,6 +68,7 @@ def navbar() -> dbc.Navbar:
                 brand,
                 dbc.Nav(links, navbar=True, class_name="me-auto"),
                 html.Span(id="app-broker", className="lens-broker"),
+                language_switch(),
             ],
             fluid=True,
             class_name="lens-nav-inner",
@@ -77,11 +99,11 @@ def broker_badge(ok: bool):
     if ok:
         return None
     return dbc.Badge(
-        "task queue offline",
+        t("app.broker.offline"),
         color="warning",
         text_color="dark",
         pill=True,
-        title="The broker does not answer: new runs wait as queued until it is back.",
+        title=t("app.broker.offline_help"),
     )
 
 
@@ -112,6 +134,29 @@ def _register_api(server: flask.Flask, store: RunStore) -> bool:
     return True
 
 
+class LensDash(dash.Dash):
+    """Dash with <html lang> set to the language the page is served in (screen readers,
+    hyphenation, the browser's spell checker and its offer to translate depend on it)."""
+
+    def interpolate_index(self, **kwargs):
+        page = super().interpolate_index(**kwargs)
+        return page.replace("<html>", f'<html lang="{i18n.current_lang()}">', 1)
+
+
+def root_layout() -> html.Div:
+    """The frame around every page, built per page load so the navbar speaks its language."""
+    return html.Div(
+        [
+            dcc.Store(id="app-flash"),  # {"message", "title", "color", "t"}: shown once as a toast
+            dcc.Interval(id="app-clock", interval=5000),  # slow, cross-page: broker status
+            navbar(),
+            dbc.Container(dash.page_container, fluid=True, class_name="lens-main"),
+            html.Div(id="app-toast", className="lens-toast-holder"),
+        ],
+        className="lens-root",
+    )
+
+
 def _forget_unclaimed_page_callbacks() -> None:
     """Drop page callbacks an earlier app in this process registered but never served.
 
@@ -130,7 +175,7 @@ def create_app(store: RunStore | None = None) -> dash.Dash:
         state.set_store(store)
     settings = store.settings if store is not None else get_settings()
     _forget_unclaimed_page_callbacks()
-    app = dash.Dash(
+    app = LensDash(
         "dashboard",  # the package: pages import as dashboard.pages.<name>
         use_pages=True,
         pages_folder="pages",
@@ -145,17 +190,8 @@ def create_app(store: RunStore | None = None) -> dash.Dash:
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     _install_basic_auth(server, settings)
     _register_api(server, store or state.get_store())
-
-    app.layout = html.Div(
-        [
-            dcc.Store(id="app-flash"),  # {"message", "title", "color", "t"}: shown once as a toast
-            dcc.Interval(id="app-clock", interval=5000),  # slow, cross-page: broker status
-            navbar(),
-            dbc.Container(dash.page_container, fluid=True, class_name="lens-main"),
-            html.Div(id="app-toast", className="lens-toast-holder"),
-        ],
-        className="lens-root",
-    )
+    i18n.register_switch(server)
+    app.layout = root_layout
 
     @app.callback(Output("app-toast", "children"), Input("app-flash", "data"))
     def _show_flash(flash):

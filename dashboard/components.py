@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard import glossary
+from dashboard.i18n import number, t
 from shared.store import CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, SUCCEEDED
 
 STATUS_COLORS = {
@@ -26,23 +28,31 @@ ACTIVE = (QUEUED, RUNNING, INTERRUPTED)
 def status_badge(status: str, cancel_requested: bool = False) -> dbc.Badge:
     label = "cancelling" if cancel_requested and status == RUNNING else status
     return dbc.Badge(
-        label,
+        status_word(label),
         color=STATUS_COLORS.get(status, "secondary"),
         class_name="lens-status text-uppercase",
         pill=True,
     )
 
 
+def status_word(status: str) -> str:
+    """A run state in the page's language ('queued' → 'en cola'); unknown states as they are."""
+    key = f"status.{status}"
+    return t(key) if status in STATUS_COLORS or status == "cancelling" else status
+
+
 def fmt_pct(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None else f"{value * 100:.{digits}f}%"
+    if value is None:
+        return "—"
+    return number(f"{value * 100:.{digits}f}") + t("fmt.percent_sign")
 
 
 def fmt_num(value: float | None, digits: int = 4) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+    return "—" if value is None else number(f"{value:.{digits}f}")
 
 
 def fmt_int(value: int | None) -> str:
-    return "—" if value is None else f"{value:,}"
+    return "—" if value is None else number(f"{value:,}")
 
 
 def fmt_time(ts: float | None) -> str:
@@ -54,11 +64,16 @@ def fmt_ago(ts: float | None, now: float | None = None) -> str:
         return "—"
     secs = max(0.0, (now or time.time()) - ts)
     if secs < 60:
-        return "just now"
+        return t("ago.now")
     for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
         if secs >= size:
             n = int(secs // size)
-            return f"{n} {unit}{'s' if unit == 'day' and n > 1 else ''} ago"
+            what = (
+                t("ago.days.one" if n == 1 else "ago.days.other", n=n)
+                if unit == "day"
+                else (f"{n} {unit}")
+            )
+            return t("ago.ago", what=what)
     return fmt_time(ts)
 
 
@@ -82,19 +97,19 @@ def progress_text(run: dict[str, Any]) -> str:
     epoch = p.get("epoch") or 0
     status = run.get("status")
     if status == QUEUED:
-        return "waiting for a worker"
+        return t("progress.waiting")
     if status == SUCCEEDED:
-        return f"{epochs}/{epochs} epochs"
+        return t("progress.done", epochs=epochs)
     if status == RUNNING:
         if epoch == 0:
-            return "starting…"
+            return t("progress.starting")
         step, steps = p.get("step") or 0, p.get("steps") or 0
-        batch = f" · batch {step}/{steps}" if steps else ""
-        return f"epoch {epoch}/{epochs}{batch}"
-    where = f" in epoch {epoch}/{epochs}" if epoch else ""
+        batch = t("progress.batch", step=step, steps=steps) if steps else ""
+        return t("progress.epoch", epoch=epoch, epochs=epochs) + batch
+    where = t("progress.in_epoch", epoch=epoch, epochs=epochs) if epoch else ""
     if status == INTERRUPTED:
-        return f"interrupted{where}; resumes when a worker is back"
-    return f"{status}{where}"
+        return t("progress.interrupted", where=where)
+    return f"{status_word(str(status))}{where}"
 
 
 def eta_text(run: dict[str, Any], now: float | None = None) -> str:
@@ -104,7 +119,7 @@ def eta_text(run: dict[str, Any], now: float | None = None) -> str:
     if run.get("status") != RUNNING or not started or frac < 0.02 or frac >= 1:
         return ""
     left = ((now or time.time()) - started) * (1 - frac) / frac
-    return "less than a minute left" if left < 60 else f"about {fmt_duration(left)} left"
+    return t("eta.under_minute") if left < 60 else t("eta.about", time=fmt_duration(left))
 
 
 def progress_bar(run: dict[str, Any], height: int = 8) -> dbc.Progress:
@@ -127,9 +142,33 @@ def term_link(label: str, term_id: str) -> dcc.Link:
     return dcc.Link(
         label,
         href=glossary.href(term_id),
-        title=glossary.TERMS[term_id].short,
+        title=glossary.TERMS[term_id].short,  # in the page's language
         className="lens-term",
     )
+
+
+_TERM = re.compile(r"\[([^\]]+)\]\(([a-z-]+)\)")
+
+
+def rich(text: str) -> list[Any]:
+    """A catalogue sentence with its glossary links: "[feature maps](feature-map)" becomes a
+    term_link, the rest stays text. The link words sit inside the sentence, so each language
+    keeps its own word order."""
+    out: list[Any] = []
+    last = 0
+    for match in _TERM.finditer(text):
+        if match.start() > last:
+            out.append(text[last : match.start()])
+        out.append(term_link(match.group(1), match.group(2)))
+        last = match.end()
+    if last < len(text):
+        out.append(text[last:])
+    return out
+
+
+def tr(key: str, **values: Any) -> list[Any]:
+    """t() with glossary links: the current language's sentence for `key`, as components."""
+    return rich(t(key, **values))
 
 
 def graph_config(filename: str = "cnnlens", interactive: bool = False) -> Any:
@@ -179,16 +218,18 @@ def stat(label: str, value: Any, hint: str | None = None) -> html.Div:
     )
 
 
-def message_page(
-    title: str, text: str, link_text: str = "Back to all runs", href: str = "/"
-) -> html.Div:
+def message_page(title: str, text: str, link_text: str = "", href: str = "/") -> html.Div:
     return html.Div(
         dbc.Card(
             dbc.CardBody(
                 [
                     html.H3(title, className="mb-2"),
                     html.P(text, className="text-muted"),
-                    dcc.Link(link_text, href=href, className="btn btn-primary"),
+                    dcc.Link(
+                        link_text or t("common.back_to_runs"),
+                        href=href,
+                        className="btn btn-primary",
+                    ),
                 ]
             ),
             class_name="lens-card lens-message mx-auto",

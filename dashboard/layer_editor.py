@@ -12,6 +12,8 @@ from typing import Any, get_args
 
 from pydantic import TypeAdapter, ValidationError
 
+from dashboard.i18n import t
+from dashboard.messages import field_label, message
 from shared.config import (
     INPUT_SHAPE,
     Activation,
@@ -267,18 +269,19 @@ def errors_by_place(
     other: list[str] = []
     for err in errors:
         parts = str(err.get("field", "")).split(".")
-        msg = err.get("message", "is not valid")
+        msg = message(err.get("message", "is not valid"))
         if parts[0] == "layers" and len(parts) >= 2 and parts[1].isdigit():
             i = int(parts[1])
             if len(parts) >= 3:
                 params[(i, parts[2])] = msg
-                layers.setdefault(i, []).append(f"{parts[2]}: {msg}")
+                layers.setdefault(i, []).append(f"{t(f'layer.param.{parts[2]}')}: {msg}")
             else:
                 layers.setdefault(i, []).append(msg)
         elif parts[0] in FIELDS and parts[0] not in fields:
             fields[parts[0]] = msg
         else:
-            other.append(msg if parts[0] in ("layers", "config") else f"{err.get('field')}: {msg}")
+            where = field_label(str(err.get("field")))
+            other.append(msg if parts[0] in ("layers", "config") else f"{where}: {msg}")
     return fields, layers, params, other
 
 
@@ -286,14 +289,14 @@ def describe(layer: dict[str, Any]) -> str:
     kind = layer.get("type")
     if kind == "conv2d":
         k = layer.get("kernel_size")
-        return f"{layer.get('filters')} filters {k}×{k}, {layer.get('activation')}"
+        return t("describe.conv", n=layer.get("filters"), k=k, activation=layer.get("activation"))
     if kind in ("maxpool2d", "avgpool2d"):
         p = layer.get("pool_size")
         return f"{p}×{p}"
     if kind == "dropout":
-        return f"rate {layer.get('rate')}"
+        return t("describe.dropout", rate=layer.get("rate"))
     if kind == "dense":
-        return f"{layer.get('units')} units, {layer.get('activation')}"
+        return t("describe.dense", n=layer.get("units"), activation=layer.get("activation"))
     return ""
 
 
@@ -302,8 +305,8 @@ def preview_rows(config: dict[str, Any]) -> list[dict[str, Any]]:
     rows = [
         {
             "index": None,
-            "name": "input",
-            "what": "28×28 grayscale",
+            "name": t("describe.input"),
+            "what": t("describe.input_what"),
             "shape": str(INPUT_SHAPE),
             "params": 0,
         }

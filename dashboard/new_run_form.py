@@ -14,6 +14,7 @@ from dash import html
 
 from dashboard import components as ui
 from dashboard import layer_editor as le
+from dashboard.i18n import t
 from shared.datasets import DATASETS, unavailable_reason
 
 OPTIMIZERS = ["adam", "sgd", "rmsprop", "adagrad", "nadam"]
@@ -50,12 +51,12 @@ def dataset_options() -> tuple[list[dict[str, Any]], list[Any]]:
     options, notes = [], []
     for key, info in DATASETS.items():
         reason = unavailable_reason(key)
-        label = info.title if not reason else f"{info.title} — not on this machine"
+        label = info.title if not reason else t("form.dataset_missing", title=info.title)
         options.append({"label": label, "value": key, "disabled": bool(reason)})
         if reason:
             notes.append(
                 html.Details(
-                    [html.Summary(f"Why is {info.name} unavailable?"), html.Div(reason)],
+                    [html.Summary(t("form.dataset_why", name=info.name)), html.Div(reason)],
                     className="lens-faint lens-why",
                 )
             )
@@ -66,11 +67,11 @@ def settings_card(config: dict[str, Any]) -> dbc.Card:
     options, notes = dataset_options()
     name = html.Div(
         [
-            dbc.Label("Name", class_name="lens-label"),
+            dbc.Label(t("form.name"), class_name="lens-label"),
             dbc.Input(
                 id={"type": "new-field", "field": "name"},
                 value=config.get("name", ""),
-                placeholder="e.g. notebook-tanh (optional)",
+                placeholder=t("form.name_placeholder"),
                 maxlength=120,
                 debounce=300,
                 size="sm",
@@ -81,7 +82,7 @@ def settings_card(config: dict[str, Any]) -> dbc.Card:
     )
     dataset = html.Div(
         [
-            dbc.Label("Dataset", class_name="lens-label"),
+            dbc.Label(t("form.dataset"), class_name="lens-label"),
             dbc.Select(
                 id={"type": "new-field", "field": "dataset"},
                 options=options,
@@ -95,7 +96,7 @@ def settings_card(config: dict[str, Any]) -> dbc.Card:
     )
     optimizer = html.Div(
         [
-            dbc.Label("Optimizer", class_name="lens-label"),
+            dbc.Label(t("form.optimizer"), class_name="lens-label"),
             dbc.Select(
                 id={"type": "new-field", "field": "optimizer"},
                 options=ui.select_options(OPTIMIZERS),
@@ -109,10 +110,15 @@ def settings_card(config: dict[str, Any]) -> dbc.Card:
     grid = [
         (name, 6),
         (dataset, 6),
-        (number_field("epochs", "Epochs", config.get("epochs"), min=1, max=200, step=1), 3),
+        (number_field("epochs", t("form.epochs"), config.get("epochs"), min=1, max=200, step=1), 3),
         (
             number_field(
-                "batch_size", "Batch size", config.get("batch_size"), min=1, max=4096, step=1
+                "batch_size",
+                t("form.batch_size"),
+                config.get("batch_size"),
+                min=1,
+                max=4096,
+                step=1,
             ),
             3,
         ),
@@ -120,7 +126,7 @@ def settings_card(config: dict[str, Any]) -> dbc.Card:
         (
             number_field(
                 "learning_rate",
-                "Learning rate",
+                t("form.learning_rate"),
                 config.get("learning_rate"),
                 min=0,
                 max=1,
@@ -131,22 +137,27 @@ def settings_card(config: dict[str, Any]) -> dbc.Card:
         (
             number_field(
                 "validation_split",
-                "Validation split",
+                t("form.validation_split"),
                 config.get("validation_split"),
-                "share of training images held out",
+                t("form.validation_split_help"),
                 min=0,
                 max=0.5,
                 step=0.05,
             ),
             4,
         ),
-        (number_field("seed", "Seed", config.get("seed"), "same seed, same run", min=0, step=1), 4),
+        (
+            number_field(
+                "seed", t("form.seed"), config.get("seed"), t("form.seed_help"), min=0, step=1
+            ),
+            4,
+        ),
         (
             number_field(
                 "train_limit",
-                "Train on first N images",
+                t("form.train_limit"),
                 config.get("train_limit"),
-                "empty = all of them",
+                t("form.train_limit_help"),
                 min=10,
                 step=1,
             ),
@@ -154,7 +165,7 @@ def settings_card(config: dict[str, Any]) -> dbc.Card:
         ),
     ]
     return ui.section(
-        "Run settings", dbc.Row([dbc.Col(c, md=w) for c, w in grid], class_name="g-3")
+        t("form.settings"), dbc.Row([dbc.Col(c, md=w) for c, w in grid], class_name="g-3")
     )
 
 
@@ -179,8 +190,8 @@ def _param_input(i: int, param: str, label: str, kind: str, spec: Any, value: An
 def layer_row(i: int, layer: dict[str, Any], count: int) -> html.Div:
     kind = layer.get("type", "?")
     params = [
-        _param_input(i, p, label, kind_, spec, layer.get(p))
-        for p, label, kind_, spec in le.LAYER_PARAMS.get(kind, [])
+        _param_input(i, p, t(f"layer.param.{p}"), kind_, spec, layer.get(p))
+        for p, _label, kind_, spec in le.LAYER_PARAMS.get(kind, [])
     ]
 
     def action(name: str, symbol: str, title: str, disabled: bool = False):
@@ -204,14 +215,14 @@ def layer_row(i: int, layer: dict[str, Any], count: int) -> html.Div:
                 className="lens-layer-head",
             ),
             html.Div(
-                params or html.Span("no parameters", className="lens-faint"),
+                params or html.Span(t("form.no_parameters"), className="lens-faint"),
                 className="lens-layer-params",
             ),
             html.Div(
                 [
-                    action("up", "↑", "Move up", i == 0),
-                    action("down", "↓", "Move down", i == count - 1),
-                    action("remove", "✕", "Remove this layer", count <= 1),
+                    action("up", "↑", t("form.move_up"), i == 0),
+                    action("down", "↓", t("form.move_down"), i == count - 1),
+                    action("remove", "✕", t("form.remove_layer"), count <= 1),
                 ],
                 className="lens-layer-actions",
             ),
@@ -229,18 +240,18 @@ def render_layers(config: dict[str, Any]) -> list[html.Div]:
 def layers_card(config: dict[str, Any]) -> dbc.Card:
     presets = html.Div(
         [
-            html.Span("Start from", className="lens-label me-2"),
+            html.Span(t("form.start_from"), className="lens-label me-2"),
             *[
                 dbc.Button(
-                    p["title"],
+                    t(f"preset.{key}.title"),
                     id={"type": "new-preset", "name": key},
-                    title=p["about"],
+                    title=t(f"preset.{key}.about"),
                     color="secondary",
                     outline=True,
                     size="sm",
                     class_name="me-1 mb-1",
                 )
-                for key, p in le.PRESETS.items()
+                for key in le.PRESETS
             ],
         ],
         className="mb-3",
@@ -253,13 +264,13 @@ def layers_card(config: dict[str, Any]) -> dbc.Card:
                 size="sm",
                 options=[{"label": le.LAYER_TITLES[k], "value": k} for k in le.LAYER_MODELS],
             ),
-            dbc.Button("+ Add layer", id="new-add", color="primary", outline=True, size="sm"),
+            dbc.Button(t("form.add_layer"), id="new-add", color="primary", outline=True, size="sm"),
         ],
         size="sm",
         class_name="lens-add",
     )
     return ui.section(
-        "Layers",
+        t("form.layers"),
         html.Div(
             [
                 presets,
@@ -268,7 +279,7 @@ def layers_card(config: dict[str, Any]) -> dbc.Card:
                     [
                         add,
                         html.Span(
-                            "New layers go where they fit; move them with ↑ ↓.",
+                            t("form.add_help"),
                             className="lens-faint ms-2",
                         ),
                     ],
@@ -276,19 +287,7 @@ def layers_card(config: dict[str, Any]) -> dbc.Card:
                 ),
             ]
         ),
-        help_text=[
-            "The presets are the notebook's exercises. The input is a 28×28 gray image: ",
-            ui.term_link("conv", "convolution"),
-            " and ",
-            ui.term_link("pooling", "pooling"),
-            " layers work on images, ",
-            ui.term_link("flatten", "flatten"),
-            " turns them into a list of numbers, and the last layer must be ",
-            ui.term_link("dense", "dense"),
-            " with one ",
-            ui.term_link("softmax", "softmax"),
-            " unit per class.",
-        ],
+        help_text=ui.tr("form.layers_help"),
     )
 
 
@@ -311,7 +310,7 @@ def preview_table(config: dict[str, Any], layer_errors: dict[int, list[str]]) ->
     rows.append(
         html.Tr(
             [
-                html.Td("Total", colSpan=3, className="fw-semibold"),
+                html.Td(t("common.total"), colSpan=3, className="fw-semibold"),
                 html.Td(ui.fmt_int(total), className="lens-num fw-semibold", id="new-total"),
             ],
             className="lens-total",
@@ -320,10 +319,10 @@ def preview_table(config: dict[str, Any], layer_errors: dict[int, list[str]]) ->
     head = html.Thead(
         html.Tr(
             [
-                html.Th("Layer"),
+                html.Th(t("common.layer")),
                 html.Th(""),
-                html.Th("Output shape"),
-                html.Th("Params", className="lens-num"),
+                html.Th(t("common.output_shape")),
+                html.Th(t("common.params"), className="lens-num"),
             ]
         )
     )

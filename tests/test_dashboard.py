@@ -396,7 +396,7 @@ def test_submit_queues_the_run_and_navigates(store):
     assert store.get_run(run_id)["status"] == "queued"
     assert "not reachable" in flash["message"]  # no broker in the tests: it stays queued
     _p, _f, error = page("new_run").submit_config(store, {"epochs": -1}, None)
-    assert "epochs" in texts(error)
+    assert "Epochs: must be at least 1" in texts(error)  # the form's label for the field
 
 
 # --- run page callbacks -------------------------------------------------------------------------

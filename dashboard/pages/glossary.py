@@ -10,9 +10,14 @@ from dash import Input, Output, clientside_callback, dcc, html
 
 from dashboard import glossary
 from dashboard.components import term_link
+from dashboard.i18n import t
 
 dash.register_page(
-    __name__, path="/glossary", name="Glossary", title="Glossary · CNN Lens", order=4
+    __name__,
+    path="/glossary",
+    name="Glossary",
+    title=lambda **_: t("glossary.tab_title"),
+    order=4,
 )
 
 
@@ -36,7 +41,9 @@ def entry(term_id: str, term: glossary.Term) -> html.Div:
             ),
             html.P(term.short, className="lens-glossary-short"),
             html.P(term.long, className="lens-glossary-long"),
-            html.Div(["See also: ", *see_also], className="lens-faint") if see_also else None,
+            html.Div([t("glossary.see_also"), *see_also], className="lens-faint")
+            if see_also
+            else None,
         ],
         id=anchor_id(term_id),
         className="lens-glossary-entry",
@@ -57,14 +64,8 @@ def layout(**_query: Any) -> html.Div:
             html.Div(
                 html.Div(
                     [
-                        html.H2("Glossary", className="lens-title"),
-                        html.P(
-                            "The words CNN Lens uses, explained for someone meeting neural "
-                            "networks for the first time. Read it top to bottom for a short tour, "
-                            "or jump to a word below; the dotted words on the other pages lead "
-                            "here too.",
-                            className="lens-subtitle",
-                        ),
+                        html.H2(t("glossary.title"), className="lens-title"),
+                        html.P(t("glossary.intro"), className="lens-subtitle"),
                     ]
                 ),
                 className="lens-page-head",

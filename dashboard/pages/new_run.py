@@ -10,13 +10,17 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import layer_editor as le
 from dashboard import service
-from dashboard.components import flash, term_link
+from dashboard.components import flash, tr
+from dashboard.i18n import t, tn
+from dashboard.messages import config_errors_text, message
 from dashboard.new_run_form import layers_card, preview_table, render_layers, settings_card
 from dashboard.state import get_store
 from shared.config import ConfigError
 from shared.store import RunStore
 
-dash.register_page(__name__, path="/new", name="New run", title="New run · CNN Lens", order=1)
+dash.register_page(
+    __name__, path="/new", name="New run", title=lambda **_: t("new.tab_title"), order=1
+)
 
 FIELD = {"type": "new-field", "field": ALL}
 PARAM = {"type": "new-param", "index": ALL, "param": ALL}
@@ -31,8 +35,7 @@ def initial_config(store: RunStore, clone: str | None) -> tuple[dict[str, Any], 
         return (
             le.default_config(),
             dbc.Alert(
-                "The run to copy was not found (it may have been deleted); starting from the "
-                "notebook's model instead.",
+                t("new.clone_missing"),
                 color="warning",
                 class_name="lens-banner",
             ),
@@ -40,9 +43,9 @@ def initial_config(store: RunStore, clone: str | None) -> tuple[dict[str, Any], 
         )
     note = html.Div(
         [
-            "Copy of ",
+            t("new.copy_of"),
             dcc.Link(run["name"], href=f"/run/{run['id']}"),
-            ": change what you want to compare, then start it.",
+            t("new.copy_of_after"),
         ],
         className="lens-subtitle",
     )
@@ -54,23 +57,12 @@ def layout(clone: str | None = None, **_query: Any) -> html.Div:
     preview = dbc.Card(
         dbc.CardBody(
             [
-                html.H5("Model preview", className="lens-card-title mb-2"),
-                html.P(
-                    [
-                        "What each layer outputs (height × width × channels) and how many "
-                        "weights it learns, computed as you edit. Each conv layer shrinks the "
-                        "maps a little (see ",
-                        term_link("padding", "padding"),
-                        "), each ",
-                        term_link("pooling", "pooling"),
-                        " layer halves them.",
-                    ],
-                    className="lens-help",
-                ),
+                html.H5(t("new.preview.title"), className="lens-card-title mb-2"),
+                html.P(tr("new.preview.help"), className="lens-help"),
                 html.Div(preview_table(config, {}), id="new-preview"),
                 html.Div(id="new-errors", className="mt-2"),
                 dbc.Button(
-                    "Start training",
+                    t("new.submit"),
                     id="new-submit",
                     color="primary",
                     size="lg",
@@ -87,18 +79,8 @@ def layout(clone: str | None = None, **_query: Any) -> html.Div:
                 [
                     html.Div(
                         [
-                            html.H2("New run", className="lens-title"),
-                            note
-                            or html.P(
-                                [
-                                    "Build a ",
-                                    term_link("CNN", "cnn"),
-                                    " and train it. The defaults are the teaching notebook's "
-                                    "model and settings; change one thing at a time to see what "
-                                    "it does, or start from one of the notebook's exercises.",
-                                ],
-                                className="lens-subtitle",
-                            ),
+                            html.H2(t("new.title"), className="lens-title"),
+                            note or html.P(tr("new.intro"), className="lens-subtitle"),
                         ]
                     )
                 ],
@@ -135,7 +117,7 @@ def preview_outputs(
     if errors and not messages:
         messages = [
             html.Div(
-                f"Fix the {len(errors)} marked field{'s' if len(errors) > 1 else ''} to start.",
+                tn("new.fix_fields", len(errors)),
                 className="text-danger small",
             )
         ]
@@ -155,11 +137,11 @@ def submit_config(store: RunStore, config: dict[str, Any], parent: str | None) -
     try:
         run = service.submit_run(store, config, parent_id=parent)
     except ConfigError as exc:
-        text = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors)
+        text = config_errors_text(exc.errors)
         return no_update, no_update, dbc.Alert(text, color="danger", class_name="py-2")
-    message = run.get("warning") or f"Run “{run['name']}” is queued."
+    text = message(run["warning"]) if run.get("warning") else t("new.queued", name=run["name"])
     color = "warning" if run.get("warning") else "success"
-    return f"/run/{run['id']}", flash(message, color), None
+    return f"/run/{run['id']}", flash(text, color), None
 
 
 @callback(

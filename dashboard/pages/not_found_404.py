@@ -7,11 +7,12 @@ from typing import Any
 import dash
 
 from dashboard.components import message_page
+from dashboard.i18n import t
 
-dash.register_page(__name__, path="/404", name="Not found", title="Not found · CNN Lens")
+dash.register_page(
+    __name__, path="/404", name="Not found", title=lambda **_: t("notfound.tab_title")
+)
 
 
 def layout(**_query: Any):
-    return message_page(
-        "Page not found", "Nothing lives at this address. The runs list is a good place to start."
-    )
+    return message_page(t("notfound.title"), t("notfound.text"))

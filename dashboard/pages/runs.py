@@ -12,27 +12,28 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import components as ui
+from dashboard.i18n import t, tn
 from dashboard.run_manage import tag_badges
 from dashboard.state import broker_ok, get_store
 from shared.datasets import DATASETS
 from shared.store import STATUSES, RunStore
 
-dash.register_page(__name__, path="/", name="Runs", title="Runs · CNN Lens", order=0)
+dash.register_page(__name__, path="/", name="Runs", title=lambda **_: t("runs.tab_title"), order=0)
 
 REFRESH_MS = 1500
 # Rows in the table. Each costs ~17 components to build and ~2 KB to send on every change, so 500
 # rows took ~0.3-0.8 s per poll on two busy cores (benchmarks/bench_store.py); filters reach the rest.
 MAX_ROWS = 100
 ALL = "all"  # the filter value meaning "any"
-COLUMNS = (
-    "Name",
-    "Dataset",
-    "Status",
-    "Progress",
-    "Val acc.",
-    "Test acc.",
-    "Architecture",
-    "Created",
+COLUMNS = (  # catalogue keys of the table's headings
+    "runs.col.name",
+    "runs.col.dataset",
+    "runs.col.status",
+    "runs.col.progress",
+    "runs.col.val_acc",
+    "runs.col.test_acc",
+    "runs.col.architecture",
+    "runs.col.created",
 )
 
 
@@ -60,7 +61,10 @@ def run_row(run: dict[str, Any], now: float) -> html.Tr:
             html.Td(
                 [
                     html.Div(run.get("architecture") or "", className="lens-mono"),
-                    html.Div(f"{ui.fmt_int(run.get('params'))} parameters", className="lens-faint"),
+                    html.Div(
+                        t("common.n_parameters", n=ui.fmt_int(run.get("params"))),
+                        className="lens-faint",
+                    ),
                 ]
             ),
             html.Td(
@@ -78,19 +82,16 @@ def empty_state(filtered: bool) -> html.Div:
     if filtered:
         return html.Div(
             [
-                html.H5("No runs match these filters"),
-                html.P("Clear the filters above to see every run.", className="text-muted mb-0"),
+                html.H5(t("runs.empty.filtered")),
+                html.P(t("runs.empty.filtered_help"), className="text-muted mb-0"),
             ],
             className="lens-empty",
         )
     return html.Div(
         [
-            html.H5("No runs yet — start one"),
-            html.P(
-                "Train the teaching notebook's model in a few clicks, then look inside it.",
-                className="text-muted",
-            ),
-            dcc.Link("Start a run", href="/new", className="btn btn-primary"),
+            html.H5(t("runs.empty.title")),
+            html.P(t("runs.empty.help"), className="text-muted"),
+            dcc.Link(t("runs.empty.start"), href="/new", className="btn btn-primary"),
         ],
         className="lens-empty",
     )
@@ -117,8 +118,8 @@ def runs_signature(runs: list[dict[str, Any]], now: float) -> str:
 
 def count_label(count: int, more: bool) -> str:
     if more:
-        return f"newest {count} shown"
-    return f"{count} run{'' if count == 1 else 's'}"
+        return t("runs.count.newest", count=count)
+    return tn("runs.count", count)
 
 
 def runs_view(
@@ -156,15 +157,14 @@ def runs_view(
         rows.append(
             html.Tr(
                 html.Td(
-                    f"Only the newest {MAX_ROWS} runs are listed: filter by name, status or "
-                    "dataset to find older ones.",
+                    t("runs.only_newest", n=MAX_ROWS),
                     colSpan=len(COLUMNS),
                     className="lens-faint text-center",
                 )
             )
         )
     table = dbc.Table(
-        [html.Thead(html.Tr([html.Th(c) for c in COLUMNS])), html.Tbody(rows)],
+        [html.Thead(html.Tr([html.Th(t(c)) for c in COLUMNS])), html.Tbody(rows)],
         hover=True,
         responsive=True,
         class_name="lens-table mb-0",
@@ -177,9 +177,8 @@ def broker_banner(ok: bool):
         return None
     return dbc.Alert(
         [
-            html.Strong("The task queue is not reachable. "),
-            "New runs are saved as queued and start when it is back; "
-            "runs in progress keep training.",
+            html.Strong(t("runs.broker.title") + " "),
+            t("runs.broker.text"),
         ],
         color="warning",
         class_name="lens-banner",
@@ -187,8 +186,10 @@ def broker_banner(ok: bool):
 
 
 def layout(**_query: Any) -> html.Div:
-    status_opts = [{"label": "All statuses", "value": ALL}] + ui.select_options(list(STATUSES))
-    dataset_opts = [{"label": "All datasets", "value": ALL}] + [
+    status_opts = [{"label": t("runs.filter.all_statuses"), "value": ALL}] + ui.select_options(
+        list(STATUSES), [ui.status_word(s) for s in STATUSES]
+    )
+    dataset_opts = [{"label": t("runs.filter.all_datasets"), "value": ALL}] + [
         {"label": info.name, "value": key} for key, info in DATASETS.items()
     ]
     table, signature, count = runs_view(get_store())
@@ -198,22 +199,11 @@ def layout(**_query: Any) -> html.Div:
                 [
                     html.Div(
                         [
-                            html.H2("Runs", className="lens-title"),
-                            html.P(
-                                [
-                                    "Every training run, newest first. A run trains one small ",
-                                    ui.term_link("CNN", "cnn"),
-                                    " to recognise images (handwritten digits from ",
-                                    ui.term_link("MNIST", "mnist"),
-                                    " by default). Click one to see how it learned, what its ",
-                                    ui.term_link("filters", "filter"),
-                                    " look for and what its layers make of an image.",
-                                ],
-                                className="lens-subtitle",
-                            ),
+                            html.H2(t("runs.title"), className="lens-title"),
+                            html.P(ui.tr("runs.intro"), className="lens-subtitle"),
                         ]
                     ),
-                    dcc.Link("+ New run", href="/new", className="btn btn-primary"),
+                    dcc.Link(t("runs.new_button"), href="/new", className="btn btn-primary"),
                 ],
                 className="lens-page-head",
             ),
@@ -227,7 +217,7 @@ def layout(**_query: Any) -> html.Div:
                                     dbc.Input(
                                         id="runs-filter-name",
                                         type="search",
-                                        placeholder="Filter by name",
+                                        placeholder=t("runs.filter.name"),
                                         value="",
                                     ),
                                     md=5,
