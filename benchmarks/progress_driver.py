@@ -39,7 +39,8 @@ def main() -> int:
             "DATABASE_URL": f"sqlite:///{folder / 'cnnlens.sqlite3'}",
         }
         stores = {
-            on: RunStore(Settings(**base, CNNLENS_PROGRESS=on)).init() for on in (True, False)
+            on: RunStore(Settings(_env_file=None, **base, CNNLENS_PROGRESS=on)).init()
+            for on in (True, False)
         }
         config = {"dataset": "fashion_mnist", "epochs": args.epochs}
         if args.train_limit:

@@ -3,8 +3,9 @@ workers and the dashboard (waitress) as child processes, all stopped and removed
 
 Like tests/integration/conftest.py, but with what benchmarks need on top (worker niceness and
 environment, knowing when a recycled training child has warmed up, process ids for memory) and
-without pytest. Redis database 9 by default (CNNLENS_BENCH_REDIS), flushed before and after, so
-a user's `make up` (database 0) and test sessions never see these messages.
+without pytest. Redis database 9 (or the next free one up to 12 while another benchmark runs;
+CNNLENS_BENCH_REDIS names one outright), flushed before and after, so a user's `make up`
+(database 0) and test sessions never see these messages.
 """
 
 from __future__ import annotations
@@ -27,9 +28,40 @@ from shared.settings import Settings
 from shared.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = os.environ.get("CNNLENS_BENCH_REDIS", "redis://127.0.0.1:6379/9")
+REDIS_BASE = "redis://127.0.0.1:6379"
+# Databases benchmarks take, one per benchmark process running at the time (colleagues may run
+# one beside yours): each would otherwise flush the other's and steal its tasks.
+BENCH_DBS = (9, 10, 11, 12)
+OWNER_KEY = "cnnlens-bench-owner"
 # Logged by worker.celery_app.prepare_tensorflow once a pool child has imported and warmed up TF.
 WARM_LINE = re.compile(r"TensorFlow \S+ ready in")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim_redis() -> str:
+    """A Redis database no other running benchmark process holds, marked as this process's."""
+    explicit = os.environ.get("CNNLENS_BENCH_REDIS")
+    if explicit:
+        return explicit
+    for db in BENCH_DBS:
+        url = f"{REDIS_BASE}/{db}"
+        client = redis.Redis.from_url(url, socket_timeout=2)
+        if client.set(OWNER_KEY, os.getpid(), nx=True):
+            return url
+        holder = int(client.get(OWNER_KEY) or 0)
+        if holder == os.getpid() or not _alive(holder):
+            client.set(OWNER_KEY, os.getpid())
+            return url
+    raise RuntimeError(f"Redis databases {BENCH_DBS} are all held by running benchmarks")
 
 
 def free_port() -> int:
@@ -191,16 +223,20 @@ class Services:
         self.processes: list[Process] = []
         self.dashboard: Dashboard | None = None
         self.env: dict[str, str] = {}
+        self.redis_url = ""
         self._store: RunStore | None = None
 
     # --- lifetime --------------------------------------------------------------------------
     def __enter__(self) -> Services:
-        redis.Redis.from_url(REDIS_URL, socket_timeout=2).flushdb()
+        self.redis_url = claim_redis()
+        client = redis.Redis.from_url(self.redis_url, socket_timeout=2)
+        client.flushdb()
+        client.set(OWNER_KEY, os.getpid())
         database = f"sqlite:///{self.data_dir / 'cnnlens.sqlite3'}"
         self.env = dict(
             os.environ,
             PYTHONPATH=str(ROOT),
-            REDIS_URL=REDIS_URL,
+            REDIS_URL=self.redis_url,
             CNNLENS_DATA_DIR=str(self.data_dir),
             # Explicit, so a developer's .env (read by every process) cannot redirect them.
             DATABASE_URL=database,
@@ -214,7 +250,7 @@ class Services:
     def __exit__(self, *exc: object) -> None:
         self.stop_all()
         try:
-            redis.Redis.from_url(REDIS_URL, socket_timeout=2).flushdb()
+            redis.Redis.from_url(self.redis_url, socket_timeout=2).flushdb()  # and its owner key
         finally:
             if self._store is not None:
                 self._store.engine.dispose()
@@ -228,7 +264,8 @@ class Services:
 
     def settings(self, **overrides: Any) -> Settings:
         values = {
-            "REDIS_URL": REDIS_URL,
+            "_env_file": None,  # a developer's .env must not redirect the benchmark's store
+            "REDIS_URL": self.redis_url,
             "CNNLENS_DATA_DIR": str(self.data_dir),
             "DATABASE_URL": f"sqlite:///{self.data_dir / 'cnnlens.sqlite3'}",
             "CNNLENS_BROKER_URL": None,
