@@ -12,6 +12,7 @@ from dash import dcc, html
 
 from dashboard import glossary
 from dashboard.i18n import number, t
+from shared.datasets import DATASETS
 from shared.store import CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, SUCCEEDED
 
 STATUS_COLORS = {
@@ -33,6 +34,12 @@ def status_badge(status: str, cancel_requested: bool = False) -> dbc.Badge:
         class_name="lens-status text-uppercase",
         pill=True,
     )
+
+
+def dataset_title(key: str) -> str:
+    """A dataset's long name in the page's language ('MNIST (70,000 digits)')."""
+    info = DATASETS.get(key)
+    return t(f"dataset.{key}") if info else key
 
 
 def status_word(status: str) -> str:

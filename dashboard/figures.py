@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboard import i18n
 from dashboard.montage import Montage, montage, normalize, png_data_uri
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
@@ -39,11 +40,22 @@ def _array(data: Any) -> np.ndarray | None:
     return arr if arr.size else None
 
 
-def empty_figure(message: str = "No data yet", height: int = 260) -> go.Figure:
+def localised(fig: go.Figure) -> go.Figure:
+    """Plotly's decimal and thousands separators for the page's language (0,5 in Spanish)."""
+    fig.update_layout(separators=i18n.t("fmt.plotly_separators"))
+    return fig
+
+
+def fmt_share(value: float) -> str:
+    """0.973 → '97%' ('97 %' in Spanish)."""
+    return f"{value:.0%}".replace("%", i18n.t("fmt.percent_sign"))
+
+
+def empty_figure(message: str | None = None, height: int = 260) -> go.Figure:
     """A blank figure carrying one centred sentence."""
     fig = go.Figure(layout={"template": TEMPLATE, "height": height})
     fig.add_annotation(
-        text=message,
+        text=message or i18n.t("fig.no_data"),
         x=0.5,
         y=0.5,
         xref="paper",
@@ -114,10 +126,11 @@ def _montage_figure(
 def _stats(tile: np.ndarray) -> str:
     t = np.asarray(tile, dtype=np.float32)
     if not np.isfinite(t).all():
-        return "contains NaN or infinite values"
+        return i18n.t("fig.stats.nan")
     if float(t.max() - t.min()) < 1e-12:
-        return f"constant {float(t.min()):.3g} (a dead map)"
-    return f"min {float(t.min()):.3g} · max {float(t.max()):.3g} · mean {float(t.mean()):.3g}"
+        return i18n.t("fig.stats.constant", value=i18n.number(f"{float(t.min()):.3g}"))
+    lo, hi, mean = (i18n.number(f"{float(v):.3g}") for v in (t.min(), t.max(), t.mean()))
+    return i18n.t("fig.stats", min=lo, max=hi, mean=mean)
 
 
 def kernel_tiles(kernel: Any, channel: int | str | None = None) -> np.ndarray | None:
@@ -139,10 +152,11 @@ def filter_grid(kernel: Any, channel: int | str | None = None, per_tile: bool = 
     """A conv layer's filters as small gray images (white = large weight, black = small)."""
     tiles = kernel_tiles(kernel, channel)
     if tiles is None:
-        return empty_figure("No filters saved for this layer yet")
+        return empty_figure(i18n.t("fig.no_filters"))
     m = montage(normalize(tiles, per_tile), cmap="gray", target=42)
     labels = [f"#{i}" for i in range(len(tiles))]
-    hovers = [f"filter #{i}<br>{_stats(t)}" for i, t in enumerate(tiles)]
+    word = i18n.t("fig.filter")
+    hovers = [f"{word} #{i}<br>{_stats(t)}" for i, t in enumerate(tiles)]
     return _montage_figure(m, labels, hovers, display_tile=84 if len(tiles) <= 16 else 52)
 
 
@@ -152,7 +166,7 @@ def activation_grid(
     """One image's feature maps (h, w, c) as viridis tiles; flat outputs as bars or a strip."""
     act = _array(activation)
     if act is None:
-        return empty_figure("No activations for this layer yet")
+        return empty_figure(i18n.t("fig.no_activations"))
     if act.ndim == 1:
         return vector_figure(act, class_names if len(class_names) == act.size else None)
     if act.ndim == 2:
@@ -160,7 +174,8 @@ def activation_grid(
     tiles = act.astype(np.float32).transpose(2, 0, 1)
     m = montage(normalize(tiles, per_tile), cmap="viridis", target=28)
     labels = [f"#{i}" for i in range(len(tiles))]
-    hovers = [f"channel #{i}<br>{_stats(t)}" for i, t in enumerate(tiles)]
+    word = i18n.t("fig.channel")
+    hovers = [f"{word} #{i}<br>{_stats(t)}" for i, t in enumerate(tiles)]
     return _montage_figure(m, labels, hovers, display_tile=96 if len(tiles) <= 16 else 64)
 
 
@@ -168,7 +183,7 @@ def vector_figure(values: Any, labels: Sequence[str] | None = None, width: int =
     """A flat layer output: bars for up to 128 units, else a strip of rows `width` units long."""
     v = _array(values)
     if v is None:
-        return empty_figure("No values")
+        return empty_figure(i18n.t("fig.no_values"))
     v = v.astype(np.float32).ravel()
     if v.size <= 128:
         x = list(labels) if labels is not None else list(range(v.size))
@@ -177,10 +192,10 @@ def vector_figure(values: Any, labels: Sequence[str] | None = None, width: int =
                 x=x,
                 y=v,
                 marker_color=TRAIN_COLOR,
-                hovertemplate="unit %{x}: %{y:.4g}<extra></extra>",
+                hovertemplate=i18n.t("fig.unit") + " %{x}: %{y:.4g}<extra></extra>",
             )
         )
-        fig.update_xaxes(type="category", title="unit" if labels is None else None)
+        fig.update_xaxes(type="category", title=i18n.t("fig.unit") if labels is None else None)
         fig.update_layout(template=TEMPLATE, height=280, bargap=0.15)
         return fig
     rows = int(np.ceil(v.size / width))
@@ -192,7 +207,7 @@ def vector_figure(values: Any, labels: Sequence[str] | None = None, width: int =
             z=grid.reshape(rows, width),
             text=unit,
             colorscale="Viridis",
-            hovertemplate="unit %{text}: %{z:.4g}<extra></extra>",
+            hovertemplate=i18n.t("fig.unit") + " %{text}: %{z:.4g}<extra></extra>",
             colorbar={"thickness": 10},
         )
     )
@@ -212,13 +227,20 @@ def training_curves(history: dict[str, Sequence[float | None]] | None) -> go.Fig
         default=0,
     )
     if n == 0:
-        return empty_figure("No epoch has finished yet: the curves appear after the first one")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.1)
+        return empty_figure(i18n.t("fig.curves.empty"))
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=(i18n.t("fig.loss"), i18n.t("fig.accuracy")),
+        horizontal_spacing=0.1,
+    )
+    names = {"loss": i18n.t("fig.loss_word"), "accuracy": i18n.t("fig.accuracy_word")}
+    epoch_word = i18n.t("fig.epoch")
     epochs = list(range(1, n + 1))
     for col, key in ((1, "loss"), (2, "accuracy")):
         for prefix, label, color, dash in (
-            ("", "training", TRAIN_COLOR, "solid"),
-            ("val_", "validation", VAL_COLOR, "dash"),
+            ("", i18n.t("fig.training"), TRAIN_COLOR, "solid"),
+            ("val_", i18n.t("fig.validation"), VAL_COLOR, "dash"),
         ):
             ys = list(history.get(prefix + key) or [])
             if not any(y is not None for y in ys):
@@ -233,12 +255,13 @@ def training_curves(history: dict[str, Sequence[float | None]] | None) -> go.Fig
                     mode="lines+markers",
                     line={"color": color, "dash": dash, "width": 2},
                     marker={"size": 7},
-                    hovertemplate=f"epoch %{{x}}<br>{label} {key} %{{y:.4f}}<extra></extra>",
+                    hovertemplate=f"{epoch_word} %{{x}}<br>{label} · {names[key]} "
+                    "%{y:.4f}<extra></extra>",
                 ),
                 row=1,
                 col=col,
             )
-    fig.update_xaxes(title_text="epoch", dtick=1 if n <= 20 else None, range=[0.7, n + 0.3])
+    fig.update_xaxes(title_text=epoch_word, dtick=1 if n <= 20 else None, range=[0.7, n + 0.3])
     fig.update_yaxes(tickformat=".1%", row=1, col=2)
     fig.update_layout(
         template=TEMPLATE,
@@ -247,14 +270,14 @@ def training_curves(history: dict[str, Sequence[float | None]] | None) -> go.Fig
         legend={"orientation": "h", "y": -0.22, "x": 0.5, "xanchor": "center", "yanchor": "top"},
         margin={"l": 48, "r": 16, "t": 36, "b": 72},
     )
-    return fig
+    return localised(fig)
 
 
 def confusion_matrix(matrix: Any, classes: Sequence[str] = ()) -> go.Figure:
     """Test-set counts: rows are true classes, columns predictions; colour is the row share."""
     cm = _array(matrix)
     if cm is None or cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        return empty_figure("The confusion matrix appears when the run has finished")
+        return empty_figure(i18n.t("fig.confusion.empty"))
     cm = cm.astype(np.int64)
     names = (
         [str(c) for c in classes]
@@ -265,8 +288,13 @@ def confusion_matrix(matrix: Any, classes: Sequence[str] = ()) -> go.Figure:
     share = np.divide(cm, np.where(totals == 0, 1, totals))
     hover = [
         [
-            f"true {names[r]}, predicted {names[c]}<br>{cm[r, c]} images "
-            f"({share[r, c]:.1%} of the {names[r]}s)"
+            i18n.t(
+                "fig.confusion.hover",
+                true=names[r],
+                pred=names[c],
+                n=cm[r, c],
+                share=i18n.number(f"{share[r, c] * 100:.1f}"),
+            )
             for c in range(len(names))
         ]
         for r in range(len(names))
@@ -289,10 +317,10 @@ def confusion_matrix(matrix: Any, classes: Sequence[str] = ()) -> go.Figure:
             ygap=1,
         )
     )
-    fig.update_xaxes(title_text="predicted", type="category", side="bottom")
-    fig.update_yaxes(title_text="true", type="category", autorange="reversed")
+    fig.update_xaxes(title_text=i18n.t("fig.predicted"), type="category", side="bottom")
+    fig.update_yaxes(title_text=i18n.t("fig.true"), type="category", autorange="reversed")
     fig.update_layout(template=TEMPLATE, height=420, margin={"l": 70, "r": 10, "t": 10, "b": 60})
-    return fig
+    return localised(fig)
 
 
 def sample_images(
@@ -301,12 +329,13 @@ def sample_images(
     """A few dataset images in gray with their labels above them."""
     imgs = _array(images)
     if imgs is None or imgs.ndim != 3:
-        return empty_figure("No images")
+        return empty_figure(i18n.t("fig.no_images"))
     tiles = imgs.astype(np.float32) / (255.0 if imgs.dtype == np.uint8 else max(imgs.max(), 1e-6))
     m = montage(tiles, cmap="gray", columns=min(columns, len(tiles)), target=56, band_frac=0.32)
     names = [classes[int(y)] if 0 <= int(y) < len(classes) else str(int(y)) for y in labels]
     names += [""] * (len(tiles) - len(names))
-    hovers = [f"image {i}: {name}" for i, name in enumerate(names)]
+    word = i18n.t("fig.image")
+    hovers = [f"{word} {i}: {name}" for i, name in enumerate(names)]
     return _montage_figure(m, names, hovers, display_tile=64)
 
 
@@ -316,7 +345,7 @@ def class_probabilities(
     """The model's output for one image; the predicted class in green, or red when it is wrong."""
     p = _array(probabilities)
     if p is None:
-        return empty_figure("No prediction yet", height=220)
+        return empty_figure(i18n.t("fig.no_prediction"), height=220)
     p = p.astype(np.float32).ravel()
     names = [str(c) for c in classes] if len(classes) == p.size else [str(i) for i in range(p.size)]
     pred = int(np.argmax(p))
@@ -331,7 +360,7 @@ def class_probabilities(
             x=names,
             y=p,
             marker={"color": colors, "line": {"color": line, "width": 2}},
-            text=[f"{v:.0%}" if v >= 0.005 else "" for v in p],
+            text=[fmt_share(v) if v >= 0.005 else "" for v in p],
             textposition="outside",
             cliponaxis=False,
             hovertemplate="%{x}: %{y:.2%}<extra></extra>",
@@ -340,19 +369,19 @@ def class_probabilities(
     fig.update_xaxes(type="category")
     fig.update_yaxes(range=[0, 1.12], tickformat=".0%", showgrid=True)
     fig.update_layout(template=TEMPLATE, height=220, margin={"l": 40, "r": 8, "t": 16, "b": 40})
-    return fig
+    return localised(fig)
 
 
 def channel_detail(plane: Any, title: str = "", colorscale: str = "Viridis") -> go.Figure:
     """One feature map or kernel at full resolution, with its values on hover."""
     z = _array(plane)
     if z is None or z.ndim != 2:
-        return empty_figure("Click a tile to inspect it here", height=300)
+        return empty_figure(i18n.t("fig.click_tile"), height=300)
     fig = go.Figure(
         go.Heatmap(
             z=z.astype(np.float32),
             colorscale=colorscale,
-            hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>",
+            hovertemplate=i18n.t("fig.row_col") + ": %{z:.4g}<extra></extra>",
             colorbar={"thickness": 10},
             # A kernel is small enough to print its weights in the cells.
             texttemplate="%{z:.2f}" if z.size <= 49 else None,
@@ -367,4 +396,4 @@ def channel_detail(plane: Any, title: str = "", colorscale: str = "Viridis") -> 
         title={"text": title, "font": {"size": 13}},
         margin={"l": 8, "r": 8, "t": 36 if title else 8, "b": 8},
     )
-    return fig
+    return localised(fig)

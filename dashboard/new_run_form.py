@@ -51,7 +51,8 @@ def dataset_options() -> tuple[list[dict[str, Any]], list[Any]]:
     options, notes = [], []
     for key, info in DATASETS.items():
         reason = unavailable_reason(key)
-        label = info.title if not reason else t("form.dataset_missing", title=info.title)
+        title = ui.dataset_title(key)
+        label = title if not reason else t("form.dataset_missing", title=title)
         options.append({"label": label, "value": key, "disabled": bool(reason)})
         if reason:
             notes.append(

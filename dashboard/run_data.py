@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from dashboard.i18n import has, t
 from shared.artifacts import CACHE_DIR, FILTERS_DIR, METRICS, PROBE_DIR
 from shared.config import LayerInfo, RunConfig, infer_layers
 from shared.datasets import DATASETS, DatasetUnavailable, load_raw
@@ -31,8 +32,13 @@ def layer_infos(run: dict[str, Any]) -> list[LayerInfo]:
 
 
 def class_names(run: dict[str, Any]) -> tuple[str, ...]:
-    info = DATASETS.get(run.get("dataset", ""))
-    return info.classes if info else ()
+    """The run's class names in the page's language (digits stay digits)."""
+    dataset = run.get("dataset", "")
+    info = DATASETS.get(dataset)
+    if not info:
+        return ()
+    keys = [f"class.{dataset}.{i}" for i in range(len(info.classes))]
+    return tuple(t(k) if has(k) else name for k, name in zip(keys, info.classes, strict=True))
 
 
 def load_metrics(store: RunStore, run_id: str) -> dict[str, Any] | None:

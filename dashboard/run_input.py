@@ -8,6 +8,7 @@ the page then polls. The selection stored in the browser is either a probe index
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -15,7 +16,9 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import dcc, html, no_update
 
-from dashboard import service
+from dashboard import figures, service
+from dashboard.i18n import t
+from dashboard.messages import message
 from dashboard.montage import png_data_uri
 from dashboard.run_data import cached_arrays, class_names
 from shared.datasets import DatasetUnavailable
@@ -32,11 +35,15 @@ def test_input_row(run: dict[str, Any]) -> html.Div:
         [
             dbc.InputGroup(
                 [
-                    dbc.InputGroupText("or any test image #"),
+                    dbc.InputGroupText(t("input.any_test")),
                     dbc.Input(
-                        id="run-test-index", type="number", step=1, placeholder="e.g. 42", min=0
+                        id="run-test-index",
+                        type="number",
+                        step=1,
+                        placeholder=t("input.placeholder"),
+                        min=0,
                     ),
-                    dbc.Button("Show", id="run-test-show", color="primary", outline=True),
+                    dbc.Button(t("input.show"), id="run-test-show", color="primary", outline=True),
                 ],
                 size="sm",
                 class_name="lens-test-input",
@@ -58,7 +65,7 @@ def chosen(run: dict[str, Any], selection: dict[str, Any], arrays: dict | None) 
     classes = class_names(run)
     label = int(selection.get("label", -1))
     name = classes[label] if 0 <= label < len(classes) else str(label)
-    parts: list[Any] = [f"test image #{selection.get('test_index')} · true {name}"]
+    parts: list[Any] = [t("input.chosen", i=selection.get("test_index"), true=name)]
     img = (arrays or {}).get("input")
     probs = (arrays or {}).get("probabilities")
     if probs is not None:
@@ -67,7 +74,12 @@ def chosen(run: dict[str, Any], selection: dict[str, Any], arrays: dict | None) 
         ok = pred == label
         parts.append(
             html.Span(
-                f" · {'✓' if ok else '✗'} predicted {pname} ({float(probs[pred]):.0%})",
+                t(
+                    "input.predicted",
+                    mark="✓" if ok else "✗",
+                    pred=pname,
+                    share=figures.fmt_share(float(probs[pred])),
+                ),
                 className="text-success" if ok else "text-danger",
             )
         )
@@ -85,30 +97,26 @@ def chosen(run: dict[str, Any], selection: dict[str, Any], arrays: dict | None) 
 def request_test_input(store: RunStore, run: dict[str, Any], index: Any) -> tuple:
     """(selection, job, job interval disabled, status) after asking for test image `index`."""
     if index is None or not float(index).is_integer():
-        return no_update, None, True, _note("Type the number of a test image.", "danger")
+        return no_update, None, True, _note(t("input.type_number"), "danger")
     index = int(index)
     try:
         image, label = service.test_image(run["dataset"], index)
         result = service.request_activations(store, run["id"], image)
     except (service.InputError, DatasetUnavailable) as exc:
-        return no_update, None, True, _note(str(exc), "danger")
+        return no_update, None, True, _note(input_error(exc), "danger")
     except BrokerUnavailable:
         return (
             no_update,
             None,
             True,
-            _note(
-                "The task queue is not reachable, so this image cannot be run through the "
-                "model now. The probe images above still work.",
-                "danger",
-            ),
+            _note(t("input.queue_down"), "danger"),
         )
     selection = {"test_index": index, "digest": service.input_hash(image), "label": label}
     if result["status"] == "cached":
         arrays = cached_arrays(store, run["id"], selection["digest"])
         return selection, None, True, chosen(run, selection, arrays)
     job = {"job_id": result["job_id"], "since": time.time(), **selection}
-    return no_update, job, False, _note(f"Running test image #{index} through the model…")
+    return no_update, job, False, _note(t("input.running", i=index))
 
 
 def poll_job(
@@ -119,24 +127,32 @@ def poll_job(
         return no_update, no_update, True, no_update
     row = store.get_job(str(job.get("job_id", "")))
     if row is None:
-        return no_update, None, True, _note("The extraction job is gone; try again.", "danger")
+        return no_update, None, True, _note(t("input.job_gone"), "danger")
     if row["status"] == SUCCEEDED:
         selection = {k: job[k] for k in ("test_index", "digest", "label")}
         arrays = cached_arrays(store, run["id"], selection["digest"])
         return selection, None, True, chosen(run, selection, arrays)
     if row["status"] == FAILED:
-        return no_update, None, True, _note(row.get("error") or "The extraction failed.", "danger")
+        return no_update, None, True, _note(row.get("error") or t("input.failed"), "danger")
     waited = (now or time.time()) - float(job.get("since", 0))
     if waited > GIVE_UP:
-        return no_update, None, True, _note("No extraction worker answered; try later.", "danger")
+        return no_update, None, True, _note(t("input.no_worker"), "danger")
     if waited > PATIENCE and row["status"] == "queued":
         return (
             no_update,
             no_update,
             no_update,
-            _note("Still queued: is an extraction worker running?", "warning"),
+            _note(t("input.still_queued"), "warning"),
         )
     return no_update, no_update, no_update, no_update
+
+
+def input_error(exc: Exception) -> str:
+    """A test-image problem in the page's language (the service says it in English)."""
+    match = re.match(r"test_index must be between 0 and (\d+) for (\S+)$", str(exc))
+    if match:
+        return t("input.out_of_range", last=match.group(1), dataset=match.group(2))
+    return message(str(exc))
 
 
 def thumb_classes(selection: Any, count: int) -> list[str]:

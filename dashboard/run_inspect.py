@@ -10,13 +10,20 @@ from dash import dcc, html
 
 from dashboard import components as ui
 from dashboard import explanations, figures, run_data
+from dashboard.i18n import t
 from dashboard.run_input import test_input_row
 from dashboard.run_views import graph, layer_caption, select_layer_options, thumbs
 from shared.config import LayerInfo
 from shared.store import RunStore
 
 MEAN = "mean"
-SCALES = [{"label": "each tile", "value": "tile"}, {"label": "whole layer", "value": "layer"}]
+
+
+def scales() -> list[dict[str, str]]:
+    return [
+        {"label": t("inspect.scale.tile"), "value": "tile"},
+        {"label": t("inspect.scale.layer"), "value": "layer"},
+    ]
 
 
 def _conv_infos(infos: list[LayerInfo]) -> list[LayerInfo]:
@@ -24,8 +31,8 @@ def _conv_infos(infos: list[LayerInfo]) -> list[LayerInfo]:
 
 
 def channel_options(cin: int) -> list[dict[str, Any]]:
-    return [{"label": "mean over input channels", "value": MEAN}] + [
-        {"label": f"input channel #{c}", "value": str(c)} for c in range(cin)
+    return [{"label": t("inspect.channel.mean"), "value": MEAN}] + [
+        {"label": t("inspect.channel.n", c=c), "value": str(c)} for c in range(cin)
     ]
 
 
@@ -36,14 +43,14 @@ def filters_card(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) -
     fig, options, disabled, caption = filter_view(store, run, first, MEAN, None, "tile")
     epoch = html.Div(
         [
-            html.Span("after epoch", className="lens-label"),
+            html.Span(t("inspect.after_epoch"), className="lens-label"),
             dcc.Slider(
                 id="run-filter-epoch",
                 min=0,
                 max=max(snaps - 1, 1),
                 step=1,
                 value=max(snaps - 1, 1),
-                marks={e: "init" if e == 0 else str(e) for e in range(snaps)},
+                marks={e: t("inspect.init") if e == 0 else str(e) for e in range(snaps)},
                 included=False,
                 allow_direct_input=False,
             ),
@@ -54,15 +61,20 @@ def filters_card(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) -
         [
             dbc.Col(
                 [
-                    html.Span("layer", className="lens-label"),
+                    html.Span(t("inspect.layer"), className="lens-label"),
                     dbc.Select(
                         id="run-filter-layer",
                         value=first,
                         size="sm",
                         options=[
                             {
-                                "label": f"{i.name} · {i.kernel_shape[0]}×"
-                                f"{i.kernel_shape[1]}, {i.kernel_shape[3]} filters",
+                                "label": t(
+                                    "inspect.filter_layer",
+                                    name=i.name,
+                                    kh=i.kernel_shape[0],
+                                    kw=i.kernel_shape[1],
+                                    n=i.kernel_shape[3],
+                                ),
                                 "value": i.name,
                             }
                             for i in convs
@@ -74,7 +86,7 @@ def filters_card(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) -
             ),
             dbc.Col(
                 [
-                    html.Span("input channel", className="lens-label"),
+                    html.Span(t("inspect.input_channel"), className="lens-label"),
                     dbc.Select(
                         id="run-filter-channel",
                         value=MEAN,
@@ -87,10 +99,10 @@ def filters_card(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) -
             ),
             dbc.Col(
                 [
-                    html.Span("gray scale per", className="lens-label"),
+                    html.Span(t("inspect.gray_per"), className="lens-label"),
                     dbc.RadioItems(
                         id="run-filter-scale",
-                        options=SCALES,
+                        options=scales(),
                         value="tile",
                         inline=True,
                         class_name="lens-radio",
@@ -116,7 +128,7 @@ def filters_card(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) -
         ]
     )
     return ui.section(
-        "Filters",
+        t("inspect.filters"),
         body,
         explanations.filters(),
     )
@@ -132,7 +144,7 @@ def filter_view(
 ) -> tuple[Any, list, bool, str]:
     """(figure, channel options, channel select disabled, caption) for the chosen filters."""
     if not layer:
-        return figures.empty_figure("This model has no conv layer"), channel_options(0), True, ""
+        return figures.empty_figure(t("inspect.no_conv")), channel_options(0), True, ""
     snaps = run_data.filter_snapshots(store, run["id"], layer)
     at = None if epoch is None or snaps == 0 or epoch >= snaps - 1 else int(epoch)
     kernel = run_data.load_filters(store, run["id"], layer, at)
@@ -144,19 +156,16 @@ def filter_view(
         ch = MEAN
     fig = figures.filter_grid(kernel, ch, per_tile=scale != "layer")
     when = (
-        "the initial (random) weights"
+        t("inspect.when.initial")
         if at == 0
-        else (f"the weights after epoch {at}" if at else "the final weights")
+        else (t("inspect.when.epoch", epoch=at) if at else t("inspect.when.final"))
     )
     if cin == 1:
-        what = f"{cout} filters of {kh}×{kw} on the gray input image, {when}."
+        what = t("inspect.what.gray", n=cout, kh=kh, kw=kw, when=when)
     elif ch == MEAN:
-        what = (
-            f"{cout} filters of {kh}×{kw}×{cin}: each reads all {cin} maps of the layer "
-            f"before; shown here averaged over them ({when})."
-        )
+        what = t("inspect.what.mean", n=cout, kh=kh, kw=kw, cin=cin, when=when)
     else:
-        what = f"{cout} filters: the {kh}×{kw} slice each applies to input map #{ch} ({when})."
+        what = t("inspect.what.slice", n=cout, kh=kh, kw=kw, ch=ch, when=when)
     return fig, channel_options(cin if cin > 1 else 0), cin == 1, what
 
 
@@ -179,7 +188,8 @@ def filter_detail(
     )
     if tiles is None or idx is None or not 0 <= idx < len(tiles):
         return figures.channel_detail(None)
-    return figures.channel_detail(tiles[idx], f"{layer} filter #{idx}", colorscale="Gray")
+    title = t("inspect.filter_title", layer=layer, i=idx)
+    return figures.channel_detail(tiles[idx], title, colorscale="Gray")
 
 
 def activations_card(
@@ -192,7 +202,7 @@ def activations_card(
         [
             dbc.Col(
                 [
-                    html.Span("layer", className="lens-label"),
+                    html.Span(t("inspect.layer"), className="lens-label"),
                     dbc.Select(
                         id="run-act-layer",
                         value=first,
@@ -204,10 +214,10 @@ def activations_card(
             ),
             dbc.Col(
                 [
-                    html.Span("colour scale per", className="lens-label"),
+                    html.Span(t("inspect.colour_per"), className="lens-label"),
                     dbc.RadioItems(
                         id="run-act-scale",
-                        options=SCALES,
+                        options=scales(),
                         value="tile",
                         inline=True,
                         class_name="lens-radio",
@@ -234,10 +244,10 @@ def activations_card(
                     ),
                     dbc.Col(
                         [
-                            html.Div("Prediction", className="lens-label"),
+                            html.Div(t("inspect.prediction"), className="lens-label"),
                             ui.explain(explanations.probabilities()),
                             graph("run-act-probs", probs),
-                            html.Div("Selected map", className="lens-label mt-2"),
+                            html.Div(t("inspect.selected_map"), className="lens-label mt-2"),
                             graph("run-act-detail", figures.channel_detail(None)),
                         ],
                         lg=4,
@@ -249,7 +259,7 @@ def activations_card(
         ]
     )
     return ui.section(
-        "Feature maps",
+        t("inspect.maps"),
         body,
         explanations.feature_maps(),
     )
@@ -272,7 +282,7 @@ def activation_view(
     if not isinstance(selection, dict) and (
         probe is None or not 0 <= int(selection or 0) < len(probe["inputs"])
     ):
-        empty = figures.empty_figure("No probe images saved for this run")
+        empty = figures.empty_figure(t("inspect.no_probe"))
         return empty, figures.class_probabilities(None), ""
     info = next((i for i in infos if i.name == layer), None)
     act = run_data.selected_activation(store, run["id"], selection, layer) if layer else None
@@ -295,4 +305,4 @@ def activation_detail(
     idx = point.get("pointIndex", point.get("pointNumber"))
     if act is None or act.ndim != 3 or idx is None or not 0 <= idx < act.shape[2]:
         return figures.channel_detail(None)
-    return figures.channel_detail(act[:, :, idx], f"{layer} map #{idx}")
+    return figures.channel_detail(act[:, :, idx], t("inspect.map_title", layer=layer, i=idx))

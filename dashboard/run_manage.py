@@ -7,6 +7,7 @@ never as markup or Markdown.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -14,6 +15,8 @@ from dash import html, no_update
 
 from dashboard import components as ui
 from dashboard import service
+from dashboard.i18n import t
+from dashboard.messages import config_errors_text, message
 from shared.config import ConfigError
 from shared.store import RunStore
 
@@ -24,12 +27,12 @@ def retry_class(status: str | None) -> str:
 
 def retry_button(run: dict[str, Any]) -> dbc.Button:
     return dbc.Button(
-        "Retry",
+        t("manage.retry"),
         id="run-retry",
         color="primary",
         outline=True,
         size="sm",
-        title="Start this run again as a new run, with the same settings",
+        title=t("manage.retry_help"),
         class_name=retry_class(run["status"]),
     )
 
@@ -42,7 +45,7 @@ def title(run: dict[str, Any]) -> list[Any]:
             id="run-rename",
             color="link",
             size="sm",
-            title="Rename, tag, take notes",
+            title=t("manage.rename_help"),
             class_name="lens-rename p-0 me-2",
         ),
     ]
@@ -75,13 +78,13 @@ def tags_and_notes(run: dict[str, Any]) -> html.Div:
 def editor(run: dict[str, Any]) -> dbc.Collapse:
     name = html.Div(
         [
-            dbc.Label("Name", html_for="run-edit-name", class_name="small mb-1"),
+            dbc.Label(t("form.name"), html_for="run-edit-name", class_name="small mb-1"),
             dbc.Input(id="run-edit-name", value=run["name"], maxLength=service.MAX_NAME, size="sm"),
         ]
     )
     tags = html.Div(
         [
-            dbc.Label("Tags", html_for="run-edit-tags", class_name="small mb-1"),
+            dbc.Label(t("run.edit.tags"), html_for="run-edit-tags", class_name="small mb-1"),
             dbc.Input(
                 id="run-edit-tags",
                 value=", ".join(run.get("tags") or []),
@@ -92,7 +95,7 @@ def editor(run: dict[str, Any]) -> dbc.Collapse:
     )
     notes = html.Div(
         [
-            dbc.Label("Notes", html_for="run-edit-notes", class_name="small mb-1 mt-2"),
+            dbc.Label(t("run.edit.notes"), html_for="run-edit-notes", class_name="small mb-1 mt-2"),
             dbc.Textarea(
                 id="run-edit-notes",
                 value=run.get("notes") or "",
@@ -110,7 +113,9 @@ def editor(run: dict[str, Any]) -> dbc.Collapse:
                     notes,
                     html.Div(
                         [
-                            dbc.Button("Save", id="run-edit-save", color="primary", size="sm"),
+                            dbc.Button(
+                                t("manage.save"), id="run-edit-save", color="primary", size="sm"
+                            ),
                             html.Span(id="run-edit-message", className="ms-2 small"),
                         ],
                         className="mt-2 d-flex align-items-center",
@@ -131,15 +136,15 @@ def save(store: RunStore, run_id: str, name: Any, tags: Any, notes: Any) -> tupl
     try:
         run = service.annotate_run(store, run_id, changes)
     except ConfigError as exc:
-        problems = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors)
-        return (*keep, html.Span(f"Not saved — {problems}", className="text-danger"))
+        problems = config_errors_text(exc.errors)
+        return (*keep, html.Span(t("manage.not_saved", problems=problems), className="text-danger"))
     if run is None:
-        return (*keep, html.Span("This run has been deleted.", className="text-danger"))
+        return (*keep, html.Span(t("run.deleted"), className="text-danger"))
     return (
         run["name"],
         tag_badges(run["tags"]),
         notes_text(run["notes"]),
-        html.Span("Saved.", className="text-success"),
+        html.Span(t("manage.saved"), className="text-success"),
     )
 
 
@@ -148,11 +153,19 @@ def retry(store: RunStore, run_id: str) -> tuple[Any, dict[str, Any]]:
     try:
         new = service.retry_run(store, run_id)
     except service.RunStateError as exc:
-        return no_update, ui.flash(str(exc), "warning")
+        return no_update, ui.flash(state_error(exc), "warning")
     except ConfigError as exc:
-        reasons = "; ".join(e["message"] for e in exc.errors)
-        return no_update, ui.flash(f"This run cannot be started again here: {reasons}", "warning")
+        reasons = "; ".join(message(e["message"]) for e in exc.errors)
+        return no_update, ui.flash(t("manage.cannot_retry", reasons=reasons), "warning")
     if new is None:
-        return "/", ui.flash("This run has been deleted.", "secondary")
-    note = f" ({new['warning']})" if new.get("warning") else ""
-    return f"/run/{new['id']}", ui.flash(f"Started again as a new run{note}.", "primary")
+        return "/", ui.flash(t("run.deleted"), "secondary")
+    note = f" ({message(new['warning'])})" if new.get("warning") else ""
+    return f"/run/{new['id']}", ui.flash(t("manage.retried", note=note), "primary")
+
+
+def state_error(exc: Exception) -> str:
+    """The service's 'cannot retry a running run' in the page's language."""
+    match = re.match(r"run \S+ is (\w+); only", str(exc))
+    if match:
+        return t("manage.not_retryable", status=ui.status_word(match.group(1)))
+    return str(exc)

@@ -11,17 +11,18 @@ from dash import dcc, html
 from dashboard import components as ui
 from dashboard import explanations, figures, run_data
 from dashboard import run_manage as manage
+from dashboard.i18n import t
 from dashboard.montage import png_data_uri
 from shared.config import LayerInfo
 from shared.store import FAILED, INTERRUPTED, RUNNING, SUCCEEDED, RunStore
 
 GRAPH_CONFIG: Any = ui.graph_config(interactive=True)
 STATIC_GRAPH: Any = ui.graph_config()
-DOWNLOADS = (
-    ("model.keras", "Keras model (.keras)"),
-    ("metrics.csv", "Metrics per epoch (.csv)"),
-    ("filters.npz", "Filters (.npz)"),
-    ("activations.npz", "Probe activations (.npz)"),
+DOWNLOADS = (  # file name, catalogue key of its menu entry
+    ("model.keras", "run.download.model"),
+    ("metrics.csv", "run.download.metrics"),
+    ("filters.npz", "run.download.filters"),
+    ("activations.npz", "run.download.activations"),
 )
 
 
@@ -38,11 +39,11 @@ def header(run: dict[str, Any], parent: dict[str, Any] | None = None) -> html.Di
     run_id = run["id"]
     downloads = dbc.DropdownMenu(
         [
-            dbc.DropdownMenuItem("Printable report", href=f"/run/{run_id}/report"),
+            dbc.DropdownMenuItem(t("run.download.report"), href=f"/run/{run_id}/report"),
             dbc.DropdownMenuItem(divider=True),
             *(
                 dbc.DropdownMenuItem(
-                    label,
+                    t(label),
                     href=f"/api/runs/{run_id}/artifacts/{name}",
                     external_link=True,
                     target="_blank",
@@ -50,7 +51,7 @@ def header(run: dict[str, Any], parent: dict[str, Any] | None = None) -> html.Di
                 for name, label in DOWNLOADS
             ),
         ],
-        label="Download",
+        label=t("run.download"),
         color="light",
         size="sm",
         align_end=True,
@@ -62,8 +63,8 @@ def header(run: dict[str, Any], parent: dict[str, Any] | None = None) -> html.Di
         for x in (
             run["dataset"],
             run.get("architecture") or "",
-            f"{ui.fmt_int(run.get('params'))} parameters",
-            f"created {ui.fmt_time(run.get('created_at'))}",
+            t("common.n_parameters", n=ui.fmt_int(run.get("params"))),
+            t("run.created", when=ui.fmt_time(run.get("created_at"))),
         )
         if x
     )
@@ -85,11 +86,11 @@ def header(run: dict[str, Any], parent: dict[str, Any] | None = None) -> html.Di
                     manage.tags_and_notes(run),
                     html.Div(
                         [
-                            "copy of ",
+                            t("run.copy_of"),
                             dcc.Link(parent["name"], href=f"/run/{parent['id']}"),
                             " · ",
                             dcc.Link(
-                                "compare with the original",
+                                t("run.compare_original"),
                                 href=f"/compare?runs={parent['id']},{run_id}",
                                 id="run-compare-parent",
                             ),
@@ -103,7 +104,7 @@ def header(run: dict[str, Any], parent: dict[str, Any] | None = None) -> html.Di
             html.Div(
                 [
                     dbc.Button(
-                        "Cancel run",
+                        t("run.cancel"),
                         id="run-cancel",
                         color="warning",
                         outline=True,
@@ -111,19 +112,21 @@ def header(run: dict[str, Any], parent: dict[str, Any] | None = None) -> html.Di
                         class_name="" if run["status"] in ui.ACTIVE else "d-none",
                     ),
                     dcc.Link(
-                        "Clone and edit",
+                        t("run.clone"),
                         href=f"/new?clone={run_id}",
                         className="btn btn-light btn-sm",
                     ),
                     dcc.Link(
-                        "Compare with…",
+                        t("run.compare_with"),
                         href=f"/compare?runs={run_id}",
                         className="btn btn-light btn-sm",
-                        title="Put this run side by side with others: same input, filters, layers",
+                        title=t("run.compare_with_help"),
                     ),
                     downloads,
                     manage.retry_button(run),
-                    dbc.Button("Delete", id="run-delete", color="danger", outline=True, size="sm"),
+                    dbc.Button(
+                        t("run.delete"), id="run-delete", color="danger", outline=True, size="sm"
+                    ),
                 ],
                 className="lens-actions",
             ),
@@ -142,8 +145,8 @@ def live_panel(run: dict[str, Any]) -> Any:
         children.append(
             dbc.Alert(
                 [
-                    html.Strong("This run failed. "),
-                    run.get("error") or "The worker did not say why.",
+                    html.Strong(t("run.failed") + " "),
+                    run.get("error") or t("run.failed_no_reason"),
                 ],
                 color="danger",
                 class_name="mb-2 lens-error",
@@ -152,8 +155,7 @@ def live_panel(run: dict[str, Any]) -> Any:
     elif status == INTERRUPTED:
         children.append(
             dbc.Alert(
-                "The worker running this run stopped. It resumes from its last "
-                "finished epoch when a worker picks it up again.",
+                t("run.interrupted"),
                 color="warning",
                 class_name="mb-2",
             )
@@ -173,8 +175,11 @@ def live_panel(run: dict[str, Any]) -> Any:
                         ]
                     ),
                     html.Span(
-                        f"loss {ui.fmt_num(p.get('loss'))} · accuracy "
-                        f"{ui.fmt_pct(p.get('accuracy'))}"
+                        t(
+                            "run.live_metrics",
+                            loss=ui.fmt_num(p.get("loss")),
+                            accuracy=ui.fmt_pct(p.get("accuracy")),
+                        )
                         if status == RUNNING and p.get("loss") is not None
                         else "",
                         className="lens-faint",
@@ -194,18 +199,20 @@ def summary(run: dict[str, Any], metrics: dict[str, Any] | None) -> html.Div:
     rate = m.get("images_per_second")
     return html.Div(
         [
-            ui.stat("Test accuracy", ui.fmt_pct(test.get("accuracy"), 2)),
-            ui.stat("Test loss", ui.fmt_num(test.get("loss"))),
-            ui.stat("Val. accuracy", ui.fmt_pct(run.get("val_accuracy"), 2)),
+            ui.stat(t("run.stat.test_acc"), ui.fmt_pct(test.get("accuracy"), 2)),
+            ui.stat(t("run.stat.test_loss"), ui.fmt_num(test.get("loss"))),
+            ui.stat(t("run.stat.val_acc"), ui.fmt_pct(run.get("val_accuracy"), 2)),
             ui.stat(
-                "Training time",
+                t("run.stat.time"),
                 ui.fmt_duration(m.get("seconds")),
-                f"{rate:,.0f} images/s" if rate else None,
+                t("run.stat.rate", rate=ui.fmt_int(round(rate))) if rate else None,
             ),
             ui.stat(
-                "Images",
+                t("run.stat.images"),
                 ui.fmt_int(m.get("train_images")),
-                f"+ {m['val_images']:,} for validation" if m.get("val_images") else None,
+                t("run.stat.val_images", n=ui.fmt_int(m["val_images"]))
+                if m.get("val_images")
+                else None,
             ),
         ],
         className="lens-stats",
@@ -216,7 +223,7 @@ def model_table(infos: list[LayerInfo]) -> dbc.Table:
     rows = [
         html.Tr(
             [
-                html.Td("input", className="lens-mono"),
+                html.Td(t("describe.input"), className="lens-mono"),
                 html.Td("(28, 28, 1)", className="lens-mono"),
                 html.Td("0", className="lens-num"),
             ]
@@ -235,7 +242,7 @@ def model_table(infos: list[LayerInfo]) -> dbc.Table:
     rows.append(
         html.Tr(
             [
-                html.Td("Total", colSpan=2, className="fw-semibold"),
+                html.Td(t("common.total"), colSpan=2, className="fw-semibold"),
                 html.Td(ui.fmt_int(sum(i.params for i in infos)), className="lens-num fw-semibold"),
             ],
             className="lens-total",
@@ -243,7 +250,11 @@ def model_table(infos: list[LayerInfo]) -> dbc.Table:
     )
     head = html.Thead(
         html.Tr(
-            [html.Th("Layer"), html.Th("Output shape"), html.Th("Params", className="lens-num")]
+            [
+                html.Th(t("common.layer")),
+                html.Th(t("common.output_shape")),
+                html.Th(t("common.params"), className="lens-num"),
+            ]
         )
     )
     return dbc.Table([head, html.Tbody(rows)], size="sm", class_name="lens-table mb-0")
@@ -254,10 +265,10 @@ def training_images_card(run: dict[str, Any]) -> dbc.Card:
     fig = (
         figures.sample_images(samples[0], samples[1], run_data.class_names(run))
         if samples
-        else figures.empty_figure("The dataset is not on this machine")
+        else figures.empty_figure(t("run.dataset_missing"))
     )
     return ui.section(
-        "Training images",
+        t("run.samples"),
         graph("run-samples", fig),
         explanations.samples(),
     )
@@ -266,10 +277,10 @@ def training_images_card(run: dict[str, Any]) -> dbc.Card:
 def confusion_card(run: dict[str, Any], metrics: dict[str, Any] | None) -> dbc.Card:
     m = metrics or {}
     fig = figures.confusion_matrix(
-        m.get("confusion"), m.get("classes") or run_data.class_names(run)
+        m.get("confusion"), run_data.class_names(run) or m.get("classes") or ()
     )
     return ui.section(
-        "Confusion matrix",
+        t("run.confusion"),
         graph("run-confusion", fig),
         explanations.confusion(),
     )
@@ -287,7 +298,8 @@ def thumbs(probe: dict[str, np.ndarray], classes: tuple[str, ...], selected: int
             html.Button(
                 [
                     html.Img(
-                        src=png_data_uri(np.asarray(img, dtype=np.uint8)), alt=f"test image {true}"
+                        src=png_data_uri(np.asarray(img, dtype=np.uint8)),
+                        alt=t("run.thumb.alt", true=true),
                     ),
                     html.Div(true, className="lens-thumb-label"),
                     html.Div(
@@ -297,7 +309,7 @@ def thumbs(probe: dict[str, np.ndarray], classes: tuple[str, ...], selected: int
                 ],
                 id={"type": "run-probe", "index": k},
                 n_clicks=0,
-                title=f"true {true}, predicted {verdict}",
+                title=t("run.thumb.title", true=true, pred=verdict),
                 className="lens-thumb" + (" selected" if k == selected else ""),
             )
         )
@@ -318,13 +330,10 @@ def select_layer_options(infos: list[LayerInfo]) -> list[dict[str, Any]]:
 
 
 def placeholder(run: dict[str, Any]) -> dbc.Card:
-    text = {
-        FAILED: "This run failed, so it has no filters or feature maps to show.",
-        "cancelled": "This run was cancelled before it finished: no filters or feature maps.",
-    }.get(
-        run["status"],
-        "Filters, feature maps and the confusion matrix appear here when training finishes.",
+    key = {FAILED: "run.placeholder.failed", "cancelled": "run.placeholder.cancelled"}.get(
+        run["status"], "run.placeholder"
     )
+    text = t(key)
     return dbc.Card(
         dbc.CardBody(html.Div(text, className="lens-empty py-4")), class_name="lens-card"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -9,6 +10,8 @@ from dash import dcc, html, no_update
 
 from dashboard import components as ui
 from dashboard import service, variants
+from dashboard.i18n import t
+from dashboard.messages import message
 from shared.config import ConfigError
 from shared.store import RunStore
 
@@ -17,15 +20,16 @@ def variants_card(run: dict[str, Any]) -> dbc.Card:
     reasons = variants.available(run.get("config") or {})
     buttons = [
         dbc.Button(
-            label,
+            t(f"variant.{kind}.label"),
             id={"type": "run-variant", "kind": kind},
             color="primary",
             outline=True,
             size="sm",
             disabled=bool(reasons.get(kind)),
-            title=reasons.get(kind) or f"A new run: {about}",
+            title=variant_reason(reasons.get(kind))
+            or t("variant.new_run", about=t(f"variant.{kind}.about")),
         )
-        for kind, (label, about) in variants.KINDS.items()
+        for kind in variants.KINDS
     ]
     body = html.Div(
         [
@@ -34,7 +38,7 @@ def variants_card(run: dict[str, Any]) -> dbc.Card:
                     dbc.ButtonGroup(buttons, size="sm"),
                     html.Div(
                         dcc.Link(
-                            "Sweep a setting…",
+                            t("variant.sweep_link"),
                             href=f"/sweep?from={run['id']}",
                         ),
                         className="lens-variant-links",
@@ -47,18 +51,9 @@ def variants_card(run: dict[str, Any]) -> dbc.Card:
         ]
     )
     return ui.section(
-        "Try a variant",
+        t("variant.title"),
         body,
-        [
-            "The teaching notebook's exercises, one click each: a new run with this run's "
-            "settings and exactly one change (",
-            ui.term_link("filters", "filter"),
-            ", kernel size, ",
-            ui.term_link("epochs", "epoch"),
-            " or ",
-            ui.term_link("activation", "activation"),
-            "). It opens when queued; once both have finished, compare them side by side.",
-        ],
+        ui.tr("variant.help"),
         class_name="lens-no-print",
     )
 
@@ -68,10 +63,38 @@ def submit(store: RunStore, run_id: str, kind: str) -> tuple[Any, Any, Any]:
     try:
         run = service.submit_variant(store, run_id, kind)
     except (variants.VariantError, ConfigError) as exc:
-        return no_update, no_update, dbc.Alert(str(exc), color="danger", class_name="py-2 mb-0")
-    label = variants.KINDS[kind][0]
-    message = f"Variant “{label}” is queued as “{run['name']}”."
+        text = variant_reason(str(exc))
+        return no_update, no_update, dbc.Alert(text, color="danger", class_name="py-2 mb-0")
+    label = t(f"variant.{kind}.label")
+    text = t("variant.queued", label=label, name=run["name"])
     if run.get("warning"):
-        message = f"Variant “{label}” is saved, but {run['warning']}."
+        text = t("variant.saved_but", label=label, warning=message(run["warning"]))
     color = "warning" if run.get("warning") else "success"
-    return f"/run/{run['id']}", ui.flash(message, color), None
+    return f"/run/{run['id']}", ui.flash(text, color), None
+
+
+# The reasons variants.py gives (in English, as its tests expect), by pattern.
+_REASONS = (
+    (
+        r"the model needs a conv layer and a flatten layer to add a conv layer",
+        "variant.why.no_flatten",
+    ),
+    (r"another conv layer does not fit this model: (?P<problem>.+)", "variant.why.no_fit"),
+    (r"every conv layer already has the maximum of (?P<n>\d+) filters", "variant.why.max_filters"),
+    (r"every conv layer already has 5×5 kernels", "variant.why.already_5x5"),
+    (r"the run already trains for the maximum of (?P<n>\d+) epochs", "variant.why.max_epochs"),
+    (r"the conv and hidden dense layers already use (?P<name>\w+)", "variant.why.already_uses"),
+    (r"the (?P<label>.+) variant is not a valid model: (?P<problem>.+)", "variant.why.invalid"),
+)
+
+
+def variant_reason(reason: str | None) -> str | None:
+    """Why a variant cannot be made, in the page's language."""
+    if not reason:
+        return reason
+    for pattern, key in _REASONS:
+        match = re.fullmatch(pattern, reason)
+        if match:
+            parts = {k: message(v) if k == "problem" else v for k, v in match.groupdict().items()}
+            return t(key, **parts)
+    return message(reason)

@@ -13,13 +13,18 @@ from dashboard import explanations, figures, run_data, run_input, run_inspect, s
 from dashboard import run_manage as manage
 from dashboard import run_views as views
 from dashboard import variant_bar as vbar
+from dashboard.i18n import t
 from dashboard.state import get_store
 from shared.store import FINISHED, SUCCEEDED, RunStore
 
-dash.register_page(__name__, path_template="/run/<run_id>", name="Run", title="Run · CNN Lens")
+dash.register_page(
+    __name__,
+    path_template="/run/<run_id>",
+    name="Run",
+    title=lambda **_: t("run.tab_title"),
+)
 
 POLL_MS = 1500
-CURVES_HELP = explanations.curves()
 
 
 def live(run: dict[str, Any], metrics: dict[str, Any] | None) -> Any:
@@ -59,41 +64,44 @@ def layout(run_id: str | None = None, **_query: Any) -> html.Div:
     store = get_store()
     run = store.get_run(run_id or "")
     if run is None:
-        return ui.message_page(
-            "Run not found",
-            "There is no run with this id: it may have been deleted, or the link is mistyped.",
-        )
+        return ui.message_page(t("run.not_found"), t("run.not_found_text"))
     metrics = run_data.load_metrics(store, run["id"])
     curves = ui.section(
-        "Training curves",
+        t("run.curves"),
         views.graph("run-curves", figures.training_curves(run["history"])),
-        CURVES_HELP,
+        explanations.curves(),
     )
+    cfg = run["config"]
     model = ui.section(
-        "Model",
+        t("run.model"),
         views.model_table(run_data.layer_infos(run)),
         [
             *explanations.model(),
             html.Br(),
-            f"{run['config'].get('optimizer')} · learning rate "
-            f"{run['config'].get('learning_rate')} · batch {run['config'].get('batch_size')}"
-            f" · {run['config'].get('epochs')} epochs · seed {run['config'].get('seed')}",
+            t(
+                "run.model.settings",
+                optimizer=cfg.get("optimizer"),
+                lr=cfg.get("learning_rate"),
+                batch=cfg.get("batch_size"),
+                epochs=cfg.get("epochs"),
+                seed=cfg.get("seed"),
+            ),
         ],
     )
     confirm = dbc.Modal(
         [
-            dbc.ModalHeader(dbc.ModalTitle("Delete this run?")),
+            dbc.ModalHeader(dbc.ModalTitle(t("run.delete.title"))),
             dbc.ModalBody(
                 [
-                    "“",
+                    t("run.delete.quote_open"),
                     run["name"],
-                    "” and its model, metrics, filters and feature maps will be removed for good.",
+                    t("run.delete.text"),
                 ]
             ),
             dbc.ModalFooter(
                 [
-                    dbc.Button("Keep it", id="run-delete-dismiss", color="light"),
-                    dbc.Button("Delete", id="run-delete-confirm", color="danger"),
+                    dbc.Button(t("run.delete.keep"), id="run-delete-dismiss", color="light"),
+                    dbc.Button(t("run.delete.confirm"), id="run-delete-confirm", color="danger"),
                 ]
             ),
         ],
@@ -124,7 +132,7 @@ def poll_outputs(store: RunStore, run_id: str, last: dict[str, Any] | None) -> t
     keep = (no_update,) * 8
     run = store.get_run(run_id)
     if run is None:
-        gone = dbc.Alert("This run has been deleted.", color="secondary")
+        gone = dbc.Alert(t("run.deleted"), color="secondary")
         return no_update, gone, no_update, no_update, True, None, "d-none", "d-none"
     sig = signature(run)
     if sig == last:
@@ -176,7 +184,7 @@ def cancel(n_clicks, run_id):
     if not n_clicks:
         return no_update, no_update
     status = service.cancel_run(get_store(), run_id)
-    return ("Cancelling…" if status not in FINISHED else "Cancelled"), True
+    return (t("run.cancelling") if status not in FINISHED else t("run.cancelled")), True
 
 
 @callback(
@@ -202,8 +210,9 @@ def delete(n_clicks, run_id):
     store = get_store()
     run = store.get_run(run_id, with_history=False)
     service.delete_run(store, run_id)
-    name = run["name"] if run else "The run"
-    return "/", ui.flash(f"“{name}” was deleted.", "secondary")
+    if run is None:
+        return "/", ui.flash(t("run.deleted"), "secondary")
+    return "/", ui.flash(t("run.was_deleted", name=run["name"]), "secondary")
 
 
 def _run(run_id: str) -> dict[str, Any] | None:
