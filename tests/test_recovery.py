@@ -72,6 +72,9 @@ def test_a_run_is_sent_again_only_when_its_message_is_missing(store):
     # Its worker died: its message is with that worker, so send, unless one already waits.
     assert needs_message(run, {rid}, BrokerView(taken={rid: now}), False, settings, now)
     assert not needs_message(run, {rid}, BrokerView(waiting={rid}), False, settings, now)
+    interrupted = run | {"status": "interrupted"}  # marked by the dashboard, say
+    assert needs_message(interrupted, set(), BrokerView(taken={rid: now}), False, settings, now)
+    assert not needs_message(interrupted, set(), BrokerView(waiting={rid}), False, settings, now)
     # A broker that cannot be looked into: the stale ones always, the rest on a full sweep only.
     assert needs_message(run, {rid}, None, False, settings, now)
     assert not needs_message(run, set(), None, False, settings, now)

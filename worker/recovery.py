@@ -6,10 +6,11 @@ or restarted without persistence, or the broker was down when the run was submit
 knows every run, so a sweep compares the store with the broker and re-sends what is missing:
 
 - a `running` run without a heartbeat for `heartbeat_timeout` seconds becomes `interrupted`;
-- a queued or interrupted run is re-sent unless a training message for it is waiting in the
-  broker's queue, or was taken by a worker less than `requeue_after` seconds ago (that worker is
-  about to claim it); a run submitted in the last few seconds is left alone (its message may be on
-  its way).
+- an interrupted run is re-sent unless a training message for it is waiting in the broker's
+  queue (the message it had is with the worker that died);
+- a queued run is re-sent unless its message is waiting, or was taken by a worker less than
+  `requeue_after` seconds ago (that worker is about to claim it); a run submitted in the last few
+  seconds is left alone (its message may be on its way).
 
 Sending a message too many is harmless (only one claim wins) but a queue full of duplicates is
 not, so the sweep looks before it sends. With Redis it reads kombu's own keys: the queue is a list
@@ -115,12 +116,12 @@ def needs_message(
 ) -> bool:
     """Whether the sweep should send `run` (queued or interrupted) a training message."""
     run_id = run["id"]
-    if broker is not None and run_id in broker.waiting:
-        return False  # a worker will take it in turn
-    if run_id in stale:
-        return True  # its message is with the worker that died
     if broker is None:
-        return full
+        return run_id in stale or full
+    if run_id in broker.waiting:
+        return False  # a worker will take it in turn
+    if run_id in stale or run["status"] == INTERRUPTED:
+        return True  # its message is with the worker that died (the dashboard may have noticed)
     taken = broker.taken.get(run_id)
     if taken is not None:
         return now - taken > settings.requeue_after
