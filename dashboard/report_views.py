@@ -15,6 +15,7 @@ from dash import dcc, html
 from dashboard import components as ui
 from dashboard import explanations, figures, run_data
 from dashboard import run_views as views
+from dashboard.i18n import t
 from dashboard.montage import png_data_uri
 from shared.config import LayerInfo
 from shared.store import RunStore
@@ -22,15 +23,15 @@ from shared.store import RunStore
 # Figures get a fixed width that fits a printed page (A4 or Letter, default margins): a figure
 # sized for the screen would be cut off at the paper's edge.
 PRINT_WIDTH = 700
-SETTINGS = (
-    ("dataset", "Dataset"),
-    ("optimizer", "Optimizer"),
-    ("learning_rate", "Learning rate"),
-    ("epochs", "Epochs"),
-    ("batch_size", "Batch size"),
-    ("validation_split", "Validation split"),
-    ("seed", "Seed"),
-    ("train_limit", "Trained on the first N images"),
+SETTINGS = (  # config field, catalogue key of its label
+    ("dataset", "form.dataset"),
+    ("optimizer", "form.optimizer"),
+    ("learning_rate", "form.learning_rate"),
+    ("epochs", "form.epochs"),
+    ("batch_size", "form.batch_size"),
+    ("validation_split", "form.validation_split"),
+    ("seed", "form.seed"),
+    ("train_limit", "report.train_limit"),
 )
 
 
@@ -42,7 +43,7 @@ def graph(gid: str, figure: Any) -> dcc.Graph:
 
 def settings_table(config: dict[str, Any]) -> dbc.Table:
     rows = [
-        html.Tr([html.Td(label), html.Td(str(config.get(key, "—")), className="lens-mono")])
+        html.Tr([html.Td(t(label)), html.Td(str(config.get(key, "—")), className="lens-mono")])
         for key, label in SETTINGS
         if key != "train_limit" or config.get(key) is not None
     ]
@@ -51,7 +52,7 @@ def settings_table(config: dict[str, Any]) -> dbc.Table:
 
 def config_section(run: dict[str, Any], infos: list[LayerInfo]) -> dbc.Card:
     return ui.section(
-        "Model and settings",
+        t("report.model"),
         dbc.Row(
             [
                 dbc.Col(settings_table(run.get("config") or {}), md=5),
@@ -70,24 +71,28 @@ def filters_section(store: RunStore, run_id: str, infos: list[LayerInfo]) -> dbc
             continue
         kh, kw, cin, cout = info.kernel_shape
         kernel = run_data.load_filters(store, run_id, info.name)
-        how = "" if cin == 1 else f", averaged over the {cin} maps each one reads"
+        how = "" if cin == 1 else t("report.filters_mean", cin=cin)
         blocks.append(
             html.Div(
                 [
-                    html.H6(f"{info.name} · {cout} filters of {kh}×{kw}{how}"),
+                    html.H6(
+                        t("report.filters_head", name=info.name, n=cout, kh=kh, kw=kw, how=how)
+                    ),
                     graph(f"report-filters-{info.name}", figures.filter_grid(kernel)),
                 ],
                 className="lens-report-layer",
             )
         )
-    return ui.section("Filters", html.Div(blocks), explanations.filters(interactive=False))
+    return ui.section(
+        t("inspect.filters"), html.Div(blocks), explanations.filters(interactive=False)
+    )
 
 
 def probe_section(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) -> dbc.Card:
     """Every layer's output for the first probe image, and the model's prediction for it."""
     probe = run_data.load_probe(store, run["id"])
     if probe is None:
-        return ui.section("Feature maps", html.Div("No probe images were saved for this run."))
+        return ui.section(t("inspect.maps"), html.Div(t("report.no_probe")))
     classes = run_data.class_names(run)
     label = int(probe["labels"][0])
     name = classes[label] if 0 <= label < len(classes) else str(label)
@@ -98,13 +103,13 @@ def probe_section(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) 
             [
                 html.Img(
                     src=png_data_uri(np.asarray(probe["inputs"][0], dtype=np.uint8)),
-                    alt=f"test image of a {name}",
+                    alt=t("report.input_alt", name=name),
                     className="lens-report-input",
                     style={"width": "84px", "imageRendering": "pixelated"},
                 ),
                 html.Div(
                     [
-                        html.H6(f"The input: a test image of class {name}"),
+                        html.H6(t("report.input", name=name)),
                         ui.explain(explanations.probabilities()),
                         graph("report-probs", figures.class_probabilities(probs, classes, true)),
                     ],
@@ -135,7 +140,7 @@ def probe_section(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) 
             )
         )
     return ui.section(
-        "Feature maps of one test image",
+        t("report.maps"),
         html.Div(blocks),
         explanations.feature_maps(interactive=False),
     )
@@ -149,16 +154,16 @@ def report_sections(store: RunStore, run: dict[str, Any]) -> list[Any]:
         dbc.Card(dbc.CardBody(views.summary(run, metrics)), class_name="lens-card"),
         config_section(run, infos),
         ui.section(
-            "Training curves",
+            t("run.curves"),
             graph("report-curves", figures.training_curves(run.get("history"))),
             explanations.curves(),
         ),
         ui.section(
-            "Confusion matrix",
+            t("run.confusion"),
             graph(
                 "report-confusion",
                 figures.confusion_matrix(
-                    m.get("confusion"), m.get("classes") or run_data.class_names(run)
+                    m.get("confusion"), run_data.class_names(run) or m.get("classes") or ()
                 ),
             ),
             explanations.confusion(),

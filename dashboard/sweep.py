@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, get_args
 
+from dashboard.i18n import t
 from dashboard.layer_editor import ACTIVATIONS
 from dashboard.variants import normalized
 from shared.config import ConfigError, RunConfig, parse_config
@@ -96,7 +97,8 @@ def conv_layers(config: dict[str, Any]) -> list[tuple[int, str]]:
         start=1,
     ):
         k = layer.get("kernel_size")
-        out.append((i, f"conv2d_{n} · {layer.get('filters')} filters {k}×{k}"))
+        described = t("describe.conv_short", n=layer.get("filters"), k=k)
+        out.append((i, f"conv2d_{n} · {described}"))
     return out
 
 

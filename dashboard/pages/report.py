@@ -9,6 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, clientside_callback, dcc, html
 
 from dashboard import components as ui
+from dashboard.i18n import t
 from dashboard.report_views import report_sections
 from dashboard.state import get_store
 from shared.store import SUCCEEDED
@@ -18,7 +19,7 @@ dash.register_page(
     __name__,
     path_template="/run/<run_id>/report",
     name="Report",
-    title="Report · CNN Lens",
+    title=lambda **_: t("report.tab_title"),
     order=5,
 )
 
@@ -27,16 +28,13 @@ def layout(run_id: str | None = None, **_query: Any) -> html.Div:
     store = get_store()
     run = store.get_run(run_id or "")
     if run is None:
-        return ui.message_page(
-            "Run not found",
-            "There is no run with this id: it may have been deleted, or the link is mistyped.",
-        )
-    back = dcc.Link("← Back to the run", href=f"/run/{run['id']}", className="btn btn-light")
+        return ui.message_page(t("run.not_found"), t("run.not_found_text"))
+    back = dcc.Link(t("report.back"), href=f"/run/{run['id']}", className="btn btn-light")
     if run["status"] != SUCCEEDED:
         return ui.message_page(
-            "No report yet",
-            f"The report shows a finished run's results; this run is {run['status']}.",
-            "Back to the run",
+            t("report.none"),
+            t("report.none_text", status=ui.status_word(run["status"])),
+            t("report.back_plain"),
             f"/run/{run['id']}",
         )
     meta = " · ".join(
@@ -44,9 +42,9 @@ def layout(run_id: str | None = None, **_query: Any) -> html.Div:
         for x in (
             run["dataset"],
             run.get("architecture") or "",
-            f"{ui.fmt_int(run.get('params'))} parameters",
-            f"created {ui.fmt_time(run.get('created_at'))}",
-            f"run {run['id'][:8]}",
+            t("common.n_parameters", n=ui.fmt_int(run.get("params"))),
+            t("run.created", when=ui.fmt_time(run.get("created_at"))),
+            t("report.run_id", id=run["id"][:8]),
         )
         if x
     )
@@ -54,14 +52,14 @@ def layout(run_id: str | None = None, **_query: Any) -> html.Div:
         [
             html.Div(
                 [
-                    html.H2(["Report: ", run["name"]], className="lens-title"),
+                    html.H2([t("report.title"), run["name"]], className="lens-title"),
                     html.Div(meta, className="lens-subtitle lens-mono-soft"),
                 ]
             ),
             html.Div(
                 [
                     back,
-                    dbc.Button("Print / save as PDF", id="report-print", color="primary"),
+                    dbc.Button(t("report.print"), id="report-print", color="primary"),
                 ],
                 className="lens-actions lens-no-print",
             ),

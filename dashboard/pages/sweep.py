@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import dash
@@ -11,12 +12,40 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from dashboard import layer_editor as le
 from dashboard import service
 from dashboard import sweep as sw
-from dashboard.components import fmt_int, section, select_options, term_link
+from dashboard.components import fmt_int, section, select_options, tr
+from dashboard.i18n import t, tn
+from dashboard.messages import field_label, message
 from dashboard.state import get_store
 from shared.config import ConfigError, RunConfig, architecture_summary
 from shared.store import RunStore
 
-dash.register_page(__name__, path="/sweep", name="Sweep", title="Sweep · CNN Lens", order=2)
+dash.register_page(
+    __name__, path="/sweep", name="Sweep", title=lambda **_: t("sweep.tab_title"), order=2
+)
+
+
+def value_problem(problem: str) -> str:
+    """sweep.parse_values' English sentence in the page's language."""
+    patterns = (
+        (r"“(?P<item>.*)” is not a whole number", "sweep.bad.whole"),
+        (r"“(?P<item>.*)” is not a number", "sweep.bad.number"),
+        (r"“(?P<item>.*)” is not one of: (?P<choices>.+)", "sweep.bad.choice"),
+        (r"give at least one value, e.g. (?P<example>.+)", "sweep.bad.empty"),
+        (r"at most (?P<n>\d+) values per sweep", "sweep.bad.too_many"),
+        (r"choose a setting to sweep", "sweep.bad.no_param"),
+        (r"choose the conv layer to change", "sweep.bad.no_layer"),
+    )
+    for pattern, key in patterns:
+        match = re.fullmatch(pattern, problem)
+        if match:
+            return t(key, **match.groupdict())
+    parts = []
+    for part in problem.split("; "):
+        field, sep, text = part.partition(": ")
+        parts.append(
+            f"{field_label(field)}: {message(text)}" if sep and " " not in field else message(part)
+        )
+    return "; ".join(parts)
 
 
 def base_of(store: RunStore, run_id: str | None) -> tuple[dict[str, Any], dict | None]:
@@ -42,7 +71,7 @@ def plan(
 def preview_view(planned: list[sw.Planned], problem: str | None) -> tuple[Any, bool, str]:
     """(the preview table or message, submit disabled, submit label)."""
     if problem:
-        return html.Div(problem, className="lens-sweep-bad"), True, "Start the runs"
+        return html.Div(value_problem(problem), className="lens-sweep-bad"), True, t("sweep.start")
     rows = [
         html.Tr(
             [
@@ -50,9 +79,9 @@ def preview_view(planned: list[sw.Planned], problem: str | None) -> tuple[Any, b
                 html.Td(p.name, className="lens-mono"),
                 html.Td(fmt_int(p.params), className="lens-num"),
                 html.Td(
-                    html.Span(p.error, className="lens-sweep-bad")
+                    html.Span(value_problem(p.error), className="lens-sweep-bad")
                     if p.error
-                    else html.Span("✓ valid", className="text-success small")
+                    else html.Span(t("sweep.valid"), className="text-success small")
                 ),
             ]
         )
@@ -60,17 +89,22 @@ def preview_view(planned: list[sw.Planned], problem: str | None) -> tuple[Any, b
     ]
     head = html.Thead(
         html.Tr(
-            [html.Th("#"), html.Th("Run"), html.Th("Params", className="lens-num"), html.Th("")]
+            [
+                html.Th("#"),
+                html.Th(t("sweep.col.run")),
+                html.Th(t("common.params"), className="lens-num"),
+                html.Th(""),
+            ]
         )
     )
     table = dbc.Table(
         [head, html.Tbody(rows)], size="sm", class_name="lens-table lens-sweep-table mb-0"
     )
     bad = sum(1 for p in planned if p.error)
-    label = f"Start {len(planned)} run{'s' if len(planned) != 1 else ''}"
+    label = tn("sweep.start_n", len(planned))
     note = (
         html.Div(
-            f"Fix or remove the {bad} invalid value{'s' if bad > 1 else ''} to start.",
+            tn("sweep.fix_values", bad),
             className="lens-sweep-bad mt-2",
         )
         if bad
@@ -87,21 +121,20 @@ def submit_plan(store: RunStore, planned: list[sw.Planned], parent: str | None) 
             if p.config is not None:
                 runs.append(service.submit_run(store, p.config, parent_id=parent))
     except ConfigError as exc:
-        return dbc.Alert(f"Stopped after {len(runs)} runs: {exc}", color="danger")
+        return dbc.Alert(t("sweep.stopped", n=len(runs), problem=exc), color="danger")
     ids = [r["id"] for r in runs]
     first, rest = runs[: sw.COMPARE_AT_ONCE], runs[sw.COMPARE_AT_ONCE :]
     items = [html.Li(dcc.Link(r["name"], href=f"/run/{r['id']}")) for r in runs]
     return dbc.Alert(
         [
-            html.Strong(f"{len(runs)} runs queued. "),
-            "They train one after another; ",
+            html.Strong(tn("sweep.queued", len(runs)) + " "),
+            t("sweep.one_after_another"),
             dcc.Link(
-                f"compare {'them' if not rest else f'the first {len(first)}'} side by side",
+                t("sweep.compare_them") if not rest else t("sweep.compare_first", n=len(first)),
                 href=sw.compare_href(ids),
                 id="sweep-compare-link",
             ),
-            " (the compare page shows up to four runs at once)"
-            + (f"; the other {len(rest)} are listed below." if rest else "."),
+            t("sweep.up_to_four") + (t("sweep.others_below", n=len(rest)) if rest else "."),
             html.Ul(items, className="mb-0 mt-2"),
         ],
         color="success",
@@ -114,28 +147,25 @@ def layout(**query: Any) -> html.Div:
     layer_options = [{"label": label, "value": str(i)} for i, label in sw.conv_layers(base)]
     arch = architecture_summary(RunConfig.model_validate(base))
     origin: list[Any] = (
-        ["Starting from ", dcc.Link(run["name"], href=f"/run/{run['id']}"), f": {arch}."]
+        [t("sweep.from_run"), dcc.Link(run["name"], href=f"/run/{run['id']}"), f": {arch}."]
         if run
-        else [
-            f"Starting from the teaching notebook's model ({arch}). ",
-            "Open a run and choose “Sweep a setting…” to start from that run instead.",
-        ]
+        else [t("sweep.from_notebook", arch=arch)]
     )
     planned, problem = plan(store, base, "epochs", None, sw.PARAMS["epochs"].example)
     table, disabled, label = preview_view(planned, problem)
     form = section(
-        "What to vary",
+        t("sweep.what"),
         dbc.Row(
             [
                 dbc.Col(
                     [
-                        dbc.Label("Setting", class_name="lens-label"),
+                        dbc.Label(t("sweep.setting"), class_name="lens-label"),
                         dbc.Select(
                             id="sweep-param",
                             value="epochs",
                             size="sm",
                             options=select_options(
-                                list(sw.PARAMS), [p.label for p in sw.PARAMS.values()]
+                                list(sw.PARAMS), [t(f"sweep.param.{p}") for p in sw.PARAMS]
                             ),
                         ),
                     ],
@@ -143,7 +173,7 @@ def layout(**query: Any) -> html.Div:
                 ),
                 dbc.Col(
                     [
-                        dbc.Label("Conv layer", class_name="lens-label"),
+                        dbc.Label(t("sweep.conv_layer"), class_name="lens-label"),
                         dbc.Select(
                             id="sweep-layer",
                             options=layer_options,
@@ -157,7 +187,7 @@ def layout(**query: Any) -> html.Div:
                 ),
                 dbc.Col(
                     [
-                        dbc.Label("Values, separated by commas", class_name="lens-label"),
+                        dbc.Label(t("sweep.values"), class_name="lens-label"),
                         dbc.Input(
                             id="sweep-values",
                             value=sw.PARAMS["epochs"].example,
@@ -165,7 +195,7 @@ def layout(**query: Any) -> html.Div:
                             size="sm",
                         ),
                         dbc.FormText(
-                            f"e.g. {sw.PARAMS['epochs'].example}; at most {sw.MAX_RUNS} values",
+                            t("sweep.hint", example=sw.PARAMS["epochs"].example, n=sw.MAX_RUNS),
                             id="sweep-hint",
                         ),
                     ],
@@ -177,7 +207,7 @@ def layout(**query: Any) -> html.Div:
         html.Span(origin),
     )
     preview = section(
-        "Runs to create",
+        t("sweep.runs_to_create"),
         html.Div(
             [
                 html.Div(table, id="sweep-preview"),
@@ -187,28 +217,15 @@ def layout(**query: Any) -> html.Div:
                 html.Div(id="sweep-result", className="mt-3"),
             ]
         ),
-        "Each run is the starting model with only this setting changed, checked as you type.",
+        t("sweep.runs_help"),
     )
-    intro: list[Any] = [
-        "Train the same model several times, changing one setting each time, to see what that "
-        "setting does: e.g. more ",
-        term_link("epochs", "epoch"),
-        ", another ",
-        term_link("learning rate", "learning-rate"),
-        " or another ",
-        term_link("activation", "activation"),
-        ". Then compare the runs' curves, ",
-        term_link("filters", "filter"),
-        " and ",
-        term_link("feature maps", "feature-map"),
-        " side by side. Change one thing at a time, so that any difference has one cause.",
-    ]
+    intro = tr("sweep.intro")
     return html.Div(
         [
             html.Div(
                 html.Div(
                     [
-                        html.H2("Sweep a setting", className="lens-title"),
+                        html.H2(t("sweep.title"), className="lens-title"),
                         html.P(intro, className="lens-subtitle"),
                     ]
                 ),
@@ -234,9 +251,9 @@ def choose_param(param):
     spec = sw.PARAMS.get(param)
     if spec is None:
         return no_update, no_update, no_update
-    hint = f"e.g. {spec.example}; at most {sw.MAX_RUNS} values"
+    hint = t("sweep.hint", example=spec.example, n=sw.MAX_RUNS)
     if spec.choices:
-        hint = f"any of: {', '.join(spec.choices)}"
+        hint = t("sweep.any_of", choices=", ".join(spec.choices))
     return spec.example, hint, "" if spec.per_layer else "d-none"
 
 
@@ -271,5 +288,6 @@ def submit(n_clicks, param, layer, text, base):
     store = get_store()
     planned, problem = plan(store, base["config"], param, layer, text)
     if problem or not planned or any(p.error for p in planned):
-        return dbc.Alert(problem or "Some values are not valid.", color="danger"), False
+        text = value_problem(problem) if problem else t("sweep.some_invalid")
+        return dbc.Alert(text, color="danger"), False
     return submit_plan(store, planned, base.get("id")), True
