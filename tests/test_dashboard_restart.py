@@ -105,7 +105,8 @@ def test_pages_poll_so_they_pick_up_a_new_server_by_themselves(data_dir):
     }
     for name, layout in layouts.items():
         assert intervals(layout), name
-    assert "app-clock" in intervals(app.layout)  # the navbar's broker badge polls on every page
+    root = app.layout() if callable(app.layout) else app.layout  # a function when per-request
+    assert "app-clock" in intervals(root)  # the navbar's broker badge polls on every page
 
 
 def test_the_dashboard_marks_runs_whose_worker_died_interrupted(data_dir, monkeypatch):
