@@ -14,11 +14,9 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 from PIL import Image
-from plotly.subplots import make_subplots
 
-from dashboard.figures import TEMPLATE, empty_figure
+from dashboard.figures import BAD, GOOD, NEUTRAL, TEMPLATE, empty_figure
 from dashboard.montage import Montage, montage
 
 RUN_COLORS = ("#2563eb", "#f59e0b", "#16a34a", "#7c3aed")
@@ -178,73 +176,132 @@ def flat_output(
     return {"data": [heat], "layout": layout}
 
 
-def curves(histories: Sequence[tuple[str, str, dict[str, Any]]]) -> go.Figure:
+def probabilities(
+    probs: np.ndarray, classes: Sequence[str] = (), true_label: int | None = None
+) -> dict[str, Any]:
+    """One run's class probabilities: its answer green (red when wrong), the true class outlined."""
+    p = np.asarray(probs, dtype=np.float32).ravel()
+    names = [str(c) for c in classes] if len(classes) == p.size else [str(i) for i in range(p.size)]
+    pred = int(np.argmax(p))
+    colors = [NEUTRAL] * p.size
+    colors[pred] = GOOD if true_label is None or pred == true_label else BAD
+    outline = ["#111827" if i == true_label else "rgba(0,0,0,0)" for i in range(p.size)]
+    bar = {
+        "type": "bar",
+        "x": names,
+        "y": p.round(5).tolist(),
+        "marker": {"color": colors, "line": {"color": outline, "width": 2}},
+        "text": [f"{v:.0%}" if v >= 0.005 else "" for v in p],
+        "textposition": "outside",
+        "cliponaxis": False,
+        "hovertemplate": "%{x}: %{y:.2%}<extra></extra>",
+    }
+    layout = {
+        "template": _template(),
+        "height": 200,
+        "xaxis": {"type": "category"},
+        "yaxis": {"range": [0, 1.15], "tickformat": ".0%"},
+        "margin": {"l": 40, "r": 8, "t": 12, "b": 36},
+    }
+    return {"data": [bar], "layout": layout}
+
+
+def curves(histories: Sequence[tuple[str, str, dict[str, Any]]]) -> Any:
     """Loss and accuracy per epoch of several runs on shared axes: one colour per run, training
-    solid and validation dashed. `histories` holds (label, colour, history) per run."""
+    solid and validation dashed. `histories` holds (label, colour, history) per run.
+
+    A plain figure dict with two side-by-side axes: Plotly's make_subplots costs more than a
+    whole page's other views."""
     n = max((len(h.get(k) or []) for _, _, h in histories for k in ("loss", "val_loss")), default=0)
     if n == 0:
         return empty_figure("No finished epoch in these runs yet")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.1)
+    data = []
     for label, color, history in histories:
-        for col, key in ((1, "loss"), (2, "accuracy")):
+        for axis, key in (("", "loss"), ("2", "accuracy")):
             for prefix, dash, what in (("", "solid", "training"), ("val_", "dash", "validation")):
                 ys = list(history.get(prefix + key) or [])
                 if not any(y is not None for y in ys):
                     continue
-                fig.add_trace(
-                    go.Scatter(
-                        x=list(range(1, len(ys) + 1)),
-                        y=ys,
-                        name=label,
-                        legendgroup=label,
-                        showlegend=col == 1 and not prefix,
-                        mode="lines+markers",
-                        line={"color": color, "dash": dash, "width": 2},
-                        marker={"size": 5},
-                        hovertemplate=f"{label}<br>epoch %{{x}}: {what} {key} %{{y:.4f}}"
+                data.append(
+                    {
+                        "type": "scatter",
+                        "x": list(range(1, len(ys) + 1)),
+                        "y": ys,
+                        "xaxis": f"x{axis}",
+                        "yaxis": f"y{axis}",
+                        "name": label,
+                        "legendgroup": label,
+                        "showlegend": not axis and not prefix,
+                        "mode": "lines+markers",
+                        "line": {"color": color, "dash": dash, "width": 2},
+                        "marker": {"size": 5},
+                        "hovertemplate": f"{label}<br>epoch %{{x}}: {what} {key} %{{y:.4f}}"
                         "<extra></extra>",
-                    ),
-                    row=1,
-                    col=col,
+                    }
                 )
-    fig.update_xaxes(title_text="epoch", dtick=1 if n <= 20 else None, range=[0.7, n + 0.3])
-    fig.update_yaxes(tickformat=".0%", row=1, col=2)
-    fig.update_layout(
-        template=TEMPLATE,
-        height=340,
-        legend={"orientation": "h", "y": -0.28, "x": 0.5, "xanchor": "center", "yanchor": "top"},
-        margin={"l": 48, "r": 16, "t": 36, "b": 80},
-    )
-    return fig
+    epoch_axis = {
+        "title": {"text": "epoch"},
+        "dtick": 1 if n <= 20 else None,
+        "range": [0.7, n + 0.3],
+    }
+    titles = [
+        {
+            "text": title,
+            "x": x,
+            "y": 1.0,
+            "xref": "paper",
+            "yref": "paper",
+            "xanchor": "center",
+            "yanchor": "bottom",
+            "showarrow": False,
+            "font": {"size": 14},
+        }
+        for title, x in (("Loss", 0.225), ("Accuracy", 0.775))
+    ]
+    layout = {
+        "template": _template(),
+        "height": 340,
+        "xaxis": epoch_axis | {"domain": [0.0, 0.45], "anchor": "y"},
+        "xaxis2": epoch_axis | {"domain": [0.55, 1.0], "anchor": "y2"},
+        "yaxis": {"anchor": "x"},
+        "yaxis2": {"anchor": "x2", "tickformat": ".0%"},
+        "annotations": titles,
+        "legend": {"orientation": "h", "y": -0.28, "x": 0.5, "xanchor": "center", "yanchor": "top"},
+        "margin": {"l": 48, "r": 16, "t": 36, "b": 80},
+    }
+    return {"data": data, "layout": layout}
 
 
-def cka_heatmap(result: dict[str, Any], label_a: str, label_b: str) -> go.Figure:
+def cka_heatmap(result: dict[str, Any], label_a: str, label_b: str) -> Any:
     """CKA of every layer of A (rows, first layer on top) against every layer of B (columns)."""
     z = np.asarray(result.get("matrix") or [], dtype=np.float64)
     if z.ndim != 2 or z.size == 0:
         return empty_figure("No similarity matrix")
     rows, cols = result["layers_a"], result["layers_b"]
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=cols,
-            y=rows,
-            zmin=0,
-            zmax=1,
-            colorscale="Viridis",
-            texttemplate="%{z:.2f}",
-            textfont={"size": 11},
-            hovertemplate=f"{label_a} %{{y}} vs {label_b} %{{x}}: CKA %{{z:.3f}}<extra></extra>",
-            colorbar={"thickness": 10, "title": {"text": "CKA", "side": "right"}},
-            xgap=1,
-            ygap=1,
-        )
-    )
-    fig.update_xaxes(title_text=f"layers of {label_b}", type="category", side="bottom")
-    fig.update_yaxes(title_text=f"layers of {label_a}", type="category", autorange="reversed")
-    fig.update_layout(
-        template=TEMPLATE,
-        height=max(300, 60 * len(rows) + 110),
-        margin={"l": 110, "r": 10, "t": 10, "b": 90},
-    )
-    return fig
+    heat = {
+        "type": "heatmap",
+        "z": z.round(4).tolist(),
+        "x": list(cols),
+        "y": list(rows),
+        "zmin": 0,
+        "zmax": 1,
+        "colorscale": "Viridis",
+        "texttemplate": "%{z:.2f}",
+        "textfont": {"size": 11},
+        "hovertemplate": f"{label_a} %{{y}} vs {label_b} %{{x}}: CKA %{{z:.3f}}<extra></extra>",
+        "colorbar": {"thickness": 10, "title": {"text": "CKA", "side": "right"}},
+        "xgap": 1,
+        "ygap": 1,
+    }
+    layout = {
+        "template": _template(),
+        "height": max(300, 60 * len(rows) + 110),
+        "xaxis": {"title": {"text": f"layers of {label_b}"}, "type": "category"},
+        "yaxis": {
+            "title": {"text": f"layers of {label_a}"},
+            "type": "category",
+            "autorange": "reversed",
+        },
+        "margin": {"l": 110, "r": 10, "t": 10, "b": 90},
+    }
+    return {"data": [heat], "layout": layout}

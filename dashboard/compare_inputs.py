@@ -24,12 +24,14 @@ import numpy as np
 from dashboard import compare_service as compare
 from dashboard import run_data, service
 from shared import comparison
+from shared.artifacts import PROBE_DIR
 from shared.datasets import DatasetUnavailable
 from shared.images import ImageRejected, decode_data_url
 from shared.queue import BrokerUnavailable
 from shared.store import FAILED, SUCCEEDED, RunStore
 
 SIDE = 28
+PROBE_INDICES = f"{PROBE_DIR}/indices.npy"
 READY, PENDING = "ready", "pending"
 QUEUE_DOWN = "the task queue is not reachable now; it is asked again when you reload the page"
 
@@ -102,7 +104,7 @@ def from_ref(ref: str | None, dataset: str) -> dict[str, Any] | None:
 
 def default_input(store: RunStore, run: dict[str, Any]) -> dict[str, Any] | None:
     """The first probe image of the first run: stored for every run on its dataset, so instant."""
-    indices = store.files.load_array(run["id"], "activations/probe/indices.npy")
+    indices = store.files.load_array(run["id"], PROBE_INDICES)
     index = int(indices[0]) if indices is not None and len(indices) else 0
     try:
         return test_input(run["dataset"], index)
@@ -140,7 +142,7 @@ def describe(desc: dict[str, Any] | None, classes: tuple[str, ...] = ()) -> str:
 def _probe_index(store: RunStore, run: dict[str, Any], desc: dict[str, Any]) -> int | None:
     if desc.get("kind") != "test" or run["dataset"] != desc.get("dataset"):
         return None
-    indices = store.files.load_array(run["id"], "activations/probe/indices.npy")
+    indices = store.files.load_array(run["id"], PROBE_INDICES)
     if indices is None:
         return None
     hits = np.flatnonzero(indices == int(desc["index"]))

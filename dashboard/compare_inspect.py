@@ -81,7 +81,7 @@ def predictions(
         pred = int(np.argmax(probs))
         name = classes[pred] if pred < len(classes) else str(pred)
         title = f"{run['name']} · predicts {name} ({float(probs[pred]):.0%})"
-        fig = figures.class_probabilities(probs, classes, label)
+        fig = cf.probabilities(probs, classes, label)
         cols.append(_column(i, run, title, graph(f"cmp-pred-{i}", fig), len(runs)))
     return cols
 
@@ -94,10 +94,13 @@ def depth_options(infos: list[list[LayerInfo]]) -> list[dict[str, Any]]:
     options = []
     for k in range(max((len(i) for i in infos), default=0)):
         at = [run_infos[k] if k < len(run_infos) else None for run_infos in infos]
-        names = {(a.name, a.output_shape) for a in at if a is not None}
-        if len(names) == 1 and None not in at:
-            name, shape = names.pop()
+        kinds = {(a.name, a.output_shape) for a in at if a is not None}
+        names = {a.name for a in at if a is not None}
+        if len(kinds) == 1 and None not in at:
+            name, shape = kinds.pop()
             label = f"{k + 1} · {name} · {'×'.join(map(str, shape))}"
+        elif len(names) == 1 and None not in at:
+            label = f"{k + 1} · {names.pop()} · shapes differ"
         else:
             label = f"{k + 1} · " + " · ".join(
                 f"{cf.letter(i)} {a.name if a else '—'}" for i, a in enumerate(at)
@@ -197,10 +200,14 @@ def max_epoch(store: Any, runs: list[dict[str, Any]]) -> int:
     return max(max(snaps, default=1) - 1, 0)
 
 
-def _kernel_at(store: Any, run: dict[str, Any], layer: str, epoch: int | None) -> Any:
+def _kernel_at(
+    store: Any, run: dict[str, Any], layer: str, epoch: int | None
+) -> tuple[Any, bool, str]:
+    """(kernel, whether it is the final one, when it is from) for the slider's epoch."""
     snaps = run_data.filter_snapshots(store, run["id"], layer)
-    at = None if epoch is None or snaps == 0 or epoch >= snaps - 1 else epoch
-    return run_data.load_filters(store, run["id"], layer, at), at is None
+    at = None if epoch is None or snaps == 0 or epoch >= snaps - 1 else int(epoch)
+    when = "final" if at is None else ("initial weights" if at == 0 else f"after epoch {at}")
+    return run_data.load_filters(store, run["id"], layer, at), at is None, when
 
 
 def filters(
@@ -216,11 +223,13 @@ def filters(
     kernels = []
     for run, convs in zip(runs, layers, strict=True):
         info = convs[depth] if depth < len(convs) else None
-        kernel, final = _kernel_at(store, run, info.name, epoch) if info else (None, False)
-        kernels.append((info, kernel, final))
+        kernel, final, when = (
+            _kernel_at(store, run, info.name, epoch) if info else (None, False, "")
+        )
+        kernels.append((info, kernel, final, when))
     ref = kernels[0][1]
     cols = []
-    for i, (run, (info, kernel, final)) in enumerate(zip(runs, kernels, strict=True)):
+    for i, (run, (info, kernel, final, when)) in enumerate(zip(runs, kernels, strict=True)):
         if info is None or kernel is None:
             note = "No conv layer this deep." if info is None else "No filters stored."
             cols.append(_column(i, run, info.name if info else "—", _note(note), len(runs)))
@@ -257,6 +266,6 @@ def filters(
             target=42,
             max_tile_px=56,
         )
-        title = f"{info.name} · {len(tiles)} filters{note}"
+        title = f"{info.name} · {len(tiles)} filters, {when}{note}"
         cols.append(_column(i, run, title, graph(f"cmp-filt-{i}", fig), len(runs)))
     return cols

@@ -132,7 +132,9 @@ def test_tile_grid_outlines_dead_tiles_and_shares_a_scale():
 def test_curves_put_every_run_on_shared_axes():
     history = {"loss": [1.0, 0.5], "accuracy": [0.8, 0.9], "val_loss": [1.1, 0.6]}
     fig = cf.curves([("A x", cf.RUN_COLORS[0], history), ("B y", cf.RUN_COLORS[1], history)])
-    assert len(fig.data) == 6 and {t.name for t in fig.data if t.showlegend} == {"A x", "B y"}
+    assert len(fig["data"]) == 6
+    assert {t["name"] for t in fig["data"] if t["showlegend"]} == {"A x", "B y"}
+    assert {t["xaxis"] for t in fig["data"]} == {"x", "x2"}  # loss and accuracy side by side
 
 
 # --- the page -------------------------------------------------------------------------------------
@@ -299,7 +301,7 @@ def test_cka_heatmap_once_the_job_cached_it(pair, store):
     store.files.write_json(b, comparison.cka_rel(a), result)  # computed as (B, A) earlier
     state = status(store, [a, b], None)
     figure, caption = page().show_cka("0-1", state, [a, b])
-    assert figure.data[0].z.tolist() == [[0.9, 0.3], [0.2, 0.8]]  # read transposed
+    assert figure["data"][0]["z"] == [[0.9, 0.3], [0.2, 0.8]]  # read transposed
     assert "first 500 test images" in caption
     assert compare_analysis.parse_pair("1-0", 2) == (1, 0)
     assert compare_analysis.parse_pair("0-0", 2) is None
