@@ -360,7 +360,7 @@ def class_probabilities(
             x=names,
             y=p,
             marker={"color": colors, "line": {"color": line, "width": 2}},
-            text=[fmt_share(v) if v >= 0.005 else "" for v in p],
+            text=[fmt_share(float(v)) if v >= 0.005 else "" for v in p],
             textposition="outside",
             cliponaxis=False,
             hovertemplate="%{x}: %{y:.2%}<extra></extra>",
