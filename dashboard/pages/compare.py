@@ -17,13 +17,14 @@ from dashboard import compare_analysis as analysis
 from dashboard import compare_inputs as ci
 from dashboard import compare_inspect as views
 from dashboard import compare_layout, compare_overview, compare_views, run_data
+from dashboard.i18n import t
 from dashboard.montage import png_data_uri
 from dashboard.state import get_store
 from shared.artifacts import is_run_id
 from shared.store import RunStore
 
 dash.register_page(
-    __name__, path="/compare", name="Compare", title="Compare runs · CNN Lens", order=2
+    __name__, path="/compare", name="Compare", title=lambda **_: t("compare.tab_title"), order=2
 )
 
 ALL_VALUE = compare_views.ANY
@@ -62,11 +63,7 @@ def preview(desc: dict[str, Any] | None, runs: list[dict[str, Any]]) -> tuple[An
 
 
 def waiting_message(count: int) -> Any:
-    text = (
-        "Tick at least two runs in the table above to compare them."
-        if count < 2
-        else "Preparing the comparison…"
-    )
+    text = t("compare.tick_two") if count < 2 else t("compare.preparing")
     return html.Div(text, className="lens-empty lens-card")
 
 
@@ -84,12 +81,8 @@ def layout(runs: str | None = None, input: str | None = None, **_query: Any) -> 
             html.Div(
                 html.Div(
                     [
-                        html.H2("Compare runs", className="lens-title"),
-                        html.P(
-                            "The same input through every model, their filters side by side and "
-                            "matched one to one, and how similar their layers are.",
-                            className="lens-subtitle",
-                        ),
+                        html.H2(t("compare.title"), className="lens-title"),
+                        html.P(t("compare.intro"), className="lens-subtitle"),
                     ]
                 ),
                 className="lens-page-head",
