@@ -34,6 +34,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             {"visibility_timeout": visibility} if settings.broker_is_redis else {}
         ),
         "broker_connection_retry_on_startup": True,
+        # A Redis restart must not stop a training: it keeps going and reports to the store
+        # (Celery 6 would cancel long-running tasks on a lost broker connection by default).
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "broker_connection_timeout": 3,
         "task_default_queue": tasks.TRAINING_QUEUE,
         "task_routes": {
