@@ -260,14 +260,14 @@ def curves(histories: Sequence[tuple[str, str, dict[str, Any]]]) -> Any:
     ]
     layout = {
         "template": _template(),
-        "height": 340,
+        "height": 360,
         "xaxis": epoch_axis | {"domain": [0.0, 0.45], "anchor": "y"},
         "xaxis2": epoch_axis | {"domain": [0.55, 1.0], "anchor": "y2"},
         "yaxis": {"anchor": "x"},
         "yaxis2": {"anchor": "x2", "tickformat": ".0%"},
         "annotations": titles,
-        "legend": {"orientation": "h", "y": -0.28, "x": 0.5, "xanchor": "center", "yanchor": "top"},
-        "margin": {"l": 48, "r": 16, "t": 36, "b": 80},
+        "legend": {"orientation": "h", "y": -0.3, "x": 0.5, "xanchor": "center", "yanchor": "top"},
+        "margin": {"l": 48, "r": 16, "t": 36, "b": 96},
     }
     return {"data": data, "layout": layout}
 
