@@ -199,12 +199,14 @@ def stats_state(store: RunStore, run: dict[str, Any], ask: bool) -> str:
 def cka_state(store: RunStore, run_a: dict[str, Any], run_b: dict[str, Any], ask: bool) -> str:
     if compare.load_cka(store, run_a["id"], run_b["id"]) is not None:
         return READY
+    try:
+        compare.check_cka(run_a, run_b)
+    except (compare.NotComparable, compare.NotReady) as exc:
+        return str(exc)
     if not ask:
         return _job_state(store, comparison.cka_job_id(run_a["id"], run_b["id"]))
     try:
         answer = compare.request_cka(store, run_a, run_b)
-    except (compare.NotComparable, compare.NotReady) as exc:
-        return str(exc)
     except BrokerUnavailable:
         return QUEUE_DOWN
     return READY if answer["status"] == "cached" else PENDING

@@ -102,8 +102,8 @@ def load_cka(store: RunStore, run_a: str, run_b: str) -> dict[str, Any] | None:
     return transposed(reverse) if reverse is not None else None
 
 
-def request_cka(store: RunStore, run_a: dict[str, Any], run_b: dict[str, Any]) -> dict[str, Any]:
-    """Linear CKA between every layer of A and every layer of B: cached, or a job."""
+def check_cka(run_a: dict[str, Any], run_b: dict[str, Any]) -> None:
+    """Raise NotComparable or NotReady when CKA of these two runs cannot be computed."""
     if run_a["dataset"] != run_b["dataset"]:
         raise NotComparable(
             "b",
@@ -111,11 +111,16 @@ def request_cka(store: RunStore, run_a: dict[str, Any], run_b: dict[str, Any]) -
             f"{run_b['dataset']}); layer similarity is measured on the same test images, so "
             "choose two runs on one dataset",
         )
+    _trained(run_a)
+    _trained(run_b)
+
+
+def request_cka(store: RunStore, run_a: dict[str, Any], run_b: dict[str, Any]) -> dict[str, Any]:
+    """Linear CKA between every layer of A and every layer of B: cached, or a job."""
     cached = load_cka(store, run_a["id"], run_b["id"])
     if cached is not None:
         return {"status": "cached", "result": cached}
-    _trained(run_a)
-    _trained(run_b)
+    check_cka(run_a, run_b)
     job_id = comparison.cka_job_id(run_a["id"], run_b["id"])
     params = {"a": run_a["id"], "b": run_b["id"]}
     return _job(store, job_id, comparison.CKA_KIND, run_a["id"], params, tasks.CKA)

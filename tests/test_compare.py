@@ -312,3 +312,23 @@ def test_run_page_links_to_the_compare_page(pair, store):
     a, _ = pair
     out = td.page("run").layout(run_id=a)
     assert f"/compare?runs={a}" in json.dumps(out.to_plotly_json(), default=str)
+
+
+def test_a_run_still_training_is_shown_with_what_it_lacks(pair, store):
+    a, _ = pair
+    queued = store.create_run(*parse_config({"name": "still waiting"}))["id"]
+    out = page().layout(runs=f"{a},{queued}")
+    assert "still waiting" in td.texts(out)
+    desc = compare_inputs.default_input(store, store.get_run(a))
+    write_stats(store, a, set())
+    state = status(store, [a, queued], desc)
+    assert state["sources"][queued] == {"error": "not trained (it is queued)"}
+    assert not compare_inputs.waiting(state)  # nothing to wait for: no polling
+    assert "not trained (it is queued)" in td.texts(
+        page().show_predictions(state, [a, queued], desc)
+    )
+    assert "No filters stored" in td.texts(
+        page().show_filters("0", None, "aligned", state, [a, queued])
+    )
+    figure, _ = page().show_cka("0-1", state, [a, queued])
+    assert "no trained model yet" in json.dumps(figure.to_plotly_json())
