@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from dash import dcc, html
 from PIL import Image
 
 from dashboard.figures import BAD, GOOD, NEUTRAL, TEMPLATE, empty_figure
@@ -65,13 +66,14 @@ def tile_grid(
 
     Traces: 0 the image, 1 invisible markers carrying the hover text (point index = tile index),
     2 the labels. Built as a plain figure dict: a page shows up to four of these per view, and
-    Plotly's validating objects would cost more than the pictures.
+    Plotly's validating objects would cost more than the pictures. Show it with `tile_graph`.
     """
     m = montage(tiles01, cmap=cmap, target=target, band_frac=0.34)
     origins = [m.origin(i) for i in range(len(tiles01))]
     height, width = m.image.shape[:2]
     # Fill the run's column, but never blow a tile up past max_tile_px screen pixels.
     scale = min(COLUMN_PX.get(columns, 300) / width, max_tile_px / m.tile)
+    pad = _pad(m)
     data = [
         {"type": "image", "source": png_uri(m.image), "hoverinfo": "skip"},
         {
@@ -98,14 +100,24 @@ def tile_grid(
     ]
     layout = {
         "template": _template(),
-        "height": int(min(760, max(90, scale * height + 8))),
+        # No height: the page sizes the graph by this aspect ratio (`tile_graph`), so the montage
+        # fills its column at any screen width, up to this natural size.
+        "meta": {
+            "width": round(scale * (width + 2 * pad) + 4),
+            "height": round(scale * (height + 2 * pad) + 4),
+        },
         "hovermode": "closest",
         "dragmode": False,
         "margin": {"l": 2, "r": 2, "t": 2, "b": 2},
-        "xaxis": {"visible": False, "range": [-0.5, width - 0.5], "constrain": "domain"},
+        # A little room around the montage, so the outline of an edge tile is not cut off.
+        "xaxis": {
+            "visible": False,
+            "range": [-0.5 - pad, width - 0.5 + pad],
+            "constrain": "domain",
+        },
         "yaxis": {
             "visible": False,
-            "range": [height - 0.5, -0.5],
+            "range": [height - 0.5 + pad, -0.5 - pad],
             "scaleanchor": "x",
             "constrain": "domain",
         },
@@ -114,9 +126,37 @@ def tile_grid(
     return {"data": data, "layout": layout}
 
 
+def tile_graph(gid: str, figure: dict[str, Any]) -> html.Div:
+    """A tile grid that keeps its aspect ratio in whatever width its column has.
+
+    A responsive dcc.Graph takes its parent's height, so the parent carries the aspect ratio.
+    """
+    size = figure["layout"]["meta"]
+    graph = dcc.Graph(
+        id=gid,
+        figure=figure,
+        responsive=True,
+        config={"displayModeBar": False},
+        className="lens-graph",
+        style={"height": "100%", "width": "100%"},
+    )
+    return html.Div(
+        graph,
+        style={
+            "aspectRatio": f"{size['width']} / {size['height']}",
+            "maxWidth": f"{size['width']}px",
+            "margin": "0 auto",
+        },
+    )
+
+
+def _pad(m: Montage) -> float:
+    return max(1.0, m.gap / 2)
+
+
 def _outline(m: Montage, origin: tuple[int, int]) -> dict[str, Any]:
     x, y = origin
-    pad = max(1.0, m.gap / 2)
+    pad = _pad(m)
     return {
         "type": "rect",
         "x0": x - 0.5 - pad,

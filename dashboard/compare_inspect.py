@@ -161,7 +161,10 @@ def activations(
                 outlined=sorted(dead),
                 columns=len(runs),
             )
-        cols.append(_column(i, run, title, graph(f"cmp-act-{i}", fig), len(runs)))
+        shown = (
+            cf.tile_graph(f"cmp-act-{i}", fig) if maps is not None else graph(f"cmp-act-{i}", fig)
+        )
+        cols.append(_column(i, run, title, shown, len(runs)))
     return cols
 
 
@@ -267,5 +270,5 @@ def filters(
             max_tile_px=56,
         )
         title = f"{info.name} · {len(tiles)} filters, {when}{note}"
-        cols.append(_column(i, run, title, graph(f"cmp-filt-{i}", fig), len(runs)))
+        cols.append(_column(i, run, title, cf.tile_graph(f"cmp-filt-{i}", fig), len(runs)))
     return cols

@@ -213,10 +213,10 @@ def test_a_probe_image_is_answered_from_the_probe_set(pair, store):
     cols = page().show_predictions(state, [a, b], desc)
     assert "predicts 0" in td.texts(cols)
     acts = page().show_activations(state, "0", "shared", [a, b])
-    figure = acts[0].children.children[1].figure
+    figure = td.find(acts, "cmp-act-0").figure
     assert figure["data"][0]["type"] == "image"
     flat = page().show_activations(state, "4", "run", [a, b])
-    assert flat[1].children.children[1].figure["data"][0]["type"] == "bar"
+    assert td.find(flat, "cmp-act-1").figure["data"][0]["type"] == "bar"
 
 
 def test_another_input_waits_for_extraction_then_reads_the_cache(pair, store):
@@ -250,10 +250,10 @@ def test_filters_matched_to_run_a_recover_a_permutation(pair, store):
     store.files.remove(b, f"{names.FILTERS_DIR}/epochs")  # final weights only
     cols = page().show_filters("0", 3, "aligned", None, [a, b])
     assert "mean r 1.00" in td.texts(cols)
-    labels = cols[1].children.children[1].figure["data"][2]["text"]
+    labels = td.find(cols, "cmp-filt-1").figure["data"][2]["text"]
     assert labels == [f"#{j} 1.00" for j in np.argsort(perm)]
     raw = page().show_filters("0", 3, "raw", None, [a, b])
-    assert raw[1].children.children[1].figure["data"][2]["text"][:2] == ["#0", "#1"]
+    assert td.find(raw, "cmp-filt-1").figure["data"][2]["text"][:2] == ["#0", "#1"]
 
 
 def write_stats(store, run_id, dead: set[int]):
@@ -284,7 +284,7 @@ def test_dead_filters_are_listed_and_outlined(pair, store):
     assert len(rows) == 16 and [r["filter"] for r in rows if r["dead"]] == [3, 5]
     assert "2 of 16 filters dead" in td.texts(summary)
     cols = page().show_filters("0", 3, "raw", state, [a, b])
-    assert len(cols[0].children.children[1].figure["layout"]["shapes"]) == 2
+    assert len(td.find(cols, "cmp-filt-0").figure["layout"]["shapes"]) == 2
 
 
 def test_cka_heatmap_once_the_job_cached_it(pair, store):
