@@ -32,6 +32,7 @@ from shared.store import FAILED, SUCCEEDED, RunStore
 
 SIDE = 28
 PROBE_INDICES = f"{PROBE_DIR}/indices.npy"
+MAX_PIXELS_TEXT = 2048  # characters of a `px:` reference: 784 bytes compress far below this
 READY, PENDING = "ready", "pending"
 QUEUE_DOWN = "the task queue is not reachable now; it is asked again when you reload the page"
 
@@ -66,11 +67,18 @@ def _encode(image: np.ndarray) -> str:
 
 
 def _decode(pixels: str) -> np.ndarray | None:
+    """The 28×28 image of a `px:` reference, or None. It comes from a link anyone can write, so
+    the text is capped and never inflated past one image (no zip bomb)."""
+    if len(pixels) > MAX_PIXELS_TEXT:
+        return None
+    inflate = zlib.decompressobj()
     try:
-        raw = zlib.decompress(base64.urlsafe_b64decode(pixels + "=" * (-len(pixels) % 4)))
+        raw = inflate.decompress(
+            base64.urlsafe_b64decode(pixels + "=" * (-len(pixels) % 4)), SIDE * SIDE + 1
+        )
     except (binascii.Error, ValueError, zlib.error):
         return None
-    if len(raw) != SIDE * SIDE:
+    if len(raw) != SIDE * SIDE or inflate.unconsumed_tail:
         return None
     return np.frombuffer(raw, dtype=np.uint8).reshape(SIDE, SIDE).copy()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import zlib
 
 import numpy as np
 import pytest
@@ -92,7 +93,8 @@ def test_inputs_round_trip_through_the_url():
     assert len(picture["ref"]) < 200  # a drawing fits in a link
     again = compare_inputs.from_ref(picture["ref"], "mnist-sample")
     assert np.array_equal(compare_inputs.input_image(again), image)
-    for bad in ("test:x", "test:99999", "px:!!", "px:" + "A" * 40, "nonsense", None):
+    bomb = base64.urlsafe_b64encode(zlib.compress(b"\0" * 10**6)).decode()
+    for bad in ("test:x", "test:99999", "px:!!", "px:" + "A" * 40, "px:" + bomb, "nonsense", None):
         assert compare_inputs.from_ref(bad, "mnist-sample") is None
     with pytest.raises(compare_inputs.InputRefused, match="between 0 and 1999"):
         compare_inputs.test_input("mnist-sample", 5000)
