@@ -41,7 +41,7 @@ def uploaded_image() -> np.ndarray:
         extra = sorted(set(request.files) - {FIELD})
         hint = f" (it came as {extra[0]!r})" if extra else ""
         raise invalid(FIELD, f"send exactly one picture in the form field {FIELD!r}{hint}")
-    data = files[0].stream.read(MAX_BYTES + 1)  # a byte past the limit is enough to refuse it
+    data = files[0].stream.read()  # bounded by the request body limit; its size is in the answer
     try:
         return decode_upload(data)
     except ImageRejected as exc:
