@@ -7,6 +7,7 @@ returns, so a reader never sees a succeeded run with files missing.
 from __future__ import annotations
 
 import os
+import resource
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +28,19 @@ PREDICT_BATCH = 512
 
 @dataclass
 class FitTime:
-    """Wall time of this attempt's `model.fit` (validation and per-epoch saving included) and
-    the epochs it completed: the figure benchmarks compare with a plain Keras script."""
+    """Wall time of this attempt's `model.fit` (validation and per-epoch saving included), the
+    epochs it completed, and the CPU time it used: the figures benchmarks compare with a plain
+    Keras script (CPU time is the steadier one on a machine that also runs other work)."""
 
     seconds: float
     epochs: int
+    cpu_seconds: float = 0.0
+
+
+def process_cpu_seconds() -> float:
+    """CPU time of this process so far, every thread included."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass
@@ -131,5 +140,6 @@ def save_metrics(
             "fit_seconds": round(fit.seconds, 3) if fit else None,
             "fit_epochs": fit.epochs if fit else None,
             "fit_images_per_second": round(fit_rate, 1) if fit_rate else None,
+            "fit_cpu_seconds": round(fit.cpu_seconds, 3) if fit else None,
         },
     )

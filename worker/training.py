@@ -150,14 +150,18 @@ def _train(
     # Kept until _finish, after the results are safely written; never torn by a kill.
     backup = EpochBackup(store.run_dir(run_id) / CHECKPOINT_DIR)
     heartbeat.beat(epochs=config.epochs, steps=steps)
-    fit_started = time.perf_counter()
+    fit_started, cpu_started = time.perf_counter(), results.process_cpu_seconds()
     model.fit(
         **inputs.fit_arguments(data, config.batch_size),
         epochs=config.epochs,
         verbose=0,
         callbacks=[monitor, backup, *extra_callbacks],
     )
-    fit = results.FitTime(time.perf_counter() - fit_started, monitor.epochs_completed)
+    fit = results.FitTime(
+        time.perf_counter() - fit_started,
+        monitor.epochs_completed,
+        results.process_cpu_seconds() - cpu_started,
+    )
 
     stop = monitor.stop_reason or monitor.check_control()
     score = None
