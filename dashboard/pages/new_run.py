@@ -193,9 +193,17 @@ def preview(config):
     Input("new-submit", "n_clicks"),
     State("new-config", "data"),
     State("new-parent", "data"),
+    State(PARAM, "value"),
+    State(FIELD, "value"),
     prevent_initial_call=True,
 )
-def submit(n_clicks, config, parent):
+def submit(n_clicks, config, parent, param_values, field_vals):
     if not n_clicks:
         return no_update, no_update, no_update
+    # A value typed just before the click may not have reached new-config yet (the edit callback
+    # is still in flight): merge what the inputs show now, so the run is what the form says.
+    param_ids = [item["id"] for item in ctx.states_list[2]]
+    field_ids = [item["id"] for item in ctx.states_list[3]]
+    config = le.set_layer_params(config or le.default_config(), param_ids, param_values)
+    config = le.set_fields(config, field_ids, field_vals)
     return submit_config(get_store(), config, parent)

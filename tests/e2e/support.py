@@ -116,7 +116,12 @@ def is_dash_update(response: Any, output: str) -> bool:
     """A finished Dash callback request whose outputs include `output` (e.g. "new-config")."""
     if "_dash-update-component" not in response.url:
         return False
-    return output in (response.request.post_data or "")
+    try:
+        outputs = json.loads(response.request.post_data or "{}").get("output", "")
+    except ValueError:
+        return False
+    # Only the callback that writes `output`: its id also appears among other callbacks' inputs.
+    return f"{output}." in outputs
 
 
 class Stack:

@@ -46,3 +46,9 @@ def test_dash_ids_and_update_filter():
 
     assert e2e.is_dash_update(Response(), "new-config")
     assert not e2e.is_dash_update(Response(), "run-live")
+
+    class PreviewRequest:  # reads new-config as an input: not the update a test waits for
+        post_data = '{"output":"..new-preview.children..","inputs":[{"id":"new-config"}]}'
+
+    Response.request = PreviewRequest()
+    assert not e2e.is_dash_update(Response(), "new-config")
