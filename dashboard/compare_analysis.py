@@ -12,7 +12,10 @@ from dash import html
 from dashboard import compare_figures as cf
 from dashboard import compare_inputs as ci
 from dashboard import compare_service as compare
+from dashboard import components as ui
 from dashboard import figures
+from dashboard.i18n import t
+from dashboard.messages import message
 
 # --- per-filter statistics -------------------------------------------------------------------------
 
@@ -23,21 +26,23 @@ def stats_rows(
     """Rows of the statistics table (k-th conv layer of every run) and one summary per run."""
     rows: list[dict[str, Any]] = []
     summary: list[Any] = []
+    dead_word = t("compare.stats.dead_word")
     for i, run in enumerate(runs):
         who = f"{cf.letter(i)} · {run['name']}"
         ready = (state or {}).get("stats", {}).get(run["id"])
         convs = compare.conv_layers(run)
         if depth >= len(convs):
-            summary.append(html.Li(f"{who}: no conv layer this deep"))
+            summary.append(html.Li(t("compare.stats.no_layer", who=who)))
             continue
         if ready != ci.READY:
-            wait = "computing on the probe batch…" if ready in (None, ci.PENDING) else ready
+            pending = ready in (None, ci.PENDING)
+            wait = t("compare.stats.computing") if pending else message(str(ready))
             summary.append(html.Li(f"{who}: {wait}"))
             continue
         stats = compare.load_stats(store, run["id"]) or {}
         entry = next((e for e in stats.get("layers", []) if e["name"] == convs[depth].name), None)
         if entry is None:
-            summary.append(html.Li(f"{who}: no statistics for {convs[depth].name}"))
+            summary.append(html.Li(t("compare.stats.no_stats", who=who, layer=convs[depth].name)))
             continue
         for row in entry["filters"]:
             rows.append(
@@ -50,16 +55,22 @@ def stats_rows(
                     "max": row["max"],
                     "silent": row["silent_fraction"],
                     "sparsity": row["sparsity"],
-                    "dead": "dead" if row["dead"] else "",
+                    "dead": dead_word if row["dead"] else "",
                 }
             )
         dead = sum(row["dead"] for row in entry["filters"])
         sparsity = float(np.mean([row["sparsity"] for row in entry["filters"]]))
-        what = "zero" if entry["relu_like"] else "exactly zero"
+        key = "compare.stats.summary." + ("zero" if entry["relu_like"] else "exact")
         summary.append(
             html.Li(
-                f"{who} ({entry['activation']}): {dead} of {len(entry['filters'])} filters dead; "
-                f"on average {sparsity:.0%} of the values are {what}."
+                t(
+                    key,
+                    who=who,
+                    activation=entry["activation"],
+                    dead=dead,
+                    n=len(entry["filters"]),
+                    pct=ui.fmt_pct(sparsity, 0),
+                )
             )
         )
     return rows, summary
@@ -70,7 +81,7 @@ def stats_rows(
 
 def pair_options(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
-        {"label": f"{cf.letter(i)} vs {cf.letter(j)}", "value": f"{i}-{j}"}
+        {"label": t("compare.cka.pair", a=cf.letter(i), b=cf.letter(j)), "value": f"{i}-{j}"}
         for i in range(len(runs))
         for j in range(i + 1, len(runs))
     ]
@@ -88,16 +99,22 @@ def cka(
     store: Any, runs: list[dict[str, Any]], pair: tuple[int, int] | None, state: dict | None
 ) -> tuple[Any, str]:
     if pair is None:
-        return figures.empty_figure("Choose two runs"), ""
+        return figures.empty_figure(t("compare.cka.choose")), ""
     a, b = runs[pair[0]], runs[pair[1]]
     la, lb = cf.letter(pair[0]), cf.letter(pair[1])
     ready = (state or {}).get("cka", {}).get(f"{a['id']}:{b['id']}")
     if ready != ci.READY:
-        wait = "Computing on 500 test images…" if ready in (None, ci.PENDING) else ready
+        pending = ready in (None, ci.PENDING)
+        wait = t("compare.cka.computing") if pending else message(str(ready))
         return figures.empty_figure(wait), ""
     result = compare.load_cka(store, a["id"], b["id"]) or {}
-    caption = (
-        f"On the first {result.get('probe_images')} test images of {result.get('dataset')}. "
-        f"Rows: layers of {la} ({a['name']}); columns: layers of {lb} ({b['name']})."
+    caption = t(
+        "compare.cka.caption",
+        n=result.get("probe_images"),
+        dataset=result.get("dataset"),
+        a=la,
+        name_a=a["name"],
+        b=lb,
+        name_b=b["name"],
     )
     return cf.cka_heatmap(result, la, lb), caption

@@ -18,6 +18,7 @@ from dash import dcc, html
 from PIL import Image
 
 from dashboard.figures import BAD, GOOD, NEUTRAL, TEMPLATE, empty_figure
+from dashboard.i18n import t
 from dashboard.montage import Montage, montage
 
 RUN_COLORS = ("#2563eb", "#f59e0b", "#16a34a", "#7c3aed")
@@ -187,7 +188,7 @@ def flat_output(
                 "x": [str(n) for n in names],
                 "y": v.round(5).tolist(),
                 "marker": {"color": color},
-                "hovertemplate": "unit %{x}: %{y:.4g}<extra></extra>",
+                "hovertemplate": t("compare.fig.unit_hover"),
             }
         ]
         layout |= {"height": 220, "bargap": 0.15, "xaxis": {"type": "category"}}
@@ -202,7 +203,7 @@ def flat_output(
         "type": "heatmap",
         "z": grid.reshape(rows, width).tolist(),
         "colorscale": "Viridis",
-        "hovertemplate": "row %{y}, unit %{x}: %{z:.4g}<extra></extra>",
+        "hovertemplate": t("compare.fig.row_unit_hover"),
         "colorbar": {"thickness": 8},
     }
     if value_range is not None:
@@ -254,11 +255,12 @@ def curves(histories: Sequence[tuple[str, str, dict[str, Any]]]) -> Any:
     whole page's other views."""
     n = max((len(h.get(k) or []) for _, _, h in histories for k in ("loss", "val_loss")), default=0)
     if n == 0:
-        return empty_figure("No finished epoch in these runs yet")
+        return empty_figure(t("compare.fig.no_epoch"))
     data = []
     for label, color, history in histories:
         for axis, key in (("", "loss"), ("2", "accuracy")):
             for prefix, dash, what in (("", "solid", "training"), ("val_", "dash", "validation")):
+                words = {"what": t(f"fig.{what}"), "metric": t(f"fig.{key}_word")}
                 ys = list(history.get(prefix + key) or [])
                 if not any(y is not None for y in ys):
                     continue
@@ -275,12 +277,11 @@ def curves(histories: Sequence[tuple[str, str, dict[str, Any]]]) -> Any:
                         "mode": "lines+markers",
                         "line": {"color": color, "dash": dash, "width": 2},
                         "marker": {"size": 5},
-                        "hovertemplate": f"{label}<br>epoch %{{x}}: {what} {key} %{{y:.4f}}"
-                        "<extra></extra>",
+                        "hovertemplate": t("compare.fig.curve_hover", label=label, **words),
                     }
                 )
     epoch_axis = {
-        "title": {"text": "epoch"},
+        "title": {"text": t("fig.epoch")},
         "dtick": 1 if n <= 20 else None,
         "range": [0.7, n + 0.3],
     }
@@ -296,7 +297,7 @@ def curves(histories: Sequence[tuple[str, str, dict[str, Any]]]) -> Any:
             "showarrow": False,
             "font": {"size": 14},
         }
-        for title, x in (("Loss", 0.225), ("Accuracy", 0.775))
+        for title, x in ((t("fig.loss"), 0.225), (t("fig.accuracy"), 0.775))
     ]
     layout = {
         "template": _template(),
@@ -316,7 +317,7 @@ def cka_heatmap(result: dict[str, Any], label_a: str, label_b: str) -> Any:
     """CKA of every layer of A (rows, first layer on top) against every layer of B (columns)."""
     z = np.asarray(result.get("matrix") or [], dtype=np.float64)
     if z.ndim != 2 or z.size == 0:
-        return empty_figure("No similarity matrix")
+        return empty_figure(t("compare.fig.no_matrix"))
     rows, cols = result["layers_a"], result["layers_b"]
     heat = {
         "type": "heatmap",
@@ -328,7 +329,7 @@ def cka_heatmap(result: dict[str, Any], label_a: str, label_b: str) -> Any:
         "colorscale": "Viridis",
         "texttemplate": "%{z:.2f}",
         "textfont": {"size": 11},
-        "hovertemplate": f"{label_a} %{{y}} vs {label_b} %{{x}}: CKA %{{z:.3f}}<extra></extra>",
+        "hovertemplate": t("compare.fig.cka_hover", a=label_a, b=label_b),
         "colorbar": {"thickness": 10, "title": {"text": "CKA", "side": "right"}},
         "xgap": 1,
         "ygap": 1,
@@ -336,9 +337,9 @@ def cka_heatmap(result: dict[str, Any], label_a: str, label_b: str) -> Any:
     layout = {
         "template": _template(),
         "height": max(300, 60 * len(rows) + 110),
-        "xaxis": {"title": {"text": f"layers of {label_b}"}, "type": "category"},
+        "xaxis": {"title": {"text": t("compare.fig.layers_of", label=label_b)}, "type": "category"},
         "yaxis": {
-            "title": {"text": f"layers of {label_a}"},
+            "title": {"text": t("compare.fig.layers_of", label=label_a)},
             "type": "category",
             "autorange": "reversed",
         },

@@ -23,6 +23,8 @@ import numpy as np
 
 from dashboard import compare_service as compare
 from dashboard import run_data, service
+from dashboard.components import status_word
+from dashboard.i18n import t
 from shared import comparison
 from shared.artifacts import PROBE_DIR
 from shared.datasets import DatasetUnavailable
@@ -34,11 +36,18 @@ SIDE = 28
 PROBE_INDICES = f"{PROBE_DIR}/indices.npy"
 MAX_PIXELS_TEXT = 2048  # characters of a `px:` reference: 784 bytes compress far below this
 READY, PENDING = "ready", "pending"
-QUEUE_DOWN = "the task queue is not reachable now; it is asked again when you reload the page"
 
 
 class InputRefused(ValueError):
     """The input cannot be used; the message says why."""
+
+
+def queue_down() -> str:
+    return t("compare.state.queue_down")
+
+
+def not_trained(run: dict[str, Any]) -> str:
+    return t("compare.state.not_trained", status=status_word(str(run["status"])))
 
 
 # --- describing inputs -----------------------------------------------------------------------------
@@ -46,7 +55,7 @@ class InputRefused(ValueError):
 
 def test_input(dataset: str, index: Any) -> dict[str, Any]:
     if index is None or not float(index).is_integer():
-        raise InputRefused("Type the number of a test image.")
+        raise InputRefused(t("compare.input.type_number"))
     try:
         _, label = service.test_image(dataset, int(index))
     except (service.InputError, DatasetUnavailable) as exc:
@@ -133,15 +142,14 @@ def input_image(desc: dict[str, Any] | None) -> np.ndarray | None:
 
 def describe(desc: dict[str, Any] | None, classes: tuple[str, ...] = ()) -> str:
     if not desc:
-        return "no input chosen"
+        return t("compare.describe.none")
     if desc.get("kind") == "test":
         label = int(desc.get("label", -1))
         name = classes[label] if 0 <= label < len(classes) else str(label)
-        return f"test image #{desc['index']} of {desc['dataset']} · true class {name}"
-    how = {"upload": "your uploaded picture", "drawing": "your drawing"}.get(
-        str(desc.get("how")), "the picture from the link"
-    )
-    return f"{how}, converted to 28×28 like MNIST"
+        return t("compare.describe.test", index=desc["index"], dataset=desc["dataset"], name=name)
+    how = str(desc.get("how"))
+    what = t(f"compare.describe.{how if how in ('upload', 'drawing') else 'link'}")
+    return t("compare.describe.picture", how=what)
 
 
 # --- where each run's answer comes from ------------------------------------------------------------
@@ -162,7 +170,7 @@ def source(
 ) -> dict[str, Any]:
     """{"probe": k} | {"digest": d} (ready) | {"pending": d} | {"error": sentence} for one run."""
     if run["status"] != SUCCEEDED:
-        return {"error": f"not trained (it is {run['status']})"}
+        return {"error": not_trained(run)}
     probe = _probe_index(store, run, desc)
     if probe is not None:
         return {"probe": probe}
@@ -173,18 +181,18 @@ def source(
         try:
             answer = service.request_activations(store, run["id"], image)
         except BrokerUnavailable:
-            return {"error": QUEUE_DOWN}
+            return {"error": queue_down()}
         return {"digest": digest} if answer["status"] == "cached" else {"pending": digest}
     job = store.get_job(service.extraction_job_id(run["id"], digest))
     if job is not None and job["status"] == FAILED:
-        return {"error": job.get("error") or "the extraction failed"}
+        return {"error": job.get("error") or t("compare.state.extraction_failed")}
     return {"pending": digest}
 
 
 def _job_state(store: RunStore, job_id: str) -> str:
     job = store.get_job(job_id)
     if job is not None and job["status"] == FAILED:
-        return str(job.get("error") or "the job failed")
+        return str(job.get("error") or t("compare.state.job_failed"))
     return PENDING
 
 
@@ -192,7 +200,7 @@ def stats_state(store: RunStore, run: dict[str, Any], ask: bool) -> str:
     if compare.load_stats(store, run["id"]) is not None:
         return READY
     if run["status"] != SUCCEEDED:
-        return f"not trained (it is {run['status']})"
+        return not_trained(run)
     if not ask:
         return _job_state(store, comparison.stats_job_id(run["id"]))
     try:
@@ -200,7 +208,7 @@ def stats_state(store: RunStore, run: dict[str, Any], ask: bool) -> str:
     except compare.NotReady as exc:
         return str(exc)
     except BrokerUnavailable:
-        return QUEUE_DOWN
+        return queue_down()
     return PENDING
 
 
@@ -216,7 +224,7 @@ def cka_state(store: RunStore, run_a: dict[str, Any], run_b: dict[str, Any], ask
     try:
         answer = compare.request_cka(store, run_a, run_b)
     except BrokerUnavailable:
-        return QUEUE_DOWN
+        return queue_down()
     return READY if answer["status"] == "cached" else PENDING
 
 

@@ -16,18 +16,24 @@ from dash import html
 from dashboard import compare_figures as cf
 from dashboard import compare_inputs as ci
 from dashboard import compare_service as compare
+from dashboard import components as ui
 from dashboard import figures, run_data
+from dashboard.i18n import number, t
+from dashboard.messages import message
 from dashboard.run_views import graph
 from shared.analysis import align_filters
 from shared.config import LayerInfo
 
 SCALE_MAP, SCALE_RUN, SCALE_SHARED = "map", "run", "shared"
-SCALES = [
-    {"label": "each map", "value": SCALE_MAP},
-    {"label": "each run", "value": SCALE_RUN},
-    {"label": "shared by all runs", "value": SCALE_SHARED},
-]
 ALIGNED, RAW = "aligned", "raw"
+
+
+def scales() -> list[dict[str, Any]]:
+    """The colour-scale choices of the feature maps, in the page's language."""
+    return [
+        {"label": t(f"compare.scale.{value}"), "value": value}
+        for value in (SCALE_MAP, SCALE_RUN, SCALE_SHARED)
+    ]
 
 
 def _column(i: int, run: dict[str, Any], title: str, body: Any, count: int) -> dbc.Col:
@@ -45,11 +51,11 @@ def _note(text: str) -> html.Div:
 
 def _waiting(src: dict[str, Any]) -> str | None:
     if "error" in src:
-        return f"No answer: {src['error']}."
+        return t("compare.wait.no_answer", error=message(str(src["error"])))
     if "pending" in src:
-        return "Running the input through this model…"
+        return t("compare.wait.running")
     if not src:
-        return "Choose an input above."
+        return t("compare.wait.choose_input")
     return None
 
 
@@ -76,11 +82,15 @@ def predictions(
         wait = _waiting(src) if state else "…"
         probs = None if wait else ci.probabilities(store, run, src)
         if probs is None:
-            cols.append(_column(i, run, run["name"], _note(wait or "No prediction"), len(runs)))
+            cols.append(
+                _column(i, run, run["name"], _note(wait or t("compare.no_prediction")), len(runs))
+            )
             continue
         pred = int(np.argmax(probs))
         name = classes[pred] if pred < len(classes) else str(pred)
-        title = f"{run['name']} · predicts {name} ({float(probs[pred]):.0%})"
+        title = t(
+            "compare.predicts", name=run["name"], label=name, pct=ui.fmt_pct(float(probs[pred]), 0)
+        )
         fig = cf.probabilities(probs, classes, label)
         cols.append(_column(i, run, title, graph(f"cmp-pred-{i}", fig), len(runs)))
     return cols
@@ -100,7 +110,7 @@ def depth_options(infos: list[list[LayerInfo]]) -> list[dict[str, Any]]:
             name, shape = kinds.pop()
             label = f"{k + 1} · {name} · {'×'.join(map(str, shape))}"
         elif len(names) == 1 and None not in at:
-            label = f"{k + 1} · {names.pop()} · shapes differ"
+            label = f"{k + 1} · {names.pop()} · {t('compare.depth.shapes_differ')}"
         else:
             label = f"{k + 1} · " + " · ".join(
                 f"{cf.letter(i)} {a.name if a else '—'}" for i, a in enumerate(at)
@@ -127,7 +137,7 @@ def activations(
     for run, run_infos in zip(runs, infos, strict=True):
         info = run_infos[depth] if depth < len(run_infos) else None
         src = (state or {}).get("sources", {}).get(run["id"], {})
-        wait = (_waiting(src) if state else "…") or (None if info else "No layer this deep.")
+        wait = (_waiting(src) if state else "…") or (None if info else t("compare.no_layer"))
         act = None if wait or info is None else ci.activation(store, run, src, info.name)
         acts.append((info, act, wait))
     present = [a for _, a, _ in acts if a is not None]
@@ -138,7 +148,9 @@ def activations(
     for i, (run, (info, act, wait)) in enumerate(zip(runs, acts, strict=True)):
         if act is None or info is None:
             title = info.name if info else "—"
-            cols.append(_column(i, run, title, _note(wait or "No activations"), len(runs)))
+            cols.append(
+                _column(i, run, title, _note(wait or t("compare.no_activations")), len(runs))
+            )
             continue
         title = f"{info.name} · {'×'.join(map(str, act.shape))}"
         maps = _maps(act)
@@ -169,8 +181,11 @@ def activations(
 
 
 def _map_hover(c: int, m: np.ndarray, dead: bool) -> str:
-    note = "<br>dead filter: never fires on the probe batch" if dead else ""
-    return f"map #{c}<br>min {m.min():.3g} · max {m.max():.3g} · mean {m.mean():.3g}{note}"
+    note = "<br>" + t("compare.hover.map_dead") if dead else ""
+    values = {
+        k: number(f"{v:.3g}") for k, v in (("min", m.min()), ("max", m.max()), ("mean", m.mean()))
+    }
+    return t("compare.hover.map", c=c) + "<br>" + t("fig.stats", **values) + note
 
 
 # --- filters ---------------------------------------------------------------------------------------
@@ -184,11 +199,12 @@ def conv_options(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         kinds = {(a.name, a.kernel_shape) for a in at if a is not None}
         if len(kinds) == 1 and None not in at:
             name, shape = kinds.pop()
-            label = f"conv layer {k + 1} · {name} · {shape[0]}×{shape[1]}, {shape[3]} filters"
-        else:
-            label = f"conv layer {k + 1} · " + " · ".join(
-                f"{cf.letter(i)} {a.name if a else '—'}" for i, a in enumerate(at)
+            label = t(
+                "compare.conv_option", k=k + 1, name=name, kh=shape[0], kw=shape[1], n=shape[3]
             )
+        else:
+            names = " · ".join(f"{cf.letter(i)} {a.name if a else '—'}" for i, a in enumerate(at))
+            label = t("compare.conv_option.mixed", k=k + 1, names=names)
         options.append({"label": label, "value": str(k)})
     return options
 
@@ -209,7 +225,10 @@ def _kernel_at(
     """(kernel, whether it is the final one, when it is from) for the slider's epoch."""
     snaps = run_data.filter_snapshots(store, run["id"], layer)
     at = None if epoch is None or snaps == 0 or epoch >= snaps - 1 else int(epoch)
-    when = "final" if at is None else ("initial weights" if at == 0 else f"after epoch {at}")
+    if at is None:
+        when = t("compare.when.final")
+    else:
+        when = t("compare.when.initial") if at == 0 else t("compare.when.epoch", epoch=at)
     return run_data.load_filters(store, run["id"], layer, at), at is None, when
 
 
@@ -234,7 +253,7 @@ def filters(
     cols = []
     for i, (run, (info, kernel, final, when)) in enumerate(zip(runs, kernels, strict=True)):
         if info is None or kernel is None:
-            note = "No conv layer this deep." if info is None else "No filters stored."
+            note = t("compare.no_conv_layer") if info is None else t("compare.no_filters")
             cols.append(_column(i, run, info.name if info else "—", _note(note), len(runs)))
             continue
         tiles = figures.kernel_tiles(kernel)
@@ -245,18 +264,19 @@ def filters(
                 match = align_filters(ref, kernel)
                 order = match["order_b"]
                 corr = [p["correlation"] for p in match["pairs"]]
-                note = f" · mean r {match['mean_correlation']:.2f}"
+                note = t("compare.mean_r", r=number(f"{match['mean_correlation']:.2f}"))
             else:
-                note = " · raw: kernels differ from A's"
+                note = t("compare.raw_differ")
         stats_state = (state or {}).get("stats", {}).get(run["id"])
         dead = dead_channels(store, run, info.name, stats_state) if final else set()
         labels = [
-            f"#{j}" if r is None else f"#{j} {r:.2f}" for j, r in zip(order, corr, strict=True)
+            f"#{j}" if r is None else f"#{j} {number(f'{r:.2f}')}"
+            for j, r in zip(order, corr, strict=True)
         ]
         hovers = [
-            f"filter #{j}"
-            + ("" if r is None else f"<br>matched to A's #{p}, r = {r:.3f}")
-            + ("<br>dead: never fires on the probe batch" if j in dead else "")
+            t("compare.hover.filter", j=j)
+            + ("" if r is None else "<br>" + t("compare.hover.matched", p=p, r=number(f"{r:.3f}")))
+            + ("<br>" + t("compare.hover.dead") if j in dead else "")
             for p, (j, r) in enumerate(zip(order, corr, strict=True))
         ]
         fig = cf.tile_grid(
@@ -269,6 +289,6 @@ def filters(
             target=42,
             max_tile_px=56,
         )
-        title = f"{info.name} · {len(tiles)} filters, {when}{note}"
+        title = t("compare.filters.column", name=info.name, n=len(tiles), when=when, note=note)
         cols.append(_column(i, run, title, cf.tile_graph(f"cmp-filt-{i}", fig), len(runs)))
     return cols

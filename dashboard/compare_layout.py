@@ -19,23 +19,28 @@ from dashboard import components as ui
 from dashboard import figures, run_data
 from dashboard.compare_overview import overview
 from dashboard.compare_views import TABLE_STYLE
+from dashboard.i18n import t
 from dashboard.run_views import graph
 from shared.store import RunStore
 
 POLL_MS = 700
 PERCENT = Format(precision=1, scheme=Scheme.percentage)
 NUMBER = Format(precision=3, scheme=Scheme.fixed)
-STATS_COLUMNS: Any = [
-    {"name": "Run", "id": "run"},
-    {"name": "Layer", "id": "layer"},
-    {"name": "Filter", "id": "filter", "type": "numeric"},
-    {"name": "Mean", "id": "mean", "type": "numeric", "format": NUMBER},
-    {"name": "Std", "id": "std", "type": "numeric", "format": NUMBER},
-    {"name": "Max", "id": "max", "type": "numeric", "format": NUMBER},
-    {"name": "Silent on", "id": "silent", "type": "numeric", "format": PERCENT},
-    {"name": "Sparsity", "id": "sparsity", "type": "numeric", "format": PERCENT},
-    {"name": "Dead", "id": "dead"},
-]
+
+
+def stats_columns() -> Any:
+    """The statistics table's columns, headed in the page's language."""
+    return [
+        {"name": t("compare.col.run"), "id": "run"},
+        {"name": t("compare.col.layer"), "id": "layer"},
+        {"name": t("compare.col.filter"), "id": "filter", "type": "numeric"},
+        {"name": t("compare.col.mean"), "id": "mean", "type": "numeric", "format": NUMBER},
+        {"name": t("compare.col.std"), "id": "std", "type": "numeric", "format": NUMBER},
+        {"name": t("compare.col.max"), "id": "max", "type": "numeric", "format": NUMBER},
+        {"name": t("compare.col.silent"), "id": "silent", "type": "numeric", "format": PERCENT},
+        {"name": t("compare.col.sparsity"), "id": "sparsity", "type": "numeric", "format": PERCENT},
+        {"name": t("compare.col.dead"), "id": "dead"},
+    ]
 
 
 def _control(label: str, control: Any, md: int) -> dbc.Col:
@@ -50,15 +55,15 @@ def activations_card(infos: list[list[Any]]) -> dbc.Card:
     controls = dbc.Row(
         [
             _control(
-                "layer depth",
+                t("compare.maps.depth"),
                 dbc.Select(id="cmp-depth", options=views.depth_options(infos), value="0"),
                 6,
             ),
             _control(
-                "colour scale per",
+                t("inspect.colour_per"),
                 dbc.RadioItems(
                     id="cmp-scale",
-                    options=views.SCALES,
+                    options=views.scales(),
                     value=views.SCALE_RUN,
                     inline=True,
                     class_name="lens-radio",
@@ -69,11 +74,9 @@ def activations_card(infos: list[list[Any]]) -> dbc.Card:
         class_name="g-2 mb-2",
     )
     return ui.section(
-        "Feature maps, layer by layer",
+        t("compare.maps.title"),
         html.Div([controls, _row("cmp-acts")]),
-        "The k-th layer of every run for the same input (yellow = strong response). With "
-        "“shared by all runs” one colour means one value everywhere, so you can see which model "
-        "responds more strongly; maps outlined in red belong to dead filters.",
+        ui.tr("compare.maps.help"),
     )
 
 
@@ -82,17 +85,17 @@ def filters_card(store: RunStore, runs: list[dict[str, Any]]) -> dbc.Card:
     controls = dbc.Row(
         [
             _control(
-                "conv layer",
+                t("compare.filters.conv"),
                 dbc.Select(id="cmp-conv", options=views.conv_options(runs), value="0"),
                 5,
             ),
             _control(
-                "order",
+                t("compare.filters.order"),
                 dbc.RadioItems(
                     id="cmp-align",
                     options=[
-                        {"label": "matched to A", "value": views.ALIGNED},
-                        {"label": "as trained", "value": views.RAW},
+                        {"label": t("compare.filters.matched"), "value": views.ALIGNED},
+                        {"label": t("compare.filters.as_trained"), "value": views.RAW},
                     ],
                     value=views.ALIGNED,
                     inline=True,
@@ -101,14 +104,14 @@ def filters_card(store: RunStore, runs: list[dict[str, Any]]) -> dbc.Card:
                 3,
             ),
             _control(
-                "after epoch",
+                t("inspect.after_epoch"),
                 dcc.Slider(
                     id="cmp-epoch",
                     min=0,
                     max=max(last, 1),
                     step=1,
                     value=max(last, 1),
-                    marks={e: "init" if e == 0 else str(e) for e in range(last + 1)},
+                    marks={e: t("inspect.init") if e == 0 else str(e) for e in range(last + 1)},
                     included=False,
                 ),
                 4,
@@ -117,26 +120,23 @@ def filters_card(store: RunStore, runs: list[dict[str, Any]]) -> dbc.Card:
         class_name="g-2 mb-2",
     )
     return ui.section(
-        "Filters side by side",
+        t("compare.filters.title"),
         html.Div([controls, _row("cmp-filters")]),
-        "Two trainings learn similar filters in a random order. “Matched to A” pairs each "
-        "filter with its most similar counterpart in run A (Hungarian assignment on their "
-        "correlation, shown as r above each tile). Gray: white = large weight. Red outline: "
-        "a dead filter.",
+        ui.tr("compare.filters.help"),
     )
 
 
 def stats_card() -> dbc.Card:
     table = DataTable(
         id="cmp-stats-table",
-        columns=STATS_COLUMNS,
+        columns=stats_columns(),
         data=[],
         sort_action="native",
         page_size=16,
         cell_selectable=False,
         style_data_conditional=[
             {
-                "if": {"filter_query": '{dead} = "dead"'},
+                "if": {"filter_query": f'{{dead}} = "{t("compare.stats.dead_word")}"'},
                 "backgroundColor": "#fee2e2",
                 "color": "#991b1b",
             }
@@ -144,12 +144,9 @@ def stats_card() -> dbc.Card:
         **TABLE_STYLE,
     )
     return ui.section(
-        "Per-filter statistics",
+        t("compare.stats.title"),
         html.Div([html.Ul(id="cmp-stats-summary", className="lens-cmp-summary"), table]),
-        "For the conv layer chosen above, on the first 500 test images: each filter's mean "
-        "activation, how often it stays silent on a whole image, and its sparsity (the share of "
-        "values that are zero). A dead filter never fires: under ReLU it contributes nothing. "
-        "Click a column to sort.",
+        ui.tr("compare.stats.help"),
     )
 
 
@@ -162,17 +159,14 @@ def cka_card(runs: list[dict[str, Any]]) -> dbc.Card:
         )
     )
     return ui.section(
-        "Layer similarity (CKA)",
+        t("compare.cka.title"),
         html.Div(
             [
                 graph("cmp-cka", figures.empty_figure("…")),
                 html.Div(id="cmp-cka-caption", className="lens-faint"),
             ]
         ),
-        "Linear CKA compares what two layers make of the same 500 test images: 1 means they "
-        "arrange the images alike (up to a rotation and scale), 0 that they have nothing in "
-        "common. Even unrelated wide layers score well above 0, so compare cells with each other "
-        "rather than with 0.",
+        ui.tr("compare.cka.help"),
         tools=control,
     )
 
@@ -182,12 +176,7 @@ def body(store: RunStore, runs: list[dict[str, Any]]) -> list[Any]:
     infos = [run_data.layer_infos(run) for run in runs]
     return [
         *overview(runs),
-        ui.section(
-            "Predictions",
-            _row("cmp-preds"),
-            "Each model's class probabilities for the input; the tallest bar is its answer "
-            "(green when right, red when wrong, the true class outlined when known).",
-        ),
+        ui.section(t("compare.preds.title"), _row("cmp-preds"), ui.tr("compare.preds.help")),
         activations_card(infos),
         filters_card(store, runs),
         stats_card(),

@@ -12,6 +12,7 @@ from dash import dcc, html
 from dashboard import compare_figures as cf
 from dashboard import components as ui
 from dashboard.compare_service import config_diff
+from dashboard.i18n import t
 from dashboard.run_views import graph
 from shared.images import MAX_BYTES
 
@@ -41,7 +42,7 @@ def run_cards(runs: list[dict[str, Any]]) -> dbc.Row:
                         html.Div(
                             [
                                 html.Span(ui.fmt_pct(test, 1), className="lens-cmp-acc"),
-                                html.Span(" test accuracy", className="lens-faint"),
+                                html.Span(t("compare.card.test_acc"), className="lens-faint"),
                             ]
                         ),
                     ],
@@ -59,12 +60,12 @@ def diff_table(runs: list[dict[str, Any]]) -> Any:
     rows = config_diff([run.get("config") or {} for run in runs])
     if not rows:
         return html.P(
-            "These runs were trained with exactly the same settings (only their names differ).",
+            t("compare.diff.same"),
             className="lens-faint mb-0",
         )
     head = html.Thead(
         html.Tr(
-            [html.Th("Setting")]
+            [html.Th(t("compare.diff.setting"))]
             + [
                 html.Th(html.Span(cf.letter(i), className="lens-cmp-letter"))
                 for i in range(len(runs))
@@ -96,21 +97,14 @@ def overview(runs: list[dict[str, Any]]) -> list[Any]:
         dbc.Row(
             [
                 dbc.Col(
-                    ui.section(
-                        "Config differences",
-                        diff_table(runs),
-                        "Only the settings that differ between the runs; a value that differs "
-                        "from run A's is highlighted.",
-                    ),
+                    ui.section(t("compare.diff.title"), diff_table(runs), t("compare.diff.help")),
                     lg=5,
                 ),
                 dbc.Col(
                     ui.section(
-                        "Training curves",
+                        t("compare.curves.title"),
                         graph("cmp-curves", cf.curves(histories)),
-                        "Every run on the same axes, in its colour: solid lines on the training "
-                        "images, dashed on the held-out validation images. Lower loss and higher "
-                        "accuracy are better.",
+                        ui.tr("compare.curves.help"),
                     ),
                     lg=7,
                 ),
@@ -126,7 +120,7 @@ def overview(runs: list[dict[str, Any]]) -> list[Any]:
 def input_card(preview_src: str | None, caption: str) -> dbc.Card:
     test = html.Div(
         [
-            html.Span("A test image", className="lens-label"),
+            html.Span(t("compare.input.test"), className="lens-label"),
             dbc.InputGroup(
                 [
                     dbc.InputGroupText("#"),
@@ -136,39 +130,48 @@ def input_card(preview_src: str | None, caption: str) -> dbc.Card:
                         min=0,
                         step=1,
                         value=None,
-                        placeholder="e.g. 42",
+                        placeholder=t("compare.input.example"),
                     ),
-                    dbc.Button("Show", id="cmp-test-show", color="primary", outline=True),
+                    dbc.Button(
+                        t("compare.input.show"), id="cmp-test-show", color="primary", outline=True
+                    ),
                 ],
                 size="sm",
             ),
-            html.Div("by its number in the test set", className="lens-faint mt-1"),
+            html.Div(t("compare.input.by_number"), className="lens-faint mt-1"),
         ],
         className="lens-cmp-source",
     )
     upload = html.Div(
         [
-            html.Span("Or a picture", className="lens-label"),
+            html.Span(t("compare.input.picture"), className="lens-label"),
             dcc.Upload(
-                html.Div(["Drop a PNG or JPEG here, or ", html.U("choose a file")]),
+                html.Div([t("compare.input.drop"), html.U(t("compare.input.choose_file"))]),
                 id="cmp-upload",
                 accept="image/png,image/jpeg,image/gif,image/bmp,image/webp",
                 max_size=MAX_BYTES,
                 multiple=False,
                 className="lens-cmp-upload",
             ),
-            html.Div("any size up to 2 MB; a digit on paper works", className="lens-faint mt-1"),
+            html.Div(t("compare.input.picture_hint"), className="lens-faint mt-1"),
         ],
         className="lens-cmp-source",
     )
     draw = html.Div(
         [
-            html.Span("Or draw a digit", className="lens-label"),
+            html.Span(t("compare.input.draw"), className="lens-label"),
             html.Canvas(id="cmp-canvas", width=168, height=168, className="lens-draw"),
             html.Div(
                 [
-                    dbc.Button("Use drawing", id="cmp-draw-use", size="sm", color="primary"),
-                    dbc.Button("Clear", id="cmp-draw-clear", size="sm", color="light"),
+                    dbc.Button(
+                        t("compare.input.use_drawing"),
+                        id="cmp-draw-use",
+                        size="sm",
+                        color="primary",
+                    ),
+                    dbc.Button(
+                        t("compare.input.clear"), id="cmp-draw-clear", size="sm", color="light"
+                    ),
                 ],
                 className="d-flex gap-1 mt-1",
             ),
@@ -177,14 +180,14 @@ def input_card(preview_src: str | None, caption: str) -> dbc.Card:
     )
     shown = html.Div(
         [
-            html.Span("What every model gets", className="lens-label"),
+            html.Span(t("compare.input.shown"), className="lens-label"),
             html.Img(id="cmp-input-preview", src=preview_src, className="lens-cmp-preview"),
             html.Div(caption, id="cmp-input-caption", className="lens-faint mt-1"),
         ],
         className="lens-cmp-source",
     )
     return ui.section(
-        "One input through every model",
+        t("compare.input.title"),
         html.Div(
             [
                 html.Div([test, upload, draw, shown], className="lens-cmp-sources"),
@@ -192,7 +195,5 @@ def input_card(preview_src: str | None, caption: str) -> dbc.Card:
                 dcc.Store(id="cmp-drawing"),
             ]
         ),
-        "Choose what the models look at. A picture or a drawing is converted the way MNIST's "
-        "digits were prepared: gray, white on black, the digit scaled to 20 pixels and centred "
-        "in 28×28. The image on the right is exactly what every model receives.",
+        ui.tr("compare.input.help"),
     )

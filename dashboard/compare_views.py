@@ -13,31 +13,29 @@ from dash.dash_table.Format import Format, Scheme
 
 from dashboard import compare_figures as cf
 from dashboard import components as ui
+from dashboard.i18n import t
 from shared.datasets import DATASETS
 from shared.store import STATUSES, SUCCEEDED
 
 MAX_RUNS = 4
 ANY = "all"
-PICKER_COLUMNS: Any = [
-    {"name": "Name", "id": "name"},
-    {"name": "Dataset", "id": "dataset"},
-    {"name": "Status", "id": "status"},
-    {
-        "name": "Test acc.",
-        "id": "test_acc",
-        "type": "numeric",
-        "format": Format(precision=1, scheme=Scheme.percentage),
-    },
-    {
-        "name": "Val acc.",
-        "id": "val_acc",
-        "type": "numeric",
-        "format": Format(precision=1, scheme=Scheme.percentage),
-    },
-    {"name": "Architecture", "id": "architecture"},
-    {"name": "Epochs", "id": "epochs", "type": "numeric"},
-    {"name": "Created", "id": "created"},
-]
+
+
+def picker_columns() -> Any:
+    """The picker table's columns, headed in the page's language."""
+    percent = Format(precision=1, scheme=Scheme.percentage)
+    return [
+        {"name": t("runs.col.name"), "id": "name"},
+        {"name": t("runs.col.dataset"), "id": "dataset"},
+        {"name": t("runs.col.status"), "id": "status"},
+        {"name": t("runs.col.test_acc"), "id": "test_acc", "type": "numeric", "format": percent},
+        {"name": t("runs.col.val_acc"), "id": "val_acc", "type": "numeric", "format": percent},
+        {"name": t("runs.col.architecture"), "id": "architecture"},
+        {"name": t("form.epochs"), "id": "epochs", "type": "numeric"},
+        {"name": t("runs.col.created"), "id": "created"},
+    ]
+
+
 TABLE_STYLE: dict[str, Any] = {
     "style_table": {"overflowX": "auto", "maxHeight": "330px", "overflowY": "auto"},
     "style_cell": {
@@ -75,7 +73,7 @@ def picker_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "id": run["id"],
             "name": run["name"],
             "dataset": run["dataset"],
-            "status": run["status"],
+            "status": ui.status_word(run["status"]),
             "test_acc": (run.get("test") or {}).get("accuracy"),
             "val_acc": run.get("val_accuracy"),
             "architecture": run.get("architecture") or "",
@@ -100,7 +98,7 @@ def apply_selection(
     room = MAX_RUNS - len(kept)
     note = ""
     if len(added) > room:
-        note = f"Up to {MAX_RUNS} runs side by side: untick one to add another."
+        note = t("compare.pick.max", n=MAX_RUNS)
     return kept + added[: max(room, 0)], note
 
 
@@ -111,7 +109,7 @@ def selected_rows(rows: list[dict[str, Any]], chosen: list[str]) -> list[int]:
 def chips(runs: list[dict[str, Any]]) -> list[Any]:
     """The chosen runs as coloured letters; the letter names the run everywhere below."""
     if not runs:
-        return [html.Span("No run chosen yet.", className="lens-faint")]
+        return [html.Span(t("compare.pick.none"), className="lens-faint")]
     return [
         html.Span(
             [html.B(cf.letter(i), className="lens-cmp-letter"), run["name"]],
@@ -129,14 +127,16 @@ def picker(rows: list[dict[str, Any]], chosen_runs: list[dict[str, Any]]) -> dbc
     filters = dbc.Row(
         [
             dbc.Col(
-                dbc.Input(id="cmp-f-name", type="search", placeholder="Filter by name", value=""),
+                dbc.Input(
+                    id="cmp-f-name", type="search", placeholder=t("runs.filter.name"), value=""
+                ),
                 md=5,
             ),
             dbc.Col(
                 dbc.Select(
                     id="cmp-f-dataset",
                     value=ANY,
-                    options=[{"label": "All datasets", "value": ANY}]
+                    options=[{"label": t("runs.filter.all_datasets"), "value": ANY}]
                     + [{"label": key, "value": key} for key in DATASETS],
                 ),
                 md=3,
@@ -145,8 +145,8 @@ def picker(rows: list[dict[str, Any]], chosen_runs: list[dict[str, Any]]) -> dbc
                 dbc.Select(
                     id="cmp-f-status",
                     value=SUCCEEDED,
-                    options=[{"label": "All statuses", "value": ANY}]
-                    + ui.select_options(list(STATUSES)),
+                    options=[{"label": t("runs.filter.all_statuses"), "value": ANY}]
+                    + ui.select_options(list(STATUSES), [ui.status_word(s) for s in STATUSES]),
                 ),
                 md=3,
             ),
@@ -155,7 +155,7 @@ def picker(rows: list[dict[str, Any]], chosen_runs: list[dict[str, Any]]) -> dbc
     )
     table = DataTable(
         id="cmp-table",
-        columns=PICKER_COLUMNS,
+        columns=picker_columns(),
         data=data,
         row_selectable="multi",
         selected_rows=selected_rows(rows, chosen),
@@ -171,7 +171,7 @@ def picker(rows: list[dict[str, Any]], chosen_runs: list[dict[str, Any]]) -> dbc
             table,
             html.Div(
                 [
-                    html.Span("Comparing", className="lens-label me-2 mb-0"),
+                    html.Span(t("compare.pick.comparing"), className="lens-label me-2 mb-0"),
                     html.Span(chips(chosen_runs), id="cmp-chips"),
                     html.Span(id="cmp-pick-note", className="text-danger small ms-2"),
                 ],
@@ -179,9 +179,4 @@ def picker(rows: list[dict[str, Any]], chosen_runs: list[dict[str, Any]]) -> dbc
             ),
         ]
     )
-    return ui.section(
-        "Runs",
-        body,
-        "Tick two to four runs. They keep the letters A–D and their colours everywhere "
-        "below; the address of this page holds the choice, so you can share the comparison.",
-    )
+    return ui.section(t("compare.runs.title"), body, t("compare.runs.help"))

@@ -18,6 +18,7 @@ from dashboard import compare_inputs as ci
 from dashboard import compare_inspect as views
 from dashboard import compare_layout, compare_overview, compare_views, run_data
 from dashboard.i18n import t
+from dashboard.messages import message
 from dashboard.montage import png_data_uri
 from dashboard.state import get_store
 from shared.artifacts import is_run_id
@@ -210,7 +211,12 @@ def choose_input(_show, _submit, uploaded, drawing, index, ids):
         else:
             desc = ci.test_input(runs[0]["dataset"], index)
     except ci.InputRefused as exc:
-        return no_update, no_update, no_update, html.Span(str(exc), className="text-danger")
+        return (
+            no_update,
+            no_update,
+            no_update,
+            html.Span(message(str(exc)), className="text-danger"),
+        )
     src, caption = preview(desc, runs)
     return desc, src, caption, ""
 
