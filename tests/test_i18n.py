@@ -216,6 +216,36 @@ def test_glossary_in_spanish(store):
     assert "Feature map" not in text and "See also" not in text
 
 
+COMPARE_SECTIONS = {  # Spanish section title → its English version
+    "Entrenamientos": "Runs",
+    "Una misma entrada en todos los modelos": "One input through every model",
+    "Diferencias de configuración": "Config differences",
+    "Curvas de entrenamiento": "Training curves",
+    "Predicciones": "Predictions",
+    "Mapas de características, capa a capa": "Feature maps, layer by layer",
+    "Filtros lado a lado": "Filters side by side",
+    "Estadísticas por filtro": "Per-filter statistics",
+    "Similitud entre capas (CKA)": "Layer similarity (CKA)",
+}
+
+
+def test_compare_page_in_spanish(store):
+    a = td.write_succeeded_run(store, {"name": "uno", "epochs": 2})
+    b = td.write_succeeded_run(store, {"name": "dos", "epochs": 2}, seed=1)
+    with in_lang("es"):
+        out = page("compare").layout(runs=f"{a},{b}", input="test:3")
+        text = texts(out)
+        assert i18n.current_lang() == "es"
+    for spanish, english in COMPARE_SECTIONS.items():
+        assert spanish in text, spanish
+        assert not re.search(rf"\b{re.escape(english)}\b", text), english
+    for spanish in ("Comparar entrenamientos", "emparejados con A", "común a todos", "Mostrar"):
+        assert spanish in text, spanish
+    assert "filtros muertos" in text and "Tick two to four runs" not in text
+    with in_lang("en"):
+        assert "Layer similarity (CKA)" in texts(page("compare").layout(runs=f"{a},{b}"))
+
+
 def test_the_app_serves_html_lang_and_a_spanish_navbar(dash_app, store):
     client = dash_app.server.test_client()
     html = client.get("/", headers={"Accept-Language": "es"}).get_data(as_text=True)
