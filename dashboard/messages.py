@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dashboard.i18n import current_lang, t
+from dashboard.i18n import current_lang, has, t
 
 # (catalogue key, the English sentence as a regular expression with named parts)
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
@@ -75,6 +75,19 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             "msg.queue_offline",
             r"the task queue is not reachable now; the run will start when it is back",
         ),
+        (
+            "msg.different_datasets",
+            r"the runs were trained on different datasets \((?P<a>\S+) and (?P<b>\S+)\); layer "
+            r"similarity is measured on the same test images, so choose two runs on one dataset",
+        ),
+        (
+            "msg.no_model_yet",
+            r"run (?P<name>'.*'|\".*\") has no trained model yet \(it is (?P<status>\w+)\)",
+        ),
+        (
+            "msg.no_test_images",
+            r"the test images of (?P<dataset>\S+) are not on this machine: (?P<reason>.+)",
+        ),
         ("msg.not_valid", r"is not valid"),
     )
 )
@@ -103,7 +116,10 @@ def message(text: str) -> str:
     for key, pattern in PATTERNS:
         match = pattern.match(text)
         if match:
-            return t(key, **match.groupdict())
+            values = match.groupdict()
+            if has(f"status.{values.get('status')}"):  # a run state, in the page's words
+                values["status"] = t(f"status.{values['status']}")
+            return t(key, **values)
     return text
 
 
