@@ -182,34 +182,45 @@ class ComparePage:
         ]
 
 
-def run(quick: bool) -> list[dict[str, Any]]:
+def measure(services: Services, quick: bool) -> dict[str, list[float]]:
     warm_count, repeats = (5, 3) if quick else (40, 15)
     size = {"epochs": 1, "train_limit": 300 if quick else 2000}
+    dashboard = services.start_dashboard()
+    trainer = services.start_worker("training")
+    services.start_worker("extraction")
+    ids = [services.submit(size | config) for config in RUNS]
+    for run_id in ids:
+        if services.wait_status(run_id, FINISHED)["status"] != "succeeded":
+            raise RuntimeError(f"run {run_id} did not train")
+    services.stop(trainer)  # measure on a quiet machine
+    base, http, store = dashboard.url, requests.Session(), services.store
+    out: dict[str, list[float]] = {
+        "cold": [extract(http, base, store, run_id, INPUT)[0] for run_id in ids],
+        "warm": [extract(http, base, store, ids[0], 300 + i)[0] for i in range(warm_count)],
+        "cached": [extract(http, base, store, ids[0], INPUT)[0] for _ in range(warm_count)],
+    }
+    model = str(services.data_dir / "runs" / ids[0] / "model.keras")
+    out["baseline"] = predict_baseline(model, warm_count, services.env)
+    for run_id in ids:
+        wait_ready(http, f"{base}/api/runs/{run_id}/filter-stats")
+    wait_ready(http, f"{base}/api/compare/cka?a={ids[0]}&b={ids[1]}")
+    page = ComparePage(http, base, ids)
+    page.load()  # warm-up: imports, caches
+    out["loads"] = [page.load() for _ in range(repeats)]
+    out["depths"] = [sum(sweep) for sweep in (page.all_depths(len(TANH)) for _ in range(repeats))]
+    return out
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
     with Services("extraction") as services:
-        dashboard = services.start_dashboard()
-        trainer = services.start_worker("training")
-        services.start_worker("extraction")
-        ids = [services.submit(size | config) for config in RUNS]
-        for run_id in ids:
-            if services.wait_status(run_id, FINISHED)["status"] != "succeeded":
-                raise RuntimeError(f"run {run_id} did not train")
-        services.stop(trainer)  # measure on a quiet machine
-        base, http = dashboard.url, requests.Session()
-        store = services.store
-        cold = [extract(http, base, store, run_id, INPUT)[0] for run_id in ids]
-        warm = [extract(http, base, store, ids[0], 300 + i)[0] for i in range(warm_count)]
-        cached = [extract(http, base, store, ids[0], INPUT)[0] for _ in range(warm_count)]
-        model = str(services.data_dir / "runs" / ids[0] / "model.keras")
-        baseline = predict_baseline(model, warm_count, services.env)
-        for run_id in ids:
-            wait_ready(http, f"{base}/api/runs/{run_id}/filter-stats")
-        wait_ready(http, f"{base}/api/compare/cka?a={ids[0]}&b={ids[1]}")
-        page = ComparePage(http, base, ids)
-        page.load()  # warm-up: imports, caches
-        loads = [page.load() for _ in range(repeats)]
-        depths = [page.all_depths(len(TANH)) for _ in range(repeats)]
+        try:
+            m = measure(services, quick)
+        except (requests.RequestException, RuntimeError) as exc:  # with the dashboard's view
+            log = services.dashboard.log_text()[-1500:] if services.dashboard else ""
+            raise RuntimeError(f"{exc}; the dashboard's log ends with:\n{log}") from exc
+    warm, cold, cached, baseline = m["warm"], m["cold"], m["cached"], m["baseline"]
+    loads, depths = m["loads"], m["depths"]
     warm_p50, base_p50 = median(warm), median(baseline)
-    per_depth = [t for sweep in depths for t in sweep]
     return [
         row(
             "extraction: every layer, one input, warm, through the API p50",
@@ -218,7 +229,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
             baseline=base_p50,
             ratio=base_p50 / warm_p50 if warm_p50 and base_p50 else None,
             target="< 50 ms",
-            note=f"{warm_count} inputs: POST → job done → GET result; p95 {percentile(warm, 95):.1f} ms; "
+            note=f"{len(warm)} inputs: POST → job done → GET result; p95 {percentile(warm, 95):.1f} ms; "
             "baseline: Keras model.predict of all layers per call, in-process, no queue",
         ),
         row("extraction: warm p95", percentile(warm, 95), "ms"),
@@ -240,14 +251,13 @@ def run(quick: bool) -> list[dict[str, Any]]:
             "ms",
             target="< 500 ms",
             note=f"layout + status + predictions, feature maps, filters (matched to A), "
-            f"statistics, CKA; {repeats} loads, max {max(loads):.0f} ms",
+            f"statistics, CKA; {len(loads)} loads, max {max(loads):.0f} ms",
         ),
         row(
             "compare page, 4 runs × all 5 layers: feature maps of every depth p50",
-            median([sum(sweep) for sweep in depths]),
+            median(depths),
             "ms",
             target="< 500 ms",
-            note=f"one callback per depth, p50 {median(per_depth):.0f} ms each, "
-            f"max {max(per_depth):.0f} ms",
+            note=f"one callback per depth, {len(TANH)} depths; max {max(depths):.0f} ms",
         ),
     ]
