@@ -30,8 +30,14 @@ def main() -> int:
     parser.add_argument("--train-limit", type=int, default=None)
     args = parser.parse_args()
 
+    import tensorflow as tf
+
     from shared.config import parse_config
     from shared.settings import Settings
+
+    defaults = Settings(_env_file=None)  # TensorFlow's threads as a training worker sets them
+    tf.config.threading.set_intra_op_parallelism_threads(defaults.tf_intra_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(defaults.tf_inter_threads)
     from shared.store import SUCCEEDED, RunStore
     from worker import monitor
     from worker.training import train_run
@@ -73,11 +79,15 @@ def main() -> int:
             metrics = json.loads((store.run_dir(run_id) / "metrics.json").read_text())
             if on:
                 hook_share.append(hook_seconds[0] / metrics["fit_seconds"])
+            images = metrics["train_images"] * metrics["fit_epochs"]
+            per_cpu[on].append(images / metrics["fit_cpu_seconds"])
             return float(metrics["fit_images_per_second"])
 
         hook_share: list[float] = []
+        per_cpu: dict[bool, list[float]] = {True: [], False: []}
         train(True, limit=500)  # first fit in the process: TensorFlow's one-time start-up
         hook_share.clear()
+        per_cpu[True].clear()
         result: dict[str, list[float]] = {"on": [], "off": []}
         for n in range(args.pairs):
             order = (False, True) if n % 2 == 0 else (True, False)
@@ -85,7 +95,12 @@ def main() -> int:
                 result["on" if on else "off"].append(train(on))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    print(json.dumps(result | {"hook_share": hook_share}), flush=True)
+    print(
+        json.dumps(
+            result | {"hook_share": hook_share, "on_cpu": per_cpu[True], "off_cpu": per_cpu[False]}
+        ),
+        flush=True,
+    )
     return 0
 
 
