@@ -1,6 +1,7 @@
 """Row 5, the dashboard under load: latency of the JSON API and of the pages' polling callbacks
 with 10 concurrent pollers, first on an idle machine, then while two trainings run on the same
-two cores, with the training worker at normal and at lowered CPU priority (and one TF thread).
+two cores (one training worker, concurrency 2), with the two levers that decide how worker and
+web share the cores: the workers' CPU priority (nice) and TensorFlow threads per training.
 
 Each poller is a thread with its own HTTP session, cycling through what open pages and scripts
 ask for — GET /api/runs, GET /api/runs/{id}, the runs table's refresh callback and the run page's
@@ -43,22 +44,18 @@ class Scenario:
     env: dict[str, str] = field(default_factory=dict)
 
 
+def trainings(nice: int, threads: int, note: str = "") -> Scenario:
+    title = f"2 trainings, nice {nice}, {threads} TF thread{'s' if threads > 1 else ''} each{note}"
+    return Scenario(title, nice=nice, env={"CNNLENS_TF_INTRA_THREADS": str(threads)})
+
+
 def scenarios(quick: bool) -> list[Scenario]:
+    """Idle, then the two levers (priority, threads per training) one at a time and together."""
+    idle = Scenario("idle", trainings=False)
+    defaults = trainings(10, 1, " (defaults)")
     if quick:
-        return [
-            Scenario("idle", trainings=False),
-            Scenario("2 trainings, workers at nice 10", nice=10),
-        ]
-    return [
-        Scenario("idle", trainings=False),
-        Scenario("2 trainings, workers at nice 0"),
-        Scenario("2 trainings, workers at nice 10", nice=10),
-        Scenario(
-            "2 trainings, nice 10, 1 TF thread each",
-            nice=10,
-            env={"CNNLENS_TF_INTRA_THREADS": "1"},
-        ),
-    ]
+        return [idle, defaults]
+    return [idle, trainings(0, 2, " (old defaults)"), trainings(0, 1), trainings(10, 2), defaults]
 
 
 class Pollers:
