@@ -245,4 +245,4 @@ def run(quick: bool) -> list[dict[str, Any]]:
     if quick:
         limit, repeats = 3000, 1
         return headline(1, limit, repeats) + ladder(1, limit, repeats) + progress(1, limit, 1)
-    return headline(3, None, 2) + ladder(1, None, 2) + progress(1, None, 4)
+    return headline(3, None, 2) + ladder(1, None, 2) + progress(1, None, 5)
