@@ -61,11 +61,15 @@ def notebook(epochs: int, limit: int | None, nice: int = 0) -> dict[str, Any]:
     return _python("benchmarks.notebook_baseline", "--epochs", str(epochs), *extra, nice=nice)
 
 
-def lever(name: str, epochs: int, limit: int | None, threads: str | None = None) -> dict:
+def levers(
+    names: list[str], epochs: int, limit: int | None, repeats: int, threads: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Runs of the named ladder rungs, alternating in one process (benchmarks/training_levers)."""
     extra = (["--train-limit", str(limit)] if limit else []) + (
         ["--threads", threads] if threads and threads != "default" else []
     )
-    return _python("benchmarks.training_levers", "--lever", name, "--epochs", str(epochs), *extra)
+    args = ["--levers", ",".join(names), "--repeats", str(repeats), "--epochs", str(epochs)]
+    return _python("benchmarks.training_levers", *args, *extra)
 
 
 def best(results: list[dict[str, Any]], key: str = "images_per_second") -> dict[str, Any]:
@@ -112,7 +116,7 @@ def headline(epochs: int, limit: int | None, repeats: int) -> list[dict[str, Any
     tried_nb = ", ".join(f"{r['images_per_second']:.0f}" for r in theirs)
     return [
         row(
-            f"training: notebook script, {epochs} epochs",
+            f"training: notebook script, {epochs} epoch{'s' if epochs > 1 else ''}",
             nb["images_per_second"],
             "images/s",
             note=(
@@ -121,7 +125,7 @@ def headline(epochs: int, limit: int | None, repeats: int) -> list[dict[str, Any
             ),
         ),
         row(
-            f"training: CNN Lens run, {epochs} epochs, live progress",
+            f"training: CNN Lens run, {epochs} epoch{'s' if epochs > 1 else ''}, live progress",
             cl["images_per_second"],
             "images/s",
             baseline=nb["images_per_second"],
@@ -150,39 +154,36 @@ def headline(epochs: int, limit: int | None, repeats: int) -> list[dict[str, Any
 
 
 def ladder(epochs: int, limit: int | None, repeats: int) -> list[dict[str, Any]]:
-    """Each lever on top of the previous ones, then the worker's own fit with its thread
-    settings and two others; fresh processes, everything alternating, best of `repeats`."""
-    names = ["notebook", *LADDER, WORKER]
-    variants = [(name, WORKER_THREADS if name == WORKER else None) for name in names]
-    variants += [(WORKER, setting) for setting in THREADS if setting != WORKER_THREADS]
-    results: dict[tuple[str, str | None], list[dict[str, Any]]] = {v: [] for v in variants}
+    """Each lever on top of the previous ones, then the worker's own fit; then that fit with
+    three thread settings, in fresh processes (threads are fixed when TensorFlow starts)."""
+    names = [*LADDER, WORKER]
+    results = levers(names, epochs, limit, repeats)
+    by_threads: dict[str, list[dict[str, Any]]] = {setting: [] for setting in THREADS}
     for _ in range(repeats):
-        for name, setting in variants:
-            run = (
-                notebook(epochs, limit)
-                if name == "notebook"
-                else lever(name, epochs, limit, setting)
-            )
-            results[(name, setting)].append(run)
-    top_notebook = best(results[("notebook", None)])
+        for setting in THREADS:
+            by_threads[setting] += levers([WORKER], epochs, limit, 1, setting)[WORKER]
+
+    top_notebook = best(results["notebook"])
     base = top_notebook["images_per_second"]
     rows = [
         row(
-            f"training ladder ({epochs} epoch): notebook script",
+            f"training ladder ({epochs} epoch): notebook's fit",
             base,
             "images/s",
-            note="each rung adds one lever to the ones above it; best of "
-            f"{repeats}, rungs alternating; {per_cpu(top_notebook)}",
+            note=(
+                "the notebook's code; each rung below adds one lever to the ones above it, "
+                f"all in one process, alternating, best of {repeats}; {per_cpu(top_notebook)}"
+            ),
         )
     ]
     for name in names[1:]:
-        top = best(results[(name, WORKER_THREADS if name == WORKER else None)])
+        top = best(results[name])
         if name == WORKER:
             title = (
                 f"CNN Lens worker's fit (steps_per_execution={top['steps_per_execution']}, "
                 "no callbacks)"
             )
-            note = "worker.inputs + worker.model exactly as the worker runs them, threads 1/1"
+            note = "worker.inputs + worker.model exactly as the worker runs them"
         else:
             title, note = LADDER[name]
         rows.append(
@@ -194,17 +195,17 @@ def ladder(epochs: int, limit: int | None, repeats: int) -> list[dict[str, Any]]
                 note=f"{note}; test accuracy {top['test_accuracy']:.4f}; {per_cpu(top)}",
             )
         )
-    tf_default = best(results[(WORKER, "default")])["images_per_second"]
+    tf_default = best(by_threads["default"])["images_per_second"]
     for setting, label in THREADS.items():
-        top = best(results[(WORKER, setting)])
+        top = best(by_threads[setting])
         rows.append(
             row(
                 f"training threads: {label}",
                 top["images_per_second"],
                 "images/s",
                 baseline=None if setting == "default" else tf_default,
-                note="the worker's fit, TF intra-op/inter-op threads; baseline: TF's own "
-                f"choice; {per_cpu(top)}",
+                note="the worker's fit, TF intra-op/inter-op threads, fresh processes "
+                f"alternating; baseline: TF's own choice; {per_cpu(top)}",
             )
         )
     return rows
@@ -245,4 +246,4 @@ def run(quick: bool) -> list[dict[str, Any]]:
     if quick:
         limit, repeats = 3000, 1
         return headline(1, limit, repeats) + ladder(1, limit, repeats) + progress(1, limit, 1)
-    return headline(3, None, 2) + ladder(1, None, 2) + progress(1, None, 5)
+    return headline(3, None, 3) + ladder(1, None, 3) + progress(1, None, 5)

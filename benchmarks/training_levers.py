@@ -1,13 +1,17 @@
-"""One step of the training ladder: the notebook's fit with some of CNN Lens' levers pulled.
+"""The training ladder: the notebook's fit, then with CNN Lens' levers pulled one by one.
 
 Each lever is cumulative on the ones before it (see LADDER), so consecutive rows show what one
 lever adds. The model, batch 32, adam and the data are the notebook's throughout; only how the
-inputs are prepared and fed, and how much work one call to TensorFlow does, change.
+inputs are prepared and fed, and how much work one call to TensorFlow does, change. All rungs
+run in one process, one after the other, `--repeats` times over: on a shared machine, rungs a
+few seconds apart see nearly the same load, which separate processes minutes apart do not.
 
-    python -m benchmarks.training_levers --lever spe16 [--epochs 1] [--threads 2,1]
+    python -m benchmarks.training_levers --levers notebook,quiet,spe16 [--repeats 2]
+                                         [--epochs 1] [--threads 1,1]
 
-Prints one JSON object: images/s = training images × epochs / wall seconds of `model.fit`
-(validation included), like benchmarks/notebook_baseline.py, plus the test accuracy.
+Prints one JSON object, for each lever the list of its runs: images/s = training images ×
+epochs / wall seconds of `model.fit` (validation included), like notebook_baseline.py, the same
+per CPU-second, and the test accuracy.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # lever → (title, what it adds); cumulative in this order.
 LADDER = {
+    "notebook": ("notebook's fit", "float64 inputs, validation_split=0.1, Keras' progress bar"),
     "quiet": (
         "+ no progress bar",
         "verbose=0: Keras' console progress bar off (CNN Lens reports its own)",
@@ -124,7 +129,7 @@ def measure(lever: str, epochs: int, train_limit: int | None, seed: int) -> dict
     spe = 64 if "spe64" in pulled else 16 if "spe16" in pulled else 1
     model = build(spe)
 
-    fit_args: dict = {"epochs": epochs, "verbose": 0}
+    fit_args: dict = {"epochs": epochs, "verbose": "auto" if lever == "notebook" else 0}
     if "tfdata" in pulled:
         train = (
             tf.data.Dataset.from_tensor_slices((x[:n_train], y[:n_train]))
@@ -146,7 +151,11 @@ def measure(lever: str, epochs: int, train_limit: int | None, seed: int) -> dict
         fit_args |= {"x": x, "y": y, "batch_size": 32, "validation_split": 0.1}
 
     cpu_started, started = process_cpu_seconds(), time.perf_counter()
-    model.fit(**fit_args)
+    real_stdout, sys.stdout = sys.stdout, sys.stderr  # the progress bar; stdout is for JSON
+    try:
+        model.fit(**fit_args)
+    finally:
+        sys.stdout = real_stdout
     fit_seconds = time.perf_counter() - started
     cpu_seconds = process_cpu_seconds() - cpu_started
     _, test_accuracy = model.evaluate(
@@ -165,7 +174,10 @@ def measure(lever: str, epochs: int, train_limit: int | None, seed: int) -> dict
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lever", choices=[*LADDER, WORKER], required=True)
+    parser.add_argument(
+        "--levers", required=True, help="comma-separated, from: " + ", ".join([*LADDER, WORKER])
+    )
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--train-limit", type=int, default=None)
     parser.add_argument("--seed", type=int, default=42)
@@ -173,15 +185,21 @@ def main() -> int:
         "--threads", help="intra,inter op threads (default: TensorFlow's own choice)"
     )
     args = parser.parse_args()
+    levers = args.levers.split(",")
+    unknown = set(levers) - {*LADDER, WORKER}
+    if unknown:
+        parser.error(f"unknown levers: {', '.join(sorted(unknown))}")
     if args.threads:
         import tensorflow as tf
 
         intra, inter = (int(n) for n in args.threads.split(","))
         tf.config.threading.set_intra_op_parallelism_threads(intra)
         tf.config.threading.set_inter_op_parallelism_threads(inter)
-    result = measure(args.lever, args.epochs, args.train_limit, args.seed)
-    result["threads"] = args.threads or "default"
-    print(json.dumps(result), flush=True)
+    results: dict[str, list[dict]] = {lever: [] for lever in levers}
+    for _ in range(args.repeats):
+        for lever in levers:
+            results[lever].append(measure(lever, args.epochs, args.train_limit, args.seed))
+    print(json.dumps(results | {"threads": args.threads or "default"}), flush=True)
     return 0
 
 
