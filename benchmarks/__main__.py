@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,10 @@ def run_one(name: str, quick: bool) -> list[dict[str, Any]]:
     except BaseException as exc:  # SystemExit from a helper too: one benchmark never stops all
         traceback.print_exc()
         rows = [error_row(name, f"{type(exc).__name__}: {exc}".strip()[:500])]
+    measured = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     for item in rows:
         item["bench"] = name
+        item["measured"] = measured  # a re-run of one benchmark keeps the others' rows
     print(f"[bench] {name}: {len(rows)} rows in {time.monotonic() - started:.0f} s", flush=True)
     return rows
 

@@ -152,7 +152,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 median(page_ms),
                 "ms",
                 target=TARGET,
-                note="the page-content callback a navigation to / runs (table of up to 500 runs)",
+                note="the page-content callback a navigation to / runs (the newest 100 runs)",
             ),
             row(
                 "store: runs table refresh p50 (changed)",

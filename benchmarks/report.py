@@ -131,6 +131,11 @@ def markdown(rows: list[dict[str, Any]], info: dict[str, Any], command: str) -> 
         f"(1/5/15 min) {info['load_before']} before, {info.get('load_after', '?')} after. "
         f"Command: `{command}`."
     )
+    when: dict[str, str] = {}
+    for r in rows:
+        when.setdefault(str(r.get("bench")), str(r.get("measured", info["date"])))
+    if len(set(when.values())) > 1:  # merged from runs of single benchmarks (--only)
+        head += " Rows measured: " + ", ".join(f"{b} {t}" for b, t in when.items()) + "."
     lines = [
         "<!-- written by `python -m benchmarks`; do not edit by hand -->",
         head,
