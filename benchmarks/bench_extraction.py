@@ -188,6 +188,7 @@ def measure(services: Services, quick: bool) -> dict[str, list[float]]:
     dashboard = services.start_dashboard()
     trainer = services.start_worker("training")
     services.start_worker("extraction")
+    services.start_worker("analysis")  # CKA and filter statistics for the compare page
     ids = [services.submit(size | config) for config in RUNS]
     for run_id in ids:
         if services.wait_status(run_id, FINISHED)["status"] != "succeeded":

@@ -125,8 +125,9 @@ class Process:
 
 
 class Worker(Process):
-    """`celery worker` on one queue. A training worker lowers its own CPU priority
-    (CNNLENS_TRAIN_NICE, default 10, see worker/celery_app.py); `nice` overrides it."""
+    """`celery worker` on one queue (training, extraction or analysis). A training worker lowers
+    its own CPU priority (CNNLENS_TRAIN_NICE, default 10, see worker/celery_app.py); `nice`
+    overrides it."""
 
     def __init__(
         self,

@@ -2,7 +2,7 @@
 
 Picks a broker (REDIS_URL when it answers; else a private redis-server when one is installed;
 else the embedded SQLite broker, with a warning), creates the store, then starts a training
-worker, an extraction worker and the dashboard as child processes, restarting a worker that dies.
+worker, an extraction worker, an analysis worker and the dashboard as child processes, restarting a worker that dies.
 """
 
 from __future__ import annotations
@@ -141,6 +141,8 @@ def main() -> int:
         ),
         # -B: Celery beat rides along here and sends the recovery sweep every few seconds.
         "extraction worker": worker_cmd("extraction", ["--concurrency", "1", "-B"]),
+        # CKA and filter statistics: a process of their own, so extractions never wait behind them.
+        "analysis worker": worker_cmd("analysis", ["--concurrency", "1"]),
     }
     if not args.worker_only:
         commands["dashboard"] = [sys.executable, "-m", "dashboard"]

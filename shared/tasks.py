@@ -11,3 +11,6 @@ STATS = "cnnlens.stats"  # per-filter statistics of one run on the probe batch
 
 TRAINING_QUEUE = "training"
 EXTRACTION_QUEUE = "extraction"
+# CKA and filter statistics take seconds; a user's one-image extraction takes tens of ms. They get
+# a queue (and worker) of their own, so an extraction never waits behind one of them.
+ANALYSIS_QUEUE = "analysis"

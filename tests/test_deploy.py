@@ -45,8 +45,31 @@ def test_compose_runs_the_recovery_sweep_in_the_extractor():
     services = yaml.safe_load(done.stdout)["services"]
     assert "-B" in services["extractor"]["command"]  # Celery beat sends cnnlens.recover
     assert "-B" not in (services["worker"].get("command") or [])  # beat once, not per worker
-    for name in ("worker", "extractor"):
+    assert "-B" not in services["analyzer"]["command"]
+    for name in ("worker", "extractor", "analyzer"):
         assert services[name]["environment"]["CNNLENS_HEARTBEAT_TIMEOUT"] == "20"
+
+
+@pytest.mark.skipif(COMPOSE is None, reason="docker-compose is not installed (.ci/run installs it)")
+def test_compose_keeps_analysis_jobs_off_the_extraction_queue():
+    import yaml
+
+    from shared import tasks
+    from shared.queue import celery_config
+    from shared.settings import Settings
+
+    done = compose_config({"REDIS_PASSWORD": "s3cret", "POSTGRES_PASSWORD": "pw"})
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+
+    def queues(name: str) -> str:
+        command = services[name]["command"]
+        return command[command.index("-Q") + 1]
+
+    assert queues("extractor") == tasks.EXTRACTION_QUEUE
+    assert queues("analyzer") == tasks.ANALYSIS_QUEUE
+    routes = celery_config(Settings(_env_file=None))["task_routes"]
+    assert routes[tasks.CKA]["queue"] == routes[tasks.STATS]["queue"] == tasks.ANALYSIS_QUEUE
 
 
 @pytest.mark.skipif(COMPOSE is None, reason="docker-compose is not installed (.ci/run installs it)")

@@ -4,10 +4,13 @@ Start one process per queue (the launcher does):
 
     celery -A worker.celery_app worker -Q training --concurrency 1 --max-tasks-per-child 1 -n train@%h
     celery -A worker.celery_app worker -Q extraction --concurrency 1 -n extract@%h
+    celery -A worker.celery_app worker -Q analysis --concurrency 1 -n analysis@%h
 
 Training recycles its child after every task (repeated model building in one process leaks
-memory); extraction keeps its child, and the models it loaded, for as long as it lives, so
-`worker_max_tasks_per_child` is a command-line choice per worker, never set here.
+memory); extraction and analysis (CKA, filter statistics) keep their child, and the models it
+loaded, for as long as it lives, so `worker_max_tasks_per_child` is a command-line choice per
+worker, never set here. Analysis has its own worker so that a user's extraction (tens of ms) never
+waits behind a comparison job (seconds).
 
 TensorFlow is not fork-safe: it is imported in each pool child (`worker_process_init`), never
 in the parent that forks them, and never at import time of this module or of `worker.tasks`.

@@ -86,6 +86,7 @@ def start_workers(env: dict[str, str], log_dir: Path) -> list[WorkerProcess]:
             ["--concurrency", "1", "--max-tasks-per-child", "1"],
         ),
         WorkerProcess("extraction", env, log_dir / "worker-extraction.log", ["--concurrency", "1"]),
+        WorkerProcess("analysis", env, log_dir / "worker-analysis.log", ["--concurrency", "1"]),
     ]
     for w in workers:
         w.wait_ready()
@@ -94,7 +95,8 @@ def start_workers(env: dict[str, str], log_dir: Path) -> list[WorkerProcess]:
 
 @pytest.fixture(scope="session")
 def services(tmp_path_factory):
-    """Env pointing at a private data dir and Redis DB, with a training and an extraction worker."""
+    """Env pointing at a private data dir and Redis DB, with training, extraction and analysis
+    workers."""
     try:
         redis.Redis.from_url(redis_url(), socket_timeout=1).ping()
     except redis.RedisError:
