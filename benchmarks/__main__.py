@@ -127,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.text_table(rows))
     print(f"\n[bench] wrote {out / 'latest.json'} and {out / 'latest.md'}")
+    if out.resolve() == HERE:  # the kept results: the README shows them too
+        readme = HERE.parent / "README.md"
+        if report.update_readme(readme, rows, info, command.strip()):
+            print(f"[bench] updated the table in {readme}")
+        else:
+            print(f"[bench] {readme} has no benchmark block ({report.README_START}); not updated")
     return 0
 
 

@@ -212,24 +212,39 @@ def ladder(epochs: int, limit: int | None, repeats: int) -> list[dict[str, Any]]
 
 
 def progress(epochs: int, limit: int | None, pairs: int) -> list[dict[str, Any]]:
-    """The worker's training with and without live progress, alternating in one process."""
+    """The worker's training with and without live progress, alternating in one process.
+
+    The machine's noise only ever slows a training down (other tenants, the VM's own ups and
+    downs: identical trainings a minute apart differ by up to 30 %), and it is several times the
+    effect measured here. So each side is read at its best over several alternating trainings,
+    the speed the machine gives when nothing else interferes, and the cost is the ratio of the
+    two bests; the median of back-to-back pairs is in the note for comparison.
+    """
     extra = ["--train-limit", str(limit)] if limit else []
     result = _python(
         "benchmarks.progress_driver", "--pairs", str(pairs), "--epochs", str(epochs), *extra
     )
-    # Pairs ran back to back, so a pair shares the machine's load: compare within pairs.
-    costs = [(off / on - 1.0) * 100.0 for on, off in zip(result["on"], result["off"], strict=True)]
+    best_on, best_off = max(result["on"]), max(result["off"])
+    cost = (best_off / best_on - 1.0) * 100.0
+    pair_costs = [
+        (off / on - 1.0) * 100.0 for on, off in zip(result["on"], result["off"], strict=True)
+    ]
+    cpu_cost = (max(result["off_cpu"]) / max(result["on_cpu"]) - 1.0) * 100.0
     shares = [100.0 * share for share in result["hook_share"]]
     return [
         row(
             "training: live progress overhead (with vs without)",
-            median(costs),
+            cost,
             "%",
             target="< 3 %",
             note=(
-                f"median over {pairs} back-to-back pairs of the worker's training ({epochs} "
-                f"epoch), images/s with progress {', '.join(f'{v:.0f}' for v in result['on'])}"
-                f", without {', '.join(f'{v:.0f}' for v in result['off'])}"
+                f"best of {pairs} alternating trainings each ({epochs} epoch, the worker's "
+                f"train_run): {best_on:.0f} images/s with progress, {best_off:.0f} without; "
+                f"per CPU-second {cpu_cost:+.1f} %; median of back-to-back pairs "
+                f"{median(pair_costs):+.1f} % (noise: pairs ranged "
+                f"{min(pair_costs):+.0f} to {max(pair_costs):+.0f} %); with progress "
+                f"{', '.join(f'{v:.0f}' for v in result['on'])}, without "
+                f"{', '.join(f'{v:.0f}' for v in result['off'])}"
             ),
         ),
         row(
@@ -246,4 +261,4 @@ def run(quick: bool) -> list[dict[str, Any]]:
     if quick:
         limit, repeats = 3000, 1
         return headline(1, limit, repeats) + ladder(1, limit, repeats) + progress(1, limit, 1)
-    return headline(3, None, 3) + ladder(1, None, 3) + progress(1, None, 5)
+    return headline(3, None, 4) + ladder(1, None, 3) + progress(1, None, 6)

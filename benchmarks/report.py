@@ -123,7 +123,7 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(rows: list[dict[str, Any]], info: dict[str, Any], command: str) -> str:
+def _head(rows: list[dict[str, Any]], info: dict[str, Any], command: str) -> str:
     head = (
         f"Measured {info['date']} on {info['cpu']}, {info['cores']} cores, "
         f"{info['ram_gib']} GiB RAM, {info['os']}; Python {info['python']}, TensorFlow "
@@ -136,20 +136,68 @@ def markdown(rows: list[dict[str, Any]], info: dict[str, Any], command: str) -> 
         when.setdefault(str(r.get("bench")), str(r.get("measured", info["date"])))
     if len(set(when.values())) > 1:  # merged from runs of single benchmarks (--only)
         head += " Rows measured: " + ", ".join(f"{b} {t}" for b, t in when.items()) + "."
+    return head
+
+
+def _md_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "<!-- written by `python -m benchmarks`; do not edit by hand -->",
-        head,
-        "",
         "| " + " | ".join(HEADER) + " |",
         "|" + "|".join(["---", "--:", "--:", "--:", "---", ":-:"]) + "|",
     ]
-    lines += ["| " + " | ".join(_md_escape(c) for c in cells(r)) + " |" for r in rows]
+    return lines + ["| " + " | ".join(_md_escape(c) for c in cells(r)) + " |" for r in rows]
+
+
+def markdown(rows: list[dict[str, Any]], info: dict[str, Any], command: str) -> str:
+    lines = [
+        "<!-- written by `python -m benchmarks`; do not edit by hand -->",
+        _head(rows, info, command),
+        "",
+        *_md_table(rows),
+    ]
     notes = [
         f"- **{_md_escape(r['name'])}**: {_md_escape(r['note'])}" for r in rows if r.get("note")
     ]
     if notes:
         lines += ["", "Notes:", "", *notes]
     return "\n".join(lines) + "\n"
+
+
+# The README shows the table (not the notes) between these two lines.
+README_START = "<!-- bench-table:start (written by `python -m benchmarks`) -->"
+README_END = "<!-- bench-table:end -->"
+
+
+def readme_block(rows: list[dict[str, Any]], info: dict[str, Any], command: str) -> str:
+    return "\n".join(
+        [
+            README_START,
+            _head(rows, info, command),
+            "",
+            *_md_table(rows),
+            "",
+            "How each figure was made, and the raw samples: `benchmarks/latest.md`.",
+            README_END,
+        ]
+    )
+
+
+def update_readme(
+    readme: Path, rows: list[dict[str, Any]], info: dict[str, Any], command: str
+) -> bool:
+    """Replace the README's benchmark table with these rows. False (README untouched) when the
+    README has no such block, so a renamed section is never silently duplicated."""
+    try:
+        text = readme.read_text()
+    except OSError:
+        return False
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    new = text[:start] + readme_block(rows, info, command) + text[end + len(README_END) :]
+    tmp = readme.with_name(f".{readme.name}.{os.getpid()}.tmp")
+    tmp.write_text(new)
+    os.replace(tmp, readme)
+    return True
 
 
 def write(out_dir: Path, rows: list[dict[str, Any]], info: dict[str, Any], command: str) -> None:

@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from benchmarks.__main__ import discover, merged
+from benchmarks.report import README_END, README_START, update_readme
 from benchmarks.rows import KEYS, error_row, normalise, row, target_met
 from tests.redis_dbs import SINK_URL
 
@@ -51,6 +52,27 @@ def test_a_rerun_of_one_benchmark_replaces_only_its_rows():
     previous = [{"name": "a", "bench": "training"}, {"name": "b", "bench": "store"}]
     fresh = [{"name": "c", "bench": "store"}]
     assert [r["name"] for r in merged(previous, fresh)] == ["a", "c"]
+
+
+def test_the_readme_table_is_replaced_between_its_markers_only(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nbefore\n{README_START}\nold table\n{README_END}\nafter\n")
+    rows = [row("queue: p50", 12.5, "ms", target="< 100 ms")]
+    info = {"date": "2026-01-01 00:00 UTC", "cpu": "CPU", "cores": 2, "ram_gib": 1.0, "os": "OS"}
+    info |= {"python": "3", "tensorflow": "2", "keras": "3", "dash": "4", "load_before": "0"}
+    assert update_readme(readme, rows, info, "python -m benchmarks")
+    text = readme.read_text()
+    assert "old table" not in text
+    assert "| queue: p50 | 12.5 ms |  |  | < 100 ms | yes |" in text
+    assert text.startswith("# Title\n\nbefore\n") and text.endswith(f"{README_END}\nafter\n")
+    # Run twice: still one block.
+    assert update_readme(readme, rows, info, "python -m benchmarks")
+    assert readme.read_text().count(README_START) == 1
+
+    unmarked = tmp_path / "OTHER.md"
+    unmarked.write_text("no block here\n")
+    assert not update_readme(unmarked, rows, info, "python -m benchmarks")
+    assert unmarked.read_text() == "no block here\n"
 
 
 def test_discovery_finds_the_benchmarks_in_readme_order():
