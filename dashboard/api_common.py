@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from flask import Response, current_app, request
 
+from shared import idempotency
 from shared.store import RunStore
 
 STORE_KEY = "cnnlens_store"
@@ -51,6 +52,18 @@ class ApiError(Exception):
 def invalid(field: str, message: str) -> ApiError:
     """A 422 for one field."""
     return ApiError(422, errors=[{"field": field, "message": message}])
+
+
+def idempotency_key() -> str | None:
+    """The request's `Idempotency-Key` header, checked (shared/idempotency.py); None if absent."""
+    key = request.headers.get(idempotency.HEADER)
+    if key is None:
+        return None
+    key = key.strip(" \t")  # what a server in front would strip anyway
+    problem = idempotency.key_problem(key)
+    if problem:
+        raise invalid(idempotency.HEADER, problem)
+    return key
 
 
 def store() -> RunStore:

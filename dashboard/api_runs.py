@@ -14,6 +14,7 @@ from dashboard.api_common import (
     CONTROL_CHARS,
     CONTROL_MESSAGE,
     ApiError,
+    idempotency_key,
     invalid,
     json_response,
     load_run,
@@ -24,6 +25,7 @@ from dashboard.api_common import (
 )
 from shared.config import LAYER_TYPES, ConfigError, LayerInfo, RunConfig, infer_layers
 from shared.datasets import DATASETS
+from shared.idempotency import HEADER, IdempotencyConflict
 from shared.queue import broker_reachable
 from shared.store import FINISHED, STATUSES
 
@@ -122,6 +124,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 
 def create_run() -> Response:
+    key = idempotency_key()
     data = read_json_body(empty={})
     if not isinstance(data, dict):
         raise invalid(
@@ -130,11 +133,23 @@ def create_run() -> Response:
         )
     try:
         _check_json_types(data)
-        run = service.submit_run(store(), data)
+        run = service.submit_run(store(), data, idempotency_key=key)
     except ConfigError as exc:
         raise ApiError(422, errors=exc.errors) from None
-    location = url_for(".get_run", run_id=run["id"])
-    return json_response(detailed(run), 201, headers={"Location": location})
+    except IdempotencyConflict as exc:
+        raise invalid(HEADER, str(exc)) from None
+    return created(run)
+
+
+def created(run: dict[str, Any]) -> Response:
+    """201 with the new run; 200 with `"replayed": true` when an Idempotency-Key named a run that
+    an earlier request created (nothing new was made: 201 would claim otherwise)."""
+    replayed = bool(run.pop("replayed", False))
+    headers = {"Location": url_for(".get_run", run_id=run["id"])}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    body = detailed(run) | {"replayed": replayed}
+    return json_response(body, 200 if replayed else 201, headers=headers)
 
 
 def list_runs() -> Response:

@@ -142,7 +142,16 @@ def components() -> dict[str, Any]:
         "Run": obj(run_properties),
         "RunDetail": obj(detail_properties),
         "RunCreated": obj(
-            detail_properties | {"warning": {"type": "string"}}, required=list(detail_properties)
+            detail_properties
+            | {
+                "warning": {"type": "string"},
+                "replayed": {
+                    "type": "boolean",
+                    "description": "true when an Idempotency-Key named a run an earlier request "
+                    "created: this is that run, and nothing new was made",
+                },
+            },
+            required=list(detail_properties),
         ),
         "RunList": obj({"runs": array(ref("Run"))}),
         "CancelAnswer": obj(

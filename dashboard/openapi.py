@@ -10,6 +10,7 @@ from typing import Any
 
 from dashboard.api_common import NAME_PATTERN
 from dashboard.api_schemas import components, ref
+from shared import idempotency
 
 RUN_ID = {
     "name": "run_id",
@@ -45,6 +46,27 @@ BAD_BODY = error("The body is not JSON, not sent as application/json, or not val
 TOO_LARGE = error("The body is over the size limit (CNNLENS_MAX_REQUEST_BYTES).")
 INTERNAL = error("An unexpected error; the server log has the traceback.")
 NO_RUN = error("No run with this id (or the id is not 32 hex digits).")
+IDEMPOTENCY_KEY = {
+    "name": idempotency.HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Any unique text (a UUID, say) that makes a retried request safe: a second "
+    "request with the same key within 24 hours creates nothing and answers the run the first "
+    "one created (200, `replayed: true`). The same key with another config is a 422.",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": idempotency.MAX_LENGTH,
+        "pattern": idempotency.KEY_PATTERN,
+    },
+}
+REPLAYED = {
+    "Idempotent-Replayed": {
+        "schema": {"type": "string", "enum": ["true"]},
+        "description": "Present when the answer is the run of an earlier request with this key.",
+    }
+}
+LOCATION = {"Location": {"schema": {"type": "string"}, "description": "The run's URL."}}
 
 
 def operation(
@@ -160,20 +182,25 @@ def paths() -> dict[str, Any]:
                         "The run is recorded and queued. When the task "
                         "queue is down it stays queued, with a `warning`, and starts "
                         "when the queue is back.",
-                        headers={
-                            "Location": {
-                                "schema": {"type": "string"},
-                                "description": "The run's URL.",
-                            }
-                        },
+                        headers=LOCATION,
+                        links=_run_links(),
+                    ),
+                    "200": json_body(
+                        "RunCreated",
+                        "The Idempotency-Key was used by an earlier request with the same "
+                        "config: its run, with `replayed: true`; nothing new is queued.",
+                        headers=LOCATION | REPLAYED,
                         links=_run_links(),
                     ),
                     "400": BAD_BODY,
                     "413": TOO_LARGE,
                     "422": json_body(
-                        "ValidationErrors", "The config is invalid; nothing is queued."
+                        "ValidationErrors",
+                        "The config is invalid, or the Idempotency-Key is malformed or was used "
+                        "with another config (field `Idempotency-Key`); nothing is queued.",
                     ),
                 },
+                parameters=[IDEMPOTENCY_KEY],
                 body={
                     "required": False,
                     "description": "A run config; an empty body or {} means all defaults.",

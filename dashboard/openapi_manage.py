@@ -7,7 +7,17 @@ from typing import Any
 
 from dashboard.api_common import NAME_PATTERN
 from dashboard.api_schemas import array, ref
-from dashboard.openapi import BAD_BODY, INVALID, NO_RUN, RUN_ID, TOO_LARGE, error, json_body
+from dashboard.openapi import (
+    BAD_BODY,
+    IDEMPOTENCY_KEY,
+    INVALID,
+    NO_RUN,
+    REPLAYED,
+    RUN_ID,
+    TOO_LARGE,
+    error,
+    json_body,
+)
 from dashboard.openapi import operation as _operation
 from dashboard.service import MAX_NAME, MAX_NOTES, MAX_TAGS
 
@@ -77,14 +87,21 @@ def manage_paths() -> dict[str, Any]:
                         "the run retried. An interrupted run is cancelled (it would otherwise "
                         "resume too).",
                     ),
+                    "200": json_body(
+                        "RunCreated",
+                        "The Idempotency-Key was used by an earlier retry of this run: its new "
+                        "run, with `replayed: true`; nothing new is queued.",
+                        headers=REPLAYED,
+                    ),
                     "404": NO_RUN,
                     "409": error("The run is queued, running or succeeded: nothing to retry."),
                     "422": json_body(
                         "ValidationErrors",
-                        "The run's config is no longer valid here (e.g. its dataset is missing).",
+                        "The run's config is no longer valid here (e.g. its dataset is missing), "
+                        "or the Idempotency-Key is malformed or was used for another request.",
                     ),
                 },
-                parameters=[RUN_ID],
+                parameters=[RUN_ID, IDEMPOTENCY_KEY],
             )
         },
     }

@@ -47,14 +47,23 @@ def validate(data: Any, store: RunStore) -> tuple[RunConfig, list]:
     return config, layers
 
 
-def submit_run(store: RunStore, data: Any, parent_id: str | None = None) -> dict[str, Any]:
-    """Validate, record the run as queued, and enqueue its training. Raises ConfigError.
+def submit_run(
+    store: RunStore,
+    data: Any,
+    parent_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """Validate, record the run as queued, and enqueue its training. Raises ConfigError, and
+    IdempotencyConflict when `idempotency_key` was used for another config.
 
     The run is in the store before the message is sent: if the broker is down, the run stays
-    queued and the recovery sweep enqueues it again when the broker is back.
+    queued and the recovery sweep enqueues it again when the broker is back. A request repeated
+    with the same key gets the first run back (`"replayed": True`) and sends nothing.
     """
     config, layers = validate(data, store)
-    run = store.create_run(config, layers, parent_id=parent_id)
+    run = store.create_run(config, layers, parent_id=parent_id, idempotency_key=idempotency_key)
+    if run.get("replayed"):
+        return run
     try:
         send(tasks.TRAIN, run["id"])
     except BrokerUnavailable as exc:
@@ -63,7 +72,9 @@ def submit_run(store: RunStore, data: Any, parent_id: str | None = None) -> dict
     return run
 
 
-def submit_variant(store: RunStore, run_id: str, kind: str) -> dict[str, Any]:
+def submit_variant(
+    store: RunStore, run_id: str, kind: str, idempotency_key: str | None = None
+) -> dict[str, Any]:
     """Queue a one-click variant of a run (dashboard/variants.py), with the run as its parent.
 
     Raises VariantError when the variant does not apply, ConfigError when this machine refuses it.
@@ -71,7 +82,8 @@ def submit_variant(store: RunStore, run_id: str, kind: str) -> dict[str, Any]:
     run = store.get_run(run_id, with_history=False)
     if run is None:
         raise VariantError("the run was not found; it may have been deleted")
-    return submit_run(store, variant(run["config"], kind), parent_id=run_id)
+    config = variant(run["config"], kind)
+    return submit_run(store, config, parent_id=run_id, idempotency_key=idempotency_key)
 
 
 def cancel_run(store: RunStore, run_id: str) -> str | None:
@@ -95,7 +107,9 @@ class RunStateError(ValueError):
     """The run's status does not allow this action; the message says why."""
 
 
-def retry_run(store: RunStore, run_id: str) -> dict[str, Any] | None:
+def retry_run(
+    store: RunStore, run_id: str, idempotency_key: str | None = None
+) -> dict[str, Any] | None:
     """A new run with the same config (and current name), its parent the run retried.
 
     An interrupted run would also resume by itself once a worker is back, so it is cancelled:
@@ -111,7 +125,8 @@ def retry_run(store: RunStore, run_id: str) -> dict[str, Any] | None:
             f"run {run_id} is {run['status']}; only a failed, cancelled or interrupted run can be "
             "retried (clone it to start a copy of any run)"
         )
-    new = submit_run(store, {**run["config"], "name": run["name"]}, parent_id=run_id)
+    config = {**run["config"], "name": run["name"]}
+    new = submit_run(store, config, parent_id=run_id, idempotency_key=idempotency_key)
     if run["status"] == INTERRUPTED:
         store.request_cancel(run_id)
     return new

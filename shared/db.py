@@ -51,9 +51,15 @@ runs = Table(
     Column("tags", Text, nullable=False, default="[]"),
     Column("notes", Text, nullable=False, default=""),
     Column("parent_id", String(32)),
+    # The Idempotency-Key of the request that created the run, and a hash of what it asked for
+    # (shared/idempotency.py; migration 0003). NULL for runs created without a key.
+    Column("idempotency_key", String(200)),
+    Column("request_hash", String(64)),
 )
 # The runs list asks for one status, newest first (migration 0002).
 Index("ix_runs_status_created_at", runs.c.status, runs.c.created_at)
+# One run per key: two requests racing with one key cannot both insert (NULLs never collide).
+Index("ix_runs_idempotency_key", runs.c.idempotency_key, unique=True)
 
 epochs = Table(
     "epochs",

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, desc, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shared import db, migrate
+from shared import db, idempotency, migrate
 from shared.artifacts import HISTORY, Artifacts, is_run_id
 from shared.config import LayerInfo, RunConfig, architecture_summary
 from shared.settings import Settings, get_settings
@@ -62,32 +62,88 @@ class RunStore:
 
     # --- runs ----------------------------------------------------------------------------
     def create_run(
-        self, config: RunConfig, layers: list[LayerInfo], parent_id: str | None = None
+        self,
+        config: RunConfig,
+        layers: list[LayerInfo],
+        parent_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
+        """Record a new queued run. With an `idempotency_key` used within the last
+        `idempotency.TTL_SECONDS`, nothing is created: the key's run comes back marked
+        `"replayed": True`, or IdempotencyConflict is raised when it was made from another
+        config or parent."""
+        cfg = config.model_dump(mode="json")
+        digest = idempotency.request_hash(cfg, parent_id) if idempotency_key else None
+        if idempotency_key:
+            earlier = self._run_for_key(idempotency_key, digest)
+            if earlier:
+                return earlier
         run_id = new_id()
         now = time.time()
         name = config.name.strip() or f"run-{run_id[:6]}"
-        cfg = config.model_dump(mode="json") | {"name": name}
+        cfg |= {"name": name}
         # config.json first: a row never points at a run folder without its config.
         self.files.write_json(run_id, "config.json", cfg)
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(db.runs).values(
-                    id=run_id,
-                    name=name,
-                    status=QUEUED,
-                    dataset=config.dataset,
-                    config=json.dumps(cfg),
-                    architecture=architecture_summary(config),
-                    params=sum(info.params for info in layers),
-                    created_at=now,
-                    epochs=config.epochs,
-                    tags="[]",
-                    notes="",
-                    parent_id=parent_id,
+        try:
+            with self.engine.begin() as conn:
+                if idempotency_key:  # an expired key is free again
+                    conn.execute(
+                        update(db.runs)
+                        .where(
+                            db.runs.c.idempotency_key == idempotency_key,
+                            db.runs.c.created_at < now - idempotency.TTL_SECONDS,
+                        )
+                        .values(idempotency_key=None, request_hash=None)
+                    )
+                conn.execute(
+                    insert(db.runs).values(
+                        id=run_id,
+                        name=name,
+                        status=QUEUED,
+                        dataset=config.dataset,
+                        config=json.dumps(cfg),
+                        architecture=architecture_summary(config),
+                        params=sum(info.params for info in layers),
+                        created_at=now,
+                        epochs=config.epochs,
+                        tags="[]",
+                        notes="",
+                        parent_id=parent_id,
+                        # Only when given: without a key, a schema before 0003 still works.
+                        **(
+                            {"idempotency_key": idempotency_key, "request_hash": digest}
+                            if idempotency_key
+                            else {}
+                        ),
+                    )
                 )
-            )
+        except IntegrityError:
+            # A concurrent request with the same key inserted first: answer its run.
+            self.files.remove_run(run_id)
+            earlier = self._run_for_key(idempotency_key, digest) if idempotency_key else None
+            if earlier is None:
+                raise
+            return earlier
         return self.get_run(run_id) or {}
+
+    def _run_for_key(self, key: str, digest: str | None) -> dict[str, Any] | None:
+        """The unexpired run created with `key`, marked replayed; IdempotencyConflict when it
+        was created from another request."""
+        runs = db.runs.c
+        cutoff = time.time() - idempotency.TTL_SECONDS
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    select(db.runs).where(runs.idempotency_key == key, runs.created_at >= cutoff)
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return None
+        if row["request_hash"] != digest:
+            raise idempotency.IdempotencyConflict(idempotency.conflict_message(row["id"]))
+        return _present(dict(row)) | {"history": self.history(row["id"]), "replayed": True}
 
     def _row(self, run_id: str) -> dict[str, Any] | None:
         if not is_run_id(run_id):

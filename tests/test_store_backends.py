@@ -25,6 +25,7 @@ from sqlalchemy.pool import NullPool
 
 from shared import db, migrate
 from shared.config import parse_config
+from shared.idempotency import TTL_SECONDS, IdempotencyConflict
 from shared.settings import Settings
 from shared.store import RunStore
 
@@ -222,6 +223,86 @@ def test_jobs_create_get_and_set(store):
     assert store.get_job("0" * 32) is None and store.get_job("../x") is None
 
 
+# --- idempotency keys ----------------------------------------------------------------------
+def keyed_run(store, key, parent_id=None, **cfg):
+    return store.create_run(*parse_config(cfg), parent_id=parent_id, idempotency_key=key)
+
+
+def test_a_key_used_twice_answers_the_first_run(store):
+    first = keyed_run(store, "key-1", epochs=1)
+    assert "replayed" not in first
+    again = keyed_run(store, "key-1", epochs=1)
+    assert again["id"] == first["id"] and again["replayed"] is True
+    assert again["history"] == first["history"] and again["name"] == first["name"]
+    assert keyed_run(store, "key-2", epochs=1)["id"] != first["id"]
+    assert new_run(store, epochs=1)["id"] != first["id"]  # no key: always a new run
+    assert len(store.list_runs()) == 3
+
+
+def test_a_key_with_another_config_or_parent_is_a_conflict(store):
+    first = keyed_run(store, "shared", epochs=1)
+    with pytest.raises(IdempotencyConflict, match=first["id"]):
+        keyed_run(store, "shared", epochs=2)
+    with pytest.raises(IdempotencyConflict):
+        keyed_run(store, "shared", parent_id=first["id"], epochs=1)
+    assert [r["id"] for r in store.list_runs()] == [first["id"]]
+
+
+def test_an_expired_key_makes_a_new_run(store):
+    old = keyed_run(store, "yesterday", epochs=1)
+    store.update_fields(old["id"], created_at=time.time() - TTL_SECONDS - 60)
+    # Past the window even another config is fine: the key is free again.
+    fresh = keyed_run(store, "yesterday", epochs=2)
+    assert fresh["id"] != old["id"] and "replayed" not in fresh
+    assert keyed_run(store, "yesterday", epochs=2)["id"] == fresh["id"]
+    assert store.get_run(old["id"])["config"]["epochs"] == 1  # the old run itself stays
+
+
+def test_a_deleted_run_frees_its_key(store):
+    gone = keyed_run(store, "k")
+    store.delete_run(gone["id"])
+    assert keyed_run(store, "k")["id"] != gone["id"]
+
+
+def test_eight_concurrent_creates_with_one_key_make_one_run(store):
+    barrier = threading.Barrier(8)
+    made: list[dict] = []
+
+    def create():
+        barrier.wait()
+        made.append(keyed_run(store, "raced", epochs=1))
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 8 and len({r["id"] for r in made}) == 1
+    assert sum(1 for r in made if not r.get("replayed")) == 1
+    assert len(store.list_runs()) == 1
+    assert [p.name for p in store.settings.runs_dir.iterdir()] == [made[0]["id"]]
+
+
+def test_losing_the_insert_race_answers_the_winner(store, monkeypatch):
+    # Both requests looked the key up before either inserted: the unique index decides, and the
+    # loser's config folder is removed.
+    winner = keyed_run(store, "race", epochs=1)
+    looked_up = store._run_for_key
+    calls: list[str] = []
+
+    def first_lookup_misses(key, digest):
+        calls.append(key)
+        return None if len(calls) == 1 else looked_up(key, digest)
+
+    monkeypatch.setattr(store, "_run_for_key", first_lookup_misses)
+    loser = keyed_run(store, "race", epochs=1)
+    assert loser["id"] == winner["id"] and loser["replayed"] and len(calls) == 2
+    assert [p.name for p in store.settings.runs_dir.iterdir()] == [winner["id"]]
+    with pytest.raises(IdempotencyConflict):  # the race lost with another config
+        calls.clear()
+        keyed_run(store, "race", epochs=2)
+
+
 # --- migrations ----------------------------------------------------------------------------
 def alembic_rows(url: str) -> list[str]:
     engine = db.make_engine(url)
@@ -263,18 +344,45 @@ def test_upgrade_from_0001_keeps_existing_runs(empty_url, tmp_path):
     legacy = RunStore(
         Settings(_env_file=None, CNNLENS_DATA_DIR=str(tmp_path)), engine=db.make_engine(empty_url)
     )
-    run = new_run(legacy, name="trained before the upgrade")
-    legacy.record_epoch(run["id"], 1, {"loss": 0.7, "accuracy": 0.8})
+    # Written with 0001's columns only: today's store reads columns that 0001 lacks.
+    config, layers = parse_config({"name": "trained before the upgrade"})
+    run = {"id": "b" * 32}
+    with legacy.engine.begin() as conn:
+        conn.execute(
+            insert(db.runs).values(
+                id=run["id"],
+                name=config.name,
+                status="succeeded",
+                dataset=config.dataset,
+                config=config.model_dump_json(),
+                architecture="",
+                params=sum(info.params for info in layers),
+                created_at=1.0,
+                epoch=1,
+                epochs=config.epochs,
+                step=0,
+                steps=0,
+                cancel_requested=False,
+                attempts=1,
+                tags="[]",
+                notes="",
+            )
+        )
+        conn.execute(insert(db.epochs).values(run_id=run["id"], epoch=1, loss=0.7, accuracy=0.8))
     legacy.engine.dispose()
     assert alembic_rows(empty_url) == ["0001"]
 
     upgraded = RunStore(legacy.settings, engine=db.make_engine(empty_url)).init()
     try:
-        assert alembic_rows(empty_url) == ["0002"]
+        assert alembic_rows(empty_url) == [migrate.head_revision()]
         got = upgraded.get_run(run["id"])
         assert got["name"] == "trained before the upgrade" and got["history"]["loss"] == [0.7]
         indexes = {ix["name"] for ix in inspect(upgraded.engine).get_indexes("runs")}
-        assert "ix_runs_status_created_at" in indexes
+        assert {"ix_runs_status_created_at", "ix_runs_idempotency_key"} <= indexes
+        # A run from before 0003 has no key; new runs can use one.
+        assert new_run(upgraded, name="after")["id"] != run["id"]
+        keyed = upgraded.create_run(*parse_config({}), idempotency_key="k")
+        assert upgraded.create_run(*parse_config({}), idempotency_key="k")["id"] == keyed["id"]
     finally:
         upgraded.engine.dispose()
 
@@ -319,7 +427,13 @@ def test_revision_0001_is_exactly_shared_db(empty_url):
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
         # At 0001 only what later revisions add may be missing.
-        assert {(op, ix.name) for op, ix in diff} <= {("add_index", "ix_runs_status_created_at")}
+        added = {(d[0], d[-1].name) for d in diff}
+        assert added <= {
+            ("add_index", "ix_runs_status_created_at"),
+            ("add_index", "ix_runs_idempotency_key"),
+            ("add_column", "idempotency_key"),
+            ("add_column", "request_hash"),
+        }, diff
         migrate.upgrade(engine)
         with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), db.metadata) == []
