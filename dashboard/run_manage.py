@@ -18,6 +18,7 @@ from dashboard import service
 from dashboard.i18n import t
 from dashboard.messages import config_errors_text, message
 from shared.config import ConfigError
+from shared.idempotency import IdempotencyConflict, derived_key
 from shared.store import RunStore
 
 
@@ -148,10 +149,15 @@ def save(store: RunStore, run_id: str, name: Any, tags: Any, notes: Any) -> tupl
     )
 
 
-def retry(store: RunStore, run_id: str) -> tuple[Any, dict[str, Any]]:
-    """(where to go, toast) after Retry: the new run's page, or a message saying why not."""
+def retry(store: RunStore, run_id: str, token: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """(where to go, toast) after Retry: the new run's page, or a message saying why not.
+
+    With the page view's `token`, a double click retries once (one Idempotency-Key per view)."""
+    key = derived_key("retry", token, run_id) if token else None
     try:
-        new = service.retry_run(store, run_id)
+        new = service.retry_run(store, run_id, idempotency_key=key)
+    except IdempotencyConflict as exc:  # renamed between two clicks: the first retry stands
+        return no_update, ui.flash(message(str(exc)), "warning")
     except service.RunStateError as exc:
         return no_update, ui.flash(state_error(exc), "warning")
     except ConfigError as exc:

@@ -13,7 +13,11 @@ from dashboard import service, variants
 from dashboard.i18n import t
 from dashboard.messages import message
 from shared.config import ConfigError
+from shared.idempotency import IdempotencyConflict, derived_key
 from shared.store import RunStore
+
+# While a click's request is in flight the buttons take no more clicks (the callback's `running`).
+BUSY = {"pointerEvents": "none", "opacity": 0.65}
 
 
 def variants_card(run: dict[str, Any]) -> dbc.Card:
@@ -35,7 +39,7 @@ def variants_card(run: dict[str, Any]) -> dbc.Card:
         [
             html.Div(
                 [
-                    dbc.ButtonGroup(buttons, size="sm"),
+                    dbc.ButtonGroup(buttons, size="sm", id="run-variant-buttons"),
                     html.Div(
                         dcc.Link(
                             t("variant.sweep_link"),
@@ -58,11 +62,18 @@ def variants_card(run: dict[str, Any]) -> dbc.Card:
     )
 
 
-def submit(store: RunStore, run_id: str, kind: str) -> tuple[Any, Any, Any]:
-    """Queue the variant: (address of the new run, flash message, error shown on this page)."""
+def submit(
+    store: RunStore, run_id: str, kind: str, token: str | None = None
+) -> tuple[Any, Any, Any]:
+    """Queue the variant: (address of the new run, flash message, error shown on this page).
+
+    `token` is the page view's (run.py): clicks on one variant from one page view share an
+    Idempotency-Key, so a double click queues one run and the second click lands on it.
+    """
+    key = derived_key("variant", token, run_id, kind) if token else None
     try:
-        run = service.submit_variant(store, run_id, kind)
-    except (variants.VariantError, ConfigError) as exc:
+        run = service.submit_variant(store, run_id, kind, idempotency_key=key)
+    except (variants.VariantError, ConfigError, IdempotencyConflict) as exc:
         text = variant_reason(str(exc))
         return no_update, no_update, dbc.Alert(text, color="danger", class_name="py-2 mb-0")
     label = t(f"variant.{kind}.label")

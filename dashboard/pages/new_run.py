@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import dash
@@ -16,6 +17,7 @@ from dashboard.messages import config_errors_text, message
 from dashboard.new_run_form import layers_card, preview_table, render_layers, settings_card
 from dashboard.state import get_store
 from shared.config import ConfigError
+from shared.idempotency import derived_key
 from shared.store import RunStore
 
 dash.register_page(
@@ -95,6 +97,8 @@ def layout(clone: str | None = None, **_query: Any) -> html.Div:
             ),
             dcc.Store(id="new-config", data=config),
             dcc.Store(id="new-parent", data=parent),
+            # New per page view: with the config, the Idempotency-Key of "Start training".
+            dcc.Store(id="new-submit-token", data=secrets.token_hex(16)),
             dcc.Location(id="new-location", refresh="callback-nav"),
         ]
     )
@@ -132,10 +136,17 @@ def preview_outputs(
     )
 
 
-def submit_config(store: RunStore, config: dict[str, Any], parent: str | None) -> tuple:
-    """Submit the run: (path to go to, flash message, error shown next to the button)."""
+def submit_config(
+    store: RunStore, config: dict[str, Any], parent: str | None, token: str | None = None
+) -> tuple:
+    """Submit the run: (path to go to, flash message, error shown next to the button).
+
+    The key is this page view's `token` and the config: a double click on "Start training" queues
+    one run, while a config edited after a first submit is a new run, not a conflict.
+    """
+    key = derived_key("new", token, parent, config) if token else None
     try:
-        run = service.submit_run(store, config, parent_id=parent)
+        run = service.submit_run(store, config, parent_id=parent, idempotency_key=key)
     except ConfigError as exc:
         text = config_errors_text(exc.errors)
         return no_update, no_update, dbc.Alert(text, color="danger", class_name="py-2")
@@ -195,9 +206,11 @@ def preview(config):
     State("new-parent", "data"),
     State(PARAM, "value"),
     State(FIELD, "value"),
+    State("new-submit-token", "data"),
+    running=[(Output("new-submit", "style"), {"pointerEvents": "none", "opacity": 0.65}, {})],
     prevent_initial_call=True,
 )
-def submit(n_clicks, config, parent, param_values, field_vals):
+def submit(n_clicks, config, parent, param_values, field_vals, token=None):
     if not n_clicks:
         return no_update, no_update, no_update
     # A value typed just before the click may not have reached new-config yet (the edit callback
@@ -206,4 +219,4 @@ def submit(n_clicks, config, parent, param_values, field_vals):
     field_ids = [item["id"] for item in ctx.states_list[3]]
     config = le.set_layer_params(config or le.default_config(), param_ids, param_values)
     config = le.set_fields(config, field_ids, field_vals)
-    return submit_config(get_store(), config, parent)
+    return submit_config(get_store(), config, parent, token)

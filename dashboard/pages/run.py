@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import dash
@@ -120,6 +121,8 @@ def layout(run_id: str | None = None, **_query: Any) -> html.Div:
             confirm,
             dcc.Store(id="run-id", data=run["id"]),
             dcc.Store(id="run-sig", data=signature(run)),
+            # New per page view: the Idempotency-Key of this view's variant and retry clicks.
+            dcc.Store(id="run-submit-token", data=secrets.token_hex(16)),
             dcc.Interval(id="run-interval", interval=POLL_MS, disabled=run["status"] in FINISHED),
             dcc.Location(id="run-location", refresh="callback-nav"),
         ],
@@ -363,13 +366,15 @@ def show_activation_detail(click, selection, layer, run_id):
     Output("run-variant-error", "children"),
     Input({"type": "run-variant", "kind": ALL}, "n_clicks"),
     State("run-id", "data"),
+    State("run-submit-token", "data"),
+    running=[(Output("run-variant-buttons", "style"), vbar.BUSY, {})],
     prevent_initial_call=True,
 )
-def try_variant(_clicks, run_id):
+def try_variant(_clicks, run_id, token=None):
     clicked = ctx.triggered[0]["value"] if ctx.triggered else None
     if not clicked or not isinstance(ctx.triggered_id, dict):
         return no_update, no_update, no_update
-    return vbar.submit(get_store(), run_id, ctx.triggered_id["kind"])
+    return vbar.submit(get_store(), run_id, ctx.triggered_id["kind"], token)
 
 
 # --- rename, tags and notes; retry (dashboard/run_manage.py) -----------------------------------
@@ -411,9 +416,11 @@ def show_retry(sig):
     Output("app-flash", "data", allow_duplicate=True),
     Input("run-retry", "n_clicks"),
     State("run-id", "data"),
+    State("run-submit-token", "data"),
+    running=[(Output("run-retry", "style"), vbar.BUSY, {})],
     prevent_initial_call=True,
 )
-def retry(n_clicks, run_id):
+def retry(n_clicks, run_id, token=None):
     if not n_clicks:
         return no_update, no_update
-    return manage.retry(get_store(), run_id)
+    return manage.retry(get_store(), run_id, token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 
 import dash
@@ -17,6 +18,7 @@ from dashboard.i18n import t, tn
 from dashboard.messages import field_label, message
 from dashboard.state import get_store
 from shared.config import ConfigError, RunConfig, architecture_summary
+from shared.idempotency import derived_key
 from shared.store import RunStore
 
 dash.register_page(
@@ -113,13 +115,22 @@ def preview_view(planned: list[sw.Planned], problem: str | None) -> tuple[Any, b
     return html.Div([table, note]), bool(bad) or not planned, label
 
 
-def submit_plan(store: RunStore, planned: list[sw.Planned], parent: str | None) -> Any:
-    """Queue every planned run; the links to them and to the comparison of the first four."""
+def submit_plan(
+    store: RunStore, planned: list[sw.Planned], parent: str | None, token: str | None = None
+) -> Any:
+    """Queue every planned run; the links to them and to the comparison of the first four.
+
+    Each run's Idempotency-Key is the page view's `token`, its place and its config: a double
+    click queues the sweep once, and the second click shows the same runs.
+    """
     runs: list[dict[str, Any]] = []
     try:
-        for p in planned:
+        for i, p in enumerate(planned):
             if p.config is not None:
-                runs.append(service.submit_run(store, p.config, parent_id=parent))
+                key = derived_key("sweep", token, parent, i, p.config) if token else None
+                runs.append(
+                    service.submit_run(store, p.config, parent_id=parent, idempotency_key=key)
+                )
     except ConfigError as exc:
         return dbc.Alert(t("sweep.stopped", n=len(runs), problem=exc), color="danger")
     ids = [r["id"] for r in runs]
@@ -236,6 +247,8 @@ def layout(**query: Any) -> html.Div:
                 class_name="g-3",
             ),
             dcc.Store(id="sweep-base", data={"config": base, "id": run["id"] if run else None}),
+            # New per page view: with each run's config, the Idempotency-Keys of the sweep.
+            dcc.Store(id="sweep-submit-token", data=secrets.token_hex(16)),
         ]
     )
 
@@ -280,9 +293,11 @@ def show_plan(param, layer, text, base):
     State("sweep-layer", "value"),
     State("sweep-values", "value"),
     State("sweep-base", "data"),
+    State("sweep-submit-token", "data"),
+    running=[(Output("sweep-submit", "style"), {"pointerEvents": "none", "opacity": 0.65}, {})],
     prevent_initial_call=True,
 )
-def submit(n_clicks, param, layer, text, base):
+def submit(n_clicks, param, layer, text, base, token=None):
     if not n_clicks:
         return no_update, no_update
     store = get_store()
@@ -290,4 +305,4 @@ def submit(n_clicks, param, layer, text, base):
     if problem or not planned or any(p.error for p in planned):
         text = value_problem(problem) if problem else t("sweep.some_invalid")
         return dbc.Alert(text, color="danger"), False
-    return submit_plan(store, planned, base.get("id")), True
+    return submit_plan(store, planned, base.get("id"), token), True
