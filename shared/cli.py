@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
         help='any other field, e.g. --set \'layers=[{"type": "flatten"}, ...]\'',
     )
     submit.add_argument("--watch", action="store_true", help="then follow it until it ends")
+    submit.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="the same KEY again (within 24 h) answers the run it first made instead of queueing "
+        "another; without it each submit gets a new key, kept across its own retries",
+    )
 
     lst = sub.add_parser("list", help="runs, newest first")
     lst.add_argument("--status", choices=STATUSES)
@@ -111,8 +117,10 @@ class UsageError(Exception):
 
 # --- commands -------------------------------------------------------------------------------
 def cmd_submit(client: CnnLensClient, args: argparse.Namespace) -> int:
-    run = client.submit(submit_config(args))
+    run = client.submit(submit_config(args), idempotency_key=args.idempotency_key)
     print(f"{run['id']}  {run['status']}  {run.get('name', '')}")
+    if run.get("replayed"):
+        print("note: queued earlier by a submit with this idempotency key", file=sys.stderr)
     if run.get("warning"):
         print(f"warning: {run['warning']}", file=sys.stderr)
     return follow(client, run["id"]) if args.watch else EXIT_OK

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ import requests
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 FINISHED = ("succeeded", "failed", "cancelled")
 DEFAULT_URL = "http://127.0.0.1:8050"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Answers after which a submit may have reached the server although its answer did not reach us
+# (0: no connection or a timeout): retried with the same key, which the server deduplicates.
+RETRY_STATUSES = (0, 502, 503, 504)
 
 
 class ApiError(Exception):
@@ -43,9 +48,13 @@ class CnnLensClient:
         base_url: str = DEFAULT_URL,
         timeout: float = 10.0,
         auth: tuple[str, str] | None = None,
+        retries: int = 2,
+        retry_delay: float = 0.5,
     ):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.retries = retries
+        self.retry_delay = retry_delay
         self.session = requests.Session()
         self.session.auth = auth
 
@@ -54,8 +63,20 @@ class CnnLensClient:
         # 503 still carries the body that says which part (broker or store) is down.
         return self._request("GET", "/health", ok=(200, 503)).json()
 
-    def submit(self, config: dict[str, Any]) -> dict[str, Any]:
-        return self._request("POST", "/runs", json=config).json()
+    def submit(self, config: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """Queue a run. Every attempt sends the same Idempotency-Key (a new UUID unless given), so
+        the retries after a lost answer never queue a second run: the server answers the run the
+        first attempt made, with `"replayed": true`. Pass your own key to make a whole script
+        safe to run again."""
+        headers = {IDEMPOTENCY_HEADER: idempotency_key or str(uuid.uuid4())}
+        for attempt in range(self.retries + 1):
+            try:
+                return self._request("POST", "/runs", json=config, headers=headers).json()
+            except ApiError as exc:
+                if exc.status not in RETRY_STATUSES or attempt == self.retries:
+                    raise
+            time.sleep(self.retry_delay * 2**attempt)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def list(
         self,

@@ -100,6 +100,52 @@ def test_submit_reads_a_config_file_and_options_override_it(server, tmp_path, ca
     assert (run["name"], run["config"]["epochs"], run["config"]["optimizer"]) == ("file", 1, "sgd")
 
 
+def test_submit_with_an_idempotency_key_twice_queues_one_run(server, capsys):
+    args = ("submit", "--epochs", "1", "--idempotency-key", "nightly-2025-01-03")
+    assert run_cli(server, *args) == 0
+    first = capsys.readouterr()
+    assert run_cli(server, *args) == 0
+    again = capsys.readouterr()
+    assert again.out.split()[0] == first.out.split()[0]
+    assert "queued earlier" in again.err and "queued earlier" not in first.err
+    assert len(server.store.list_runs()) == 1
+    # Without a key each submit is its own run.
+    assert run_cli(server, "submit", "--epochs", "1") == 0
+    assert len(server.store.list_runs()) == 2
+
+
+def test_a_lost_answer_is_retried_with_the_same_key_and_makes_one_run(server):
+    from dashboard.api import register_api
+
+    app = Flask("cnnlens-lossy-proxy")
+    register_api(app, server.store)
+    keys: list[str | None] = []
+
+    def lossy(environ, start_response):
+        # Like a proxy that loses the first answer to a submit: the run IS made, the client
+        # sees a 502 and sends the request again.
+        if environ["REQUEST_METHOD"] == "POST":
+            keys.append(environ.get("HTTP_IDEMPOTENCY_KEY"))
+            if len(keys) == 1:
+                b"".join(app(environ, lambda *_: None))
+                start_response("502 Bad Gateway", [("Content-Type", "text/plain")])
+                return [b"bad gateway"]
+        return app(environ, start_response)
+
+    http = make_server("127.0.0.1", 0, lossy, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        client = CnnLensClient(f"http://127.0.0.1:{http.server_port}", retry_delay=0.01)
+        run = client.submit({"epochs": 1})
+    finally:
+        http.shutdown()
+        thread.join(10)
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
+    assert run["replayed"] is True
+    assert [r["id"] for r in server.store.list_runs()] == [run["id"]]
+
+
 def test_invalid_config_prints_each_field_message_and_exits_2(server, capsys):
     code = run_cli(server, "submit", "--epochs", "0", "--set", "learning_rate=7")
     err = capsys.readouterr().err
