@@ -19,6 +19,7 @@ from dashboard import components as ui
 from dashboard import figures, run_data
 from dashboard.compare_overview import overview
 from dashboard.compare_views import TABLE_STYLE
+from dashboard.compare_wait import RETRY_HIDDEN
 from dashboard.i18n import t
 from dashboard.run_views import graph
 from shared.store import RunStore
@@ -175,6 +176,20 @@ def body(store: RunStore, runs: list[dict[str, Any]]) -> list[Any]:
     """Everything below the input chooser, for two to four runs."""
     infos = [run_data.layer_infos(run) for run in runs]
     return [
+        html.Div(  # what the page says when no worker answers, and a button that asks again
+            [
+                html.Div(id="cmp-wait-note"),
+                dbc.Button(
+                    t("compare.wait.retry"),
+                    id="cmp-retry",
+                    size="sm",
+                    color="primary",
+                    outline=True,
+                    className=RETRY_HIDDEN,
+                ),
+            ],
+            className="lens-cmp-waitbar",
+        ),
         *overview(runs),
         ui.section(t("compare.preds.title"), _row("cmp-preds"), ui.tr("compare.preds.help")),
         activations_card(infos),
@@ -183,5 +198,6 @@ def body(store: RunStore, runs: list[dict[str, Any]]) -> list[Any]:
         cka_card(runs),
         dcc.Store(id="cmp-body-runs", data=[run["id"] for run in runs]),
         dcc.Store(id="cmp-status"),
+        dcc.Store(id="cmp-wait"),  # when the page started waiting (server clock, seconds)
         dcc.Interval(id="cmp-poll", interval=POLL_MS, disabled=True),
     ]

@@ -8,6 +8,7 @@ reloading the page. Callbacks stay thin: the work is in `compare_inputs`, `compa
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import dash
@@ -17,10 +18,11 @@ from dashboard import compare_analysis as analysis
 from dashboard import compare_inputs as ci
 from dashboard import compare_inspect as views
 from dashboard import compare_layout, compare_overview, compare_views, run_data
+from dashboard import compare_wait as wait
 from dashboard.i18n import t
 from dashboard.messages import message
 from dashboard.montage import png_data_uri
-from dashboard.state import get_store
+from dashboard.state import broker_ok, get_store
 from shared.artifacts import is_run_id
 from shared.store import RunStore
 
@@ -248,28 +250,51 @@ def _state(ids: Any, desc: Any, pair: Any, ask: bool) -> tuple[dict[str, Any], b
 @callback(
     Output("cmp-status", "data"),
     Output("cmp-poll", "disabled"),
+    Output("cmp-wait", "data"),
+    Output("cmp-wait-note", "children"),
+    Output("cmp-retry", "className"),
     Input("cmp-body-runs", "data"),
     Input("cmp-input", "data"),
     Input("cmp-pair", "value"),
+    Input("cmp-retry", "n_clicks"),
 )
-def ensure(ids, desc, pair):
+def ensure(ids, desc, pair, _retry):
     """Ask for whatever the views need that the store does not hold yet."""
-    return _state(ids, desc, pair, ask=True)
+    state, done = _state(ids, desc, pair, ask=True)
+    note = ""
+    if ctx.triggered_id == "cmp-retry" and not wait.resend_queued(get_store(), state):
+        note = t("compare.wait.queue_waiting")  # the poll's notes follow after PATIENCE
+    return state, done, None if done else time.time(), note, wait.retry_class(False)
 
 
 @callback(
     Output("cmp-status", "data", allow_duplicate=True),
     Output("cmp-poll", "disabled", allow_duplicate=True),
+    Output("cmp-wait-note", "children", allow_duplicate=True),
+    Output("cmp-retry", "className", allow_duplicate=True),
     Input("cmp-poll", "n_intervals"),
     State("cmp-body-runs", "data"),
     State("cmp-input", "data"),
     State("cmp-pair", "value"),
     State("cmp-status", "data"),
+    State("cmp-wait", "data"),
     prevent_initial_call=True,
 )
-def poll(_n, ids, desc, pair, last):
+def poll(_n, ids, desc, pair, last, since):
+    """Follow the jobs; stop, say why and offer a retry when no worker answers (compare_wait)."""
     state, done = _state(ids, desc, pair, ask=False)
-    return (no_update if state == last else state), done
+    if done:
+        return (no_update if state == last else state), True, "", wait.retry_class(False)
+    answer = wait.verdict(get_store(), state, since, time.time(), broker_ok())
+    if answer["stop"]:
+        state = wait.stopped(state, answer["why"])
+    stopped_early = answer["stop"] and bool(answer["why"])
+    return (
+        no_update if state == last else state,
+        answer["stop"],
+        answer["note"],
+        wait.retry_class(stopped_early),
+    )
 
 
 # --- views -----------------------------------------------------------------------------------------
