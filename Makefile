@@ -17,7 +17,8 @@ install: $(STAMP)
 up: $(STAMP)
 	$(BIN)/python scripts/up.py
 
-# One more pair of workers against the configured broker and store (what a second machine runs).
+# One more set of workers (training, extraction, analysis) against the configured broker and store
+# (what a second machine runs).
 worker: $(STAMP)
 	$(BIN)/python scripts/up.py --worker-only
 

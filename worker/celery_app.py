@@ -10,7 +10,9 @@ Training recycles its child after every task (repeated model building in one pro
 memory); extraction and analysis (CKA, filter statistics) keep their child, and the models it
 loaded, for as long as it lives, so `worker_max_tasks_per_child` is a command-line choice per
 worker, never set here. Analysis has its own worker so that a user's extraction (tens of ms) never
-waits behind a comparison job (seconds).
+waits behind a comparison job (seconds). A second pool child in the extraction worker would save
+the ~100 MiB Celery parent, but the compare page asks for up to five analysis jobs at once, and two
+of them would occupy both children: only a process of its own guarantees the extraction a free one.
 
 TensorFlow is not fork-safe: it is imported in each pool child (`worker_process_init`), never
 in the parent that forks them, and never at import time of this module or of `worker.tasks`.
@@ -90,16 +92,23 @@ def yield_cpu_to_the_dashboard(sender: object = None, **_: object) -> None:
     every training child and TensorFlow thread inherits it: on a machine shared with the
     dashboard, a page poll then waits for a core milliseconds, not a share of the trainings'
     time slices (benchmarks/bench_dashboard_load.py). Training only runs when the CPU is not
-    wanted by anything interactive; alone, it runs as fast as before. Extraction serves a
-    waiting user and keeps the normal priority."""
+    wanted by anything interactive; alone, it runs as fast as before. An analysis worker (CKA,
+    filter statistics: seconds of numpy and TensorFlow) does the same, so an extraction that
+    runs meanwhile gets the cores first. Extraction serves a waiting user and keeps the normal
+    priority."""
     try:
         queues = set(sender.app.amqp.queues.consume_from)  # type: ignore[attr-defined]
     except AttributeError:  # not started by `celery worker`
         return
     nice = get_settings().train_nice
-    if nice > 0 and tasks.TRAINING_QUEUE in queues:
+    background = queues & {tasks.TRAINING_QUEUE, tasks.ANALYSIS_QUEUE}
+    if nice > 0 and background and tasks.EXTRACTION_QUEUE not in queues:
         os.nice(nice)
-        log.info("training worker at nice %d: the dashboard comes first for the CPU", nice)
+        log.info(
+            "%s worker at nice %d: the dashboard comes first for the CPU",
+            "/".join(sorted(background)),
+            nice,
+        )
 
 
 @signals.worker_process_init.connect
