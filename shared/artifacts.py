@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -30,6 +31,11 @@ FILTERS_DIR = "filters"  # <layer>.npy final kernels; epochs/<layer>.npy stacked
 PROBE_DIR = "activations/probe"  # <layer>.npy float16 (n_probe, ...), inputs.npy, labels.npy
 CACHE_DIR = "activations/cache"  # <input hash>.npz for extraction results
 CHECKPOINT_DIR = "checkpoint"  # Keras BackupAndRestore state while training
+
+
+def new_id() -> str:
+    """A random run or job id: 32 hex digits, the form `is_run_id` accepts."""
+    return secrets.token_hex(16)
 
 
 def is_run_id(value: str) -> bool:
