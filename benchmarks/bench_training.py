@@ -36,6 +36,7 @@ THREADS = {
     WORKER_THREADS: "intra-op 1, inter-op 1 (CNN Lens' default)",
     "default": "TensorFlow's own choice",
     "2,1": "intra-op 2, inter-op 1",
+    "1,2": "intra-op 1, inter-op 2",
 }
 
 
