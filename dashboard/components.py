@@ -24,6 +24,9 @@ STATUS_COLORS = {
     INTERRUPTED: "warning",
 }
 ACTIVE = (QUEUED, RUNNING, INTERRUPTED)
+# A submit button's style while its click's request is in flight (a callback's `running`): it
+# takes no more clicks, so a double click queues one run.
+BUSY = {"pointerEvents": "none", "opacity": 0.65}
 
 
 def status_badge(status: str, cancel_requested: bool = False) -> dbc.Badge:

@@ -26,6 +26,25 @@ def scales() -> list[dict[str, str]]:
     ]
 
 
+def _labelled(label: str, control: Any, md: int) -> dbc.Col:
+    """A control under its small label: one column of a card's controls row."""
+    return dbc.Col([html.Span(label, className="lens-label"), control], md=md)
+
+
+def _scale_choice(cid: str) -> dbc.RadioItems:
+    """Gray or colour levels per tile or for the whole layer."""
+    return dbc.RadioItems(
+        id=cid, options=scales(), value="tile", inline=True, class_name="lens-radio"
+    )
+
+
+def _snapshot_at(store: RunStore, run_id: str, layer: str, epoch: int | None) -> int | None:
+    """The stored filter snapshot the epoch slider points at; None for the final kernel (the
+    slider's last stop, or a run without per-epoch snapshots)."""
+    snaps = run_data.filter_snapshots(store, run_id, layer)
+    return None if epoch is None or snaps == 0 or epoch >= snaps - 1 else int(epoch)
+
+
 def _conv_infos(infos: list[LayerInfo]) -> list[LayerInfo]:
     return [i for i in infos if i.type == "conv2d"]
 
@@ -59,57 +78,41 @@ def filters_card(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) -
     )
     controls = dbc.Row(
         [
-            dbc.Col(
-                [
-                    html.Span(t("inspect.layer"), className="lens-label"),
-                    dbc.Select(
-                        id="run-filter-layer",
-                        value=first,
-                        size="sm",
-                        options=[
-                            {
-                                "label": t(
-                                    "inspect.filter_layer",
-                                    name=i.name,
-                                    kh=i.kernel_shape[0],
-                                    kw=i.kernel_shape[1],
-                                    n=i.kernel_shape[3],
-                                ),
-                                "value": i.name,
-                            }
-                            for i in convs
-                            if i.kernel_shape
-                        ],
-                    ),
-                ],
+            _labelled(
+                t("inspect.layer"),
+                dbc.Select(
+                    id="run-filter-layer",
+                    value=first,
+                    size="sm",
+                    options=[
+                        {
+                            "label": t(
+                                "inspect.filter_layer",
+                                name=i.name,
+                                kh=i.kernel_shape[0],
+                                kw=i.kernel_shape[1],
+                                n=i.kernel_shape[3],
+                            ),
+                            "value": i.name,
+                        }
+                        for i in convs
+                        if i.kernel_shape
+                    ],
+                ),
                 md=4,
             ),
-            dbc.Col(
-                [
-                    html.Span(t("inspect.input_channel"), className="lens-label"),
-                    dbc.Select(
-                        id="run-filter-channel",
-                        value=MEAN,
-                        options=options,
-                        disabled=disabled,
-                        size="sm",
-                    ),
-                ],
+            _labelled(
+                t("inspect.input_channel"),
+                dbc.Select(
+                    id="run-filter-channel",
+                    value=MEAN,
+                    options=options,
+                    disabled=disabled,
+                    size="sm",
+                ),
                 md=3,
             ),
-            dbc.Col(
-                [
-                    html.Span(t("inspect.gray_per"), className="lens-label"),
-                    dbc.RadioItems(
-                        id="run-filter-scale",
-                        options=scales(),
-                        value="tile",
-                        inline=True,
-                        class_name="lens-radio",
-                    ),
-                ],
-                md=2,
-            ),
+            _labelled(t("inspect.gray_per"), _scale_choice("run-filter-scale"), md=2),
             dbc.Col(epoch, md=3),
         ],
         class_name="g-2 mb-2",
@@ -145,8 +148,7 @@ def filter_view(
     """(figure, channel options, channel select disabled, caption) for the chosen filters."""
     if not layer:
         return figures.empty_figure(t("inspect.no_conv")), channel_options(0), True, ""
-    snaps = run_data.filter_snapshots(store, run["id"], layer)
-    at = None if epoch is None or snaps == 0 or epoch >= snaps - 1 else int(epoch)
+    at = _snapshot_at(store, run["id"], layer, epoch)
     kernel = run_data.load_filters(store, run["id"], layer, at)
     if kernel is None or kernel.ndim != 4:
         return figures.filter_grid(None), channel_options(0), True, ""
@@ -180,8 +182,7 @@ def filter_detail(
     if not layer or not click or not click.get("points"):
         return figures.channel_detail(None)
     idx = click["points"][0].get("pointIndex", click["points"][0].get("pointNumber"))
-    snaps = run_data.filter_snapshots(store, run["id"], layer)
-    at = None if epoch is None or snaps == 0 or epoch >= snaps - 1 else int(epoch)
+    at = _snapshot_at(store, run["id"], layer, epoch)
     tiles = figures.kernel_tiles(
         run_data.load_filters(store, run["id"], layer, at),
         int(channel) if channel and str(channel).isdigit() else MEAN,
@@ -200,31 +201,14 @@ def activations_card(
     fig, probs, caption = activation_view(store, run, infos, probe, 0, first, "tile")
     controls = dbc.Row(
         [
-            dbc.Col(
-                [
-                    html.Span(t("inspect.layer"), className="lens-label"),
-                    dbc.Select(
-                        id="run-act-layer",
-                        value=first,
-                        size="sm",
-                        options=select_layer_options(infos),
-                    ),
-                ],
+            _labelled(
+                t("inspect.layer"),
+                dbc.Select(
+                    id="run-act-layer", value=first, size="sm", options=select_layer_options(infos)
+                ),
                 md=4,
             ),
-            dbc.Col(
-                [
-                    html.Span(t("inspect.colour_per"), className="lens-label"),
-                    dbc.RadioItems(
-                        id="run-act-scale",
-                        options=scales(),
-                        value="tile",
-                        inline=True,
-                        class_name="lens-radio",
-                    ),
-                ],
-                md=4,
-            ),
+            _labelled(t("inspect.colour_per"), _scale_choice("run-act-scale"), md=4),
         ],
         class_name="g-2 mb-2",
     )

@@ -1,5 +1,6 @@
 """The run page's management pieces: the title with its rename button, tags and notes, their
-editor, and the Retry button. Pure renders and the callbacks' bodies; run.py wires them.
+editor, the Retry button and the delete dialog. Pure renders and the callbacks' bodies;
+run_action_callbacks.py wires them.
 
 Names, tags and notes are user text: they go into the page as text nodes (Dash escapes them),
 never as markup or Markdown.
@@ -175,3 +176,28 @@ def state_error(exc: Exception) -> str:
     if match:
         return t("manage.not_retryable", status=ui.status_word(match.group(1)))
     return str(exc)
+
+
+def delete_modal(run: dict[str, Any]) -> dbc.Modal:
+    """The "Delete this run?" dialog (closed) that the Delete button opens."""
+    return dbc.Modal(
+        [
+            dbc.ModalHeader(dbc.ModalTitle(t("run.delete.title"))),
+            dbc.ModalBody(
+                [
+                    t("run.delete.quote_open"),
+                    run["name"],
+                    t("run.delete.text"),
+                ]
+            ),
+            dbc.ModalFooter(
+                [
+                    dbc.Button(t("run.delete.keep"), id="run-delete-dismiss", color="light"),
+                    dbc.Button(t("run.delete.confirm"), id="run-delete-confirm", color="danger"),
+                ]
+            ),
+        ],
+        id="run-delete-modal",
+        is_open=False,
+        centered=True,
+    )

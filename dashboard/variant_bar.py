@@ -16,9 +16,6 @@ from shared.config import ConfigError
 from shared.idempotency import IdempotencyConflict, derived_key
 from shared.store import RunStore
 
-# While a click's request is in flight the buttons take no more clicks (the callback's `running`).
-BUSY = {"pointerEvents": "none", "opacity": 0.65}
-
 
 def variants_card(run: dict[str, Any]) -> dbc.Card:
     reasons = variants.available(run.get("config") or {})

@@ -19,6 +19,7 @@ from dash._utils import AttributeDict
 
 from dashboard import figures, state
 from dashboard import layer_editor as le
+from dashboard import run_inspect_callbacks as inspect_callbacks
 from shared import artifacts as names
 from shared.config import parse_config
 from shared.datasets import load_raw, probe_indices
@@ -402,31 +403,30 @@ def test_submit_queues_the_run_and_navigates(store):
 # --- run page callbacks -------------------------------------------------------------------------
 def test_probe_click_changes_activation_figure(store):
     run_id = write_succeeded_run(store)
-    run_page = page("run")
     k = with_context(
         [{"prop_id": '{"index":3,"type":"run-probe"}.n_clicks', "value": 1}],
-        run_page.select_probe,
+        inspect_callbacks.select_probe,
         [0, 0, 0, 1] + [0] * 6,
         0,
     )
     assert k == 3
-    classes = run_page.mark_probe(k, [0] * 10)
+    classes = inspect_callbacks.mark_probe(k, [0] * 10)
     assert classes[3].endswith("selected") and not classes[0].endswith("selected")
     fresh = with_context(
         [{"prop_id": '{"index":5,"type":"run-probe"}.n_clicks', "value": None}],
-        run_page.select_probe,
+        inspect_callbacks.select_probe,
         [0] * 10,
         3,
     )
     assert fresh == 3  # a re-rendered thumbnail is not a click
-    first = run_page.show_activations(0, "conv2d_1", "tile", run_id)
-    third = run_page.show_activations(3, "conv2d_1", "tile", run_id)
+    first = inspect_callbacks.show_activations(0, "conv2d_1", "tile", run_id)
+    third = inspect_callbacks.show_activations(3, "conv2d_1", "tile", run_id)
     assert first[0].data[0].source != third[0].data[0].source
     assert "16 feature maps of 26×26" in " ".join(texts(third[2]).split())  # with glossary links
-    dense = run_page.show_activations(3, "dense_1", "tile", run_id)
+    dense = inspect_callbacks.show_activations(3, "dense_1", "tile", run_id)
     assert dense[0].data[0].type == "bar" and len(dense[0].data[0].y) == 10
     click = {"points": [{"curveNumber": 1, "pointIndex": 4}]}
-    detail = run_page.show_activation_detail(click, 3, "conv2d_1", run_id)
+    detail = inspect_callbacks.show_activation_detail(click, 3, "conv2d_1", run_id)
     assert detail.data[0].type == "heatmap" and np.asarray(detail.data[0].z).shape == (26, 26)
 
 
@@ -451,15 +451,14 @@ def test_any_test_image_from_cache_and_through_a_job(store):
 
     run_id = write_succeeded_run(store)
     run = store.get_run(run_id)
-    run_page = page("run")
     digest = write_cached_extraction(store, run_id, 7)
     selection, job, disabled, status = run_input.request_test_input(store, run, 7)
     assert selection["digest"] == digest and job is None and disabled
     assert "test image #7" in texts(status)
-    probe0 = run_page.show_activations(0, "conv2d_1", "tile", run_id)
-    chosen = run_page.show_activations(selection, "conv2d_1", "tile", run_id)
+    probe0 = inspect_callbacks.show_activations(0, "conv2d_1", "tile", run_id)
+    chosen = inspect_callbacks.show_activations(selection, "conv2d_1", "tile", run_id)
     assert chosen[0].data[0].source != probe0[0].data[0].source
-    assert run_page.mark_probe(selection, [0] * 10) == ["lens-thumb"] * 10
+    assert inspect_callbacks.mark_probe(selection, [0] * 10) == ["lens-thumb"] * 10
     # Not cached and no broker in the tests: the page says so instead of failing.
     selection, job, disabled, status = run_input.request_test_input(store, run, 8)
     assert job is None and "not reachable" in texts(status)
@@ -476,7 +475,7 @@ def test_any_test_image_from_cache_and_through_a_job(store):
 
 def test_filter_channel_selector(store):
     run_id = write_succeeded_run(store)
-    show = page("run").show_filters
+    show = inspect_callbacks.show_filters
     fig, options, disabled, caption = show("conv2d_1", "mean", None, "tile", run_id)
     assert disabled and "16 filters of 3×3" in caption and len(fig.data[2].text) == 16
     fig_mean, options, disabled, caption = show("conv2d_2", "mean", None, "tile", run_id)

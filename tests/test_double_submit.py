@@ -8,7 +8,7 @@ action. The callbacks are called the way Dash calls them, twice, as a double cli
 from __future__ import annotations
 
 from dashboard import layer_editor as le
-from dashboard import run_manage
+from dashboard import run_action_callbacks, run_manage
 from dashboard import sweep as sw
 from shared.store import FAILED
 from tests import test_dashboard as td
@@ -28,7 +28,7 @@ def children_of(store, parent: str) -> list[dict]:
 def click_variant(parent: str, n_clicks: int, token: str | None) -> tuple:
     return with_context(
         [{"prop_id": TANH, "value": n_clicks}],
-        page("run").try_variant,
+        run_action_callbacks.try_variant,
         [0, 0, 0, 0, n_clicks, 0],
         parent,
         token,

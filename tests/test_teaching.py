@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from dash import dcc
 
-from dashboard import glossary, service, variant_bar, variants
+from dashboard import glossary, run_action_callbacks, service, variant_bar, variants
 from dashboard import layer_editor as le
 from dashboard import sweep as sw
 from shared.config import ConfigError, parse_config
@@ -135,7 +135,7 @@ def test_submit_variant_queues_a_child_and_the_page_goes_there(store):
     assert f"/compare?runs={parent},{run['id']}" in links
     clicked = with_context(
         [{"prop_id": '{"kind":"tanh","type":"run-variant"}.n_clicks', "value": 1}],
-        page("run").try_variant,
+        run_action_callbacks.try_variant,
         [0, 0, 0, 0, 1, 0],
         parent,
     )

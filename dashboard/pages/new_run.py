@@ -11,7 +11,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import layer_editor as le
 from dashboard import service
-from dashboard.components import flash, tr
+from dashboard.components import BUSY, flash, tr
 from dashboard.i18n import t, tn
 from dashboard.messages import config_errors_text, message
 from dashboard.new_run_form import layers_card, preview_table, render_layers, settings_card
@@ -207,7 +207,7 @@ def preview(config):
     State(PARAM, "value"),
     State(FIELD, "value"),
     State("new-submit-token", "data"),
-    running=[(Output("new-submit", "style"), {"pointerEvents": "none", "opacity": 0.65}, {})],
+    running=[(Output("new-submit", "style"), BUSY, {})],
     prevent_initial_call=True,
 )
 def submit(n_clicks, config, parent, param_values, field_vals, token=None):

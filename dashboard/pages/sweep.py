@@ -13,7 +13,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from dashboard import layer_editor as le
 from dashboard import service
 from dashboard import sweep as sw
-from dashboard.components import fmt_int, section, select_options, tr
+from dashboard.components import BUSY, fmt_int, section, select_options, tr
 from dashboard.i18n import t, tn
 from dashboard.messages import field_label, message
 from dashboard.state import get_store
@@ -294,7 +294,7 @@ def show_plan(param, layer, text, base):
     State("sweep-values", "value"),
     State("sweep-base", "data"),
     State("sweep-submit-token", "data"),
-    running=[(Output("sweep-submit", "style"), {"pointerEvents": "none", "opacity": 0.65}, {})],
+    running=[(Output("sweep-submit", "style"), BUSY, {})],
     prevent_initial_call=True,
 )
 def submit(n_clicks, param, layer, text, base, token=None):
