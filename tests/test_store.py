@@ -1,7 +1,10 @@
-"""The run store: SQL metadata and atomic artifact files."""
+"""The run store on its default SQLite: runs, history and atomic artifact files.
+
+Claims, leases and cancelling are tested on SQLite and PostgreSQL alike in
+test_store_backends.py (its `store` fixture runs every test on both).
+"""
 
 import os
-import threading
 
 import numpy as np
 import pytest
@@ -31,43 +34,6 @@ def test_create_get_list(store):
     assert store.get_run(b["id"])["name"] == "<script>alert(1)</script>"
     assert store.get_run("../../etc/passwd") is None
     assert store.get_run("0" * 32) is None
-
-
-def test_only_one_claim_wins(store):
-    run = new_run(store)
-    wins = []
-    barrier = threading.Barrier(8)
-
-    def claim(i):
-        barrier.wait()
-        wins.append(store.claim(run["id"], f"worker-{i}", 60))
-
-    threads = [threading.Thread(target=claim, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert wins.count(True) == 1
-    assert store.get_run(run["id"])["attempts"] == 1
-
-
-def test_expired_lease_can_be_reclaimed_and_stale_runs_are_interrupted(store):
-    run = new_run(store)
-    assert store.claim(run["id"], "w1", lease_seconds=-1)  # lease already expired
-    assert store.claim(run["id"], "w2", lease_seconds=60)
-    store.update_fields(run["id"], heartbeat_at=0)
-    assert store.mark_stale_interrupted(heartbeat_timeout=5) == [run["id"]]
-    assert store.get_run(run["id"])["status"] == "interrupted"
-
-
-def test_cancel_queued_and_running(store):
-    queued, running = new_run(store), new_run(store)
-    assert store.request_cancel(queued["id"]) == "cancelled"
-    assert not store.claim(queued["id"], "w", 60)  # a cancelled run never starts
-    store.claim(running["id"], "w", 60)
-    assert store.request_cancel(running["id"]) == "running"
-    assert store.cancel_requested(running["id"])
-    assert store.request_cancel(running["id"]) == "running"  # twice is harmless
 
 
 def test_history_is_one_entry_per_epoch_even_after_resume(store):

@@ -170,6 +170,7 @@ def test_cancel_queued_running_and_finished(store):
     assert store.claim(running["id"], "w", 60)
     assert store.request_cancel(running["id"]) == "running"
     assert store.cancel_requested(running["id"])
+    assert store.request_cancel(running["id"]) == "running"  # twice is harmless
     store.finish(running["id"], "cancelled")
     assert store.get_run(running["id"])["status"] == "cancelled"
     store.finish(done["id"], "succeeded")

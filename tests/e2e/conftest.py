@@ -44,20 +44,8 @@ def browser():
 
 @pytest.fixture
 def page(browser, stack):
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=stack.url)
-    tab = context.new_page()
-    tab.set_default_timeout(20_000)
-    problems: list[str] = []
-    tab.on(
-        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 500 else None
-    )
-    tab.on("pageerror", lambda exc: problems.append(f"JavaScript error: {exc}"))
-    yield tab
-    try:
-        e2e.screenshot(tab, "final")
-    finally:
-        context.close()
-    assert not problems, "the page met server or script errors:\n" + "\n".join(problems)
+    with e2e.watched_tab(browser, stack.url) as tab:
+        yield tab
 
 
 @pytest.fixture(scope="session")

@@ -106,6 +106,31 @@ def screenshot(page: Any, name: str = "final") -> Path:
     return path
 
 
+@contextmanager
+def watched_tab(browser: Any, base_url: str, **options: Any) -> Iterator[Any]:
+    """A fresh browser context and tab on the stack (`options` go to `new_context`, e.g. a
+    locale). On leaving: a final screenshot, the context closed, and an AssertionError when the
+    tab got a 5xx answer or a JavaScript error."""
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900}, base_url=base_url, **options
+    )
+    tab = context.new_page()
+    tab.set_default_timeout(20_000)
+    problems: list[str] = []
+    tab.on(
+        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 500 else None
+    )
+    tab.on("pageerror", lambda exc: problems.append(f"JavaScript error: {exc}"))
+    try:
+        yield tab
+    finally:
+        try:
+            screenshot(tab, "final")
+        finally:
+            context.close()
+    assert not problems, "the page met server or script errors:\n" + "\n".join(problems)
+
+
 def dash_id(**parts: str | int) -> str:
     """A CSS selector for a Dash pattern-matching id such as {"type": "run-probe", "index": 3}."""
     text = json.dumps(dict(sorted(parts.items())), separators=(",", ":"))

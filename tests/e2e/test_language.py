@@ -19,22 +19,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 @pytest.fixture
 def spanish_page(browser, stack):
     """A tab in a browser whose language is Spanish (it sends Accept-Language: es-ES)."""
-    context = browser.new_context(
-        viewport={"width": 1400, "height": 900}, base_url=stack.url, locale="es-ES"
-    )
-    tab = context.new_page()
-    tab.set_default_timeout(20_000)
-    problems: list[str] = []
-    tab.on(
-        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 500 else None
-    )
-    tab.on("pageerror", lambda exc: problems.append(f"JavaScript error: {exc}"))
-    yield tab
-    try:
-        e2e.screenshot(tab, "final")
-    finally:
-        context.close()
-    assert not problems, "the page met server or script errors:\n" + "\n".join(problems)
+    with e2e.watched_tab(browser, stack.url, locale="es-ES") as tab:
+        yield tab
 
 
 def test_switch_the_language(spanish_page, finished_run):
