@@ -44,18 +44,26 @@ class Scenario:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def trainings(nice: int, threads: int, note: str = "") -> Scenario:
-    title = f"2 trainings, nice {nice}, {threads} TF thread{'s' if threads > 1 else ''} each{note}"
-    return Scenario(title, nice=nice, env={"CNNLENS_TF_INTRA_THREADS": str(threads)})
+def trainings(nice: int, intra: int, inter: int, note: str = "") -> Scenario:
+    title = f"2 trainings, nice {nice}, TF threads intra-op {intra} / inter-op {inter} each{note}"
+    env = {"CNNLENS_TF_INTRA_THREADS": str(intra), "CNNLENS_TF_INTER_THREADS": str(inter)}
+    return Scenario(title, nice=nice, env=env)
 
 
 def scenarios(quick: bool) -> list[Scenario]:
-    """Idle, then the two levers (priority, threads per training) one at a time and together."""
+    """Idle, then the two levers (priority, threads per training) one at a time and together.
+    TensorFlow's own choice on this machine is one thread per core in both pools (2 / 2)."""
     idle = Scenario("idle", trainings=False)
-    defaults = trainings(10, 1, " (defaults)")
+    defaults = trainings(10, 1, 2, " (CNN Lens' defaults)")
     if quick:
         return [idle, defaults]
-    return [idle, trainings(0, 2, " (old defaults)"), trainings(0, 1), trainings(10, 2), defaults]
+    return [
+        idle,
+        trainings(0, 2, 2, " (TensorFlow's own)"),
+        trainings(0, 1, 2),
+        trainings(10, 2, 2),
+        defaults,
+    ]
 
 
 class Pollers:

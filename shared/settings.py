@@ -32,11 +32,13 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(8 * 1024 * 1024, alias="CNNLENS_MAX_REQUEST_BYTES")
 
     worker_concurrency: int = Field(1, alias="CNNLENS_WORKER_CONCURRENCY")
-    # One thread per training: at batch 32 a second intra-op thread made these small models no
-    # faster here and cost a quarter more CPU, and it leaves a core to the dashboard
-    # (benchmarks/bench_training.py, "training threads"; docs/PERFORMANCE.md).
+    # One thread inside each op: at batch 32 a second intra-op thread made these small models no
+    # faster and cost a quarter more CPU. Two ops at a time: the backward pass has independent
+    # ops (a conv's input and filter gradients, each variable's optimizer update) that then run
+    # side by side, ~20 % less time per step here (benchmarks/bench_training.py, "training
+    # threads"; docs/PERFORMANCE.md).
     tf_intra_threads: int = Field(1, alias="CNNLENS_TF_INTRA_THREADS")
-    tf_inter_threads: int = Field(1, alias="CNNLENS_TF_INTER_THREADS")
+    tf_inter_threads: int = Field(2, alias="CNNLENS_TF_INTER_THREADS")
     # CPU priority (nice) of training workers: interactive requests first (worker/celery_app.py).
     train_nice: int = Field(10, ge=0, le=19, alias="CNNLENS_TRAIN_NICE")
     # Live training progress in the store (on by default). Off only to measure what it costs
