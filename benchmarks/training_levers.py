@@ -89,7 +89,7 @@ def measure_worker(epochs: int, train_limit: int | None, seed: int) -> dict:
     spe = steps_per_execution(infos, config.batch_size)
     model = compile_model(build_model(config, infos), config, spe)
     cpu_started, started = process_cpu_seconds(), time.perf_counter()
-    model.fit(**inputs.fit_arguments(data, config.batch_size), epochs=epochs, verbose=0)
+    model.fit(**inputs.fit_arguments(data, config.batch_size, seed), epochs=epochs, verbose=0)
     fit_seconds = time.perf_counter() - started
     cpu_seconds = process_cpu_seconds() - cpu_started
     _, test_accuracy = model.evaluate(

@@ -40,15 +40,42 @@ def test_validation_images_are_the_ones_keras_validation_split_picks(n, split):
         np.testing.assert_array_equal(data.x_val, x_val)
         np.testing.assert_array_equal(data.y_val, y_val)
     else:
-        assert data.n_val == 0 and "validation_data" not in inputs.fit_arguments(data, 32)
+        assert data.n_val == 0
+        assert "validation_data" not in inputs.fit_arguments(data, 32, seed=0)
+
+
+def _epoch(dataset) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in dataset], strict=True)
+    return list(xs), list(ys)
+
+
+def test_training_batches_cover_every_image_once_per_epoch_in_a_fresh_seeded_order():
+    n = 100
+    x_raw = np.arange(n, dtype=np.uint8)[:, None, None] * np.ones((1, 28, 28), np.uint8)
+    data = inputs.prepare(x_raw, np.arange(n, dtype=np.uint8) % 10, 0.2)
+    train = inputs.fit_arguments(data, 32, seed=7)["x"]
+    first_x, first_y = _epoch(train)
+    second_x, _ = _epoch(train)
+    assert [len(b) for b in first_x] == [32, 32, 16]  # 80 training images, batch 32
+    assert first_x[0].shape[1:] == (28, 28, 1) and first_x[0].dtype == np.float32
+    # Each image is its own index (pixel value i/255), and its label stays with it.
+    order = np.concatenate([np.rint(b[:, 0, 0, 0] * 255).astype(int) for b in first_x])
+    assert sorted(order) == list(range(80))
+    np.testing.assert_array_equal(np.concatenate(first_y), order % 10)
+    again = np.concatenate([np.rint(b[:, 0, 0, 0] * 255).astype(int) for b in second_x])
+    assert sorted(again) == list(range(80)) and list(again) != list(order)  # reshuffled
+    same_seed = _epoch(inputs.fit_arguments(data, 32, seed=7)["x"])[0]
+    np.testing.assert_array_equal(np.concatenate(same_seed), np.concatenate(first_x))
 
 
 def test_validation_is_scored_in_big_batches_without_touching_training_batches():
-    data = inputs.prepare(np.zeros((100, 28, 28), np.uint8), np.zeros(100, np.uint8), 0.2)
-    args = inputs.fit_arguments(data, 32)
-    assert args["batch_size"] == 32 and args["shuffle"] is True
-    assert args["validation_batch_size"] == inputs.VALIDATION_BATCH
-    assert inputs.fit_arguments(data, 4096)["validation_batch_size"] == 4096
+    data = inputs.prepare(np.zeros((3000, 28, 28), np.uint8), np.zeros(3000, np.uint8), 0.5)
+    args = inputs.fit_arguments(data, 32, seed=0)
+    val_x, _ = _epoch(args["validation_data"])
+    assert [len(b) for b in val_x] == [inputs.VALIDATION_BATCH, 476]
+    assert len(_epoch(args["x"])[0][0]) == 32
+    big = inputs.fit_arguments(data, 2048, seed=0)["validation_data"]
+    assert [len(b) for b in _epoch(big)[0]] == [1500]
 
 
 def test_a_run_without_live_progress_still_records_epochs_and_fit_time(tmp_path):

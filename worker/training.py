@@ -152,7 +152,7 @@ def _train(
     heartbeat.beat(epochs=config.epochs, steps=steps)
     fit_started, cpu_started = time.perf_counter(), results.process_cpu_seconds()
     model.fit(
-        **inputs.fit_arguments(data, config.batch_size),
+        **inputs.fit_arguments(data, config.batch_size, config.seed),
         epochs=config.epochs,
         verbose=0,
         callbacks=[monitor, backup, *extra_callbacks],
