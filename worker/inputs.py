@@ -74,7 +74,8 @@ def fit_arguments(inputs: TrainingInputs, batch_size: int, seed: int) -> dict[st
         .map(lambda index: (tf.gather(x, index), tf.gather(y, index)))
         .prefetch(tf.data.AUTOTUNE)
     )
-    args: dict[str, Any] = {"x": train}
+    # The pipeline shuffles; Keras' own shuffle flag only applies to arrays (and warns otherwise).
+    args: dict[str, Any] = {"x": train, "shuffle": False}
     if inputs.n_val:
         args["validation_data"] = tf.data.Dataset.from_tensor_slices(
             (inputs.x_val, inputs.y_val)
