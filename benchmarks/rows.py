@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import re
-import resource
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -123,10 +122,3 @@ def timings_ms(action: Callable[[], object], repeat: int, warmup: int = 1) -> li
         action()
         out.append((time.perf_counter() - started) * 1000)
     return out
-
-
-def process_cpu_seconds() -> float:
-    """CPU time of this process, all threads: what the work cost, whatever else the machine ran
-    (wall time also counts the time other processes held the cores)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime

@@ -7,7 +7,6 @@ returns, so a reader never sees a succeeded run with files missing.
 from __future__ import annotations
 
 import os
-import resource
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,12 +34,6 @@ class FitTime:
     seconds: float
     epochs: int
     cpu_seconds: float = 0.0
-
-
-def process_cpu_seconds() -> float:
-    """CPU time of this process so far, every thread included."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass
