@@ -39,8 +39,8 @@ LADDER = {
     "spe16": ("+ steps_per_execution=16", "16 batches per call into TensorFlow"),
     "spe64": ("+ steps_per_execution=64", "64 batches per call into TensorFlow"),
     "tfdata": (
-        "+ tf.data (slices, shuffle, batch, prefetch)",
-        "tf.data pipeline instead of Keras' array adapter",
+        "+ tf.data feed (shuffled indices, gathered batches, prefetch)",
+        "worker.inputs.fit_arguments instead of Keras' array adapter",
     ),
 }
 # Not a rung: exactly how the worker feeds and compiles (worker.inputs, worker.model), without
@@ -110,9 +110,9 @@ def measure(lever: str, epochs: int, train_limit: int | None, seed: int) -> dict
         return measure_worker(epochs, train_limit, seed)
     import keras
     import numpy as np
-    import tensorflow as tf
 
     from shared.datasets import load_raw, to_model_input
+    from worker import inputs
 
     pulled = list(LADDER)[: list(LADDER).index(lever) + 1]
     keras.utils.set_random_seed(seed)
@@ -128,15 +128,9 @@ def measure(lever: str, epochs: int, train_limit: int | None, seed: int) -> dict
     model = build(spe)
 
     fit_args: dict = {"epochs": epochs, "verbose": "auto" if lever == "notebook" else 0}
-    if "tfdata" in pulled:
-        train = (
-            tf.data.Dataset.from_tensor_slices((x[:n_train], y[:n_train]))
-            .shuffle(n_train, seed=seed, reshuffle_each_iteration=True)
-            .batch(32)
-            .prefetch(tf.data.AUTOTUNE)
-        )
-        val = tf.data.Dataset.from_tensor_slices((x[n_train:], y[n_train:])).batch(1024)
-        fit_args |= {"x": train, "validation_data": val}
+    if "tfdata" in pulled:  # the worker's own feed (it splits the same way as the rung above)
+        data = inputs.TrainingInputs(x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+        fit_args |= inputs.fit_arguments(data, 32, seed)
     elif "split" in pulled:
         fit_args |= {
             "x": x[:n_train],
