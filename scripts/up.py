@@ -2,7 +2,8 @@
 
 Picks a broker (REDIS_URL when it answers; else a private redis-server when one is installed;
 else the embedded SQLite broker, with a warning), creates the store, then starts a training
-worker, an extraction worker, an analysis worker and the dashboard as child processes, restarting a worker that dies.
+worker, an extraction worker, an analysis worker and the dashboard as child processes,
+restarting a worker that dies.
 """
 
 from __future__ import annotations
