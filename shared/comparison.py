@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 
 PROBE_BATCH = 500
-# Activations of the probe batch are held in float64 for CKA: cap the batch so that the widest layer
-# stays under this many values (500 images × 26×26×16 is 5.4 million; a 'same'-padded 28×28×128
-# layer would need the batch cut to about 60 images).
-MAX_PROBE_VALUES = 8_000_000
+# A job holds every layer's float32 output for the whole probe batch (both runs' for CKA) before
+# it compares them: cap the batch so that this total stays under so many values (100 MB). The
+# notebook's model has 21,474 values per image, so two of them still get all 500 images; a model
+# at the activation budget (shared/config.py, 1,000,000 per image) gets MIN_PROBE_BATCH.
+MAX_PROBE_VALUES = 25_000_000
 MIN_PROBE_BATCH = 50
 
 ANALYSIS_DIR = "analysis"
@@ -45,7 +46,8 @@ def stats_job_id(run_id: str) -> str:
     return _job_id(STATS_KIND, run_id)
 
 
-def probe_batch_size(test_images: int, widest_layer: int) -> int:
-    """How many probe images to use, given the test set size and the widest layer's values."""
-    fitting = MAX_PROBE_VALUES // max(1, widest_layer)
+def probe_batch_size(test_images: int, values_per_image: int) -> int:
+    """How many probe images to use, given the test set size and the activation values one image
+    makes in every layer held at once (summed over all layers, and over both runs for CKA)."""
+    fitting = MAX_PROBE_VALUES // max(1, values_per_image)
     return max(1, min(PROBE_BATCH, test_images, max(MIN_PROBE_BATCH, fitting)))

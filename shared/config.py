@@ -17,6 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shared.datasets import DATASETS
 
 INPUT_SHAPE = (28, 28, 1)
+PARAM_BUDGET = 5_000_000
+# Activation values a model may produce for one image, summed over its layers. Extraction holds
+# all of them for an input (float32: 4 MB at this budget), the probe set stores them, and analysis
+# jobs hold them for a batch of images (shared/comparison.py sizes that batch from this sum).
+ACTIVATION_BUDGET = 1_000_000
+# The same sum times the training batch: the forward pass Keras keeps for the backward pass
+# (float32: 400 MB at this budget; the default model fits at the largest batch, 4,096).
+BATCH_ACTIVATION_BUDGET = 100_000_000
 Activation = Literal["relu", "sigmoid", "tanh", "elu", "selu", "gelu", "linear", "softmax"]
 
 
@@ -200,7 +208,49 @@ def infer_layers(config: RunConfig) -> tuple[list[LayerInfo], list[dict[str, str
     return infos, errors
 
 
-def check_config(config: RunConfig, param_budget: int = 5_000_000) -> list[LayerInfo]:
+def activation_values(infos: list[LayerInfo]) -> int:
+    """Activation values of one image through every layer (what extraction and probes hold)."""
+    return sum(math.prod(info.output_shape) for info in infos)
+
+
+def training_batch(config: RunConfig) -> int:
+    """The largest batch training can see: the batch size, or fewer when train_limit is smaller."""
+    if config.train_limit is None:
+        return config.batch_size
+    return min(config.batch_size, config.train_limit)
+
+
+def _activation_error(
+    infos: list[LayerInfo], per_image: int, batch: int, budget: int, batch_budget: int
+) -> dict[str, str] | None:
+    """The first layer at which the running sum of activations crosses a budget, as an error."""
+    running = 0
+    for info in infos:
+        running += math.prod(info.output_shape)
+        if running > budget:
+            return {
+                "field": f"layers.{info.index}",
+                "message": f"the activations of one image reach {running:,} values at "
+                f"{info.name} (layer {info.index + 1}; {per_image:,} in all), over the budget "
+                f"of {budget:,}; use fewer filters, padding 'valid', strides or pooling earlier, "
+                "or fewer layers",
+            }
+        if running * batch > batch_budget:
+            return {
+                "field": f"layers.{info.index}",
+                "message": f"a training batch of {batch} images reaches {running * batch:,} "
+                f"activation values at {info.name} (layer {info.index + 1}), over the budget of "
+                f"{batch_budget:,}; use a smaller batch_size, or fewer filters or layers",
+            }
+    return None
+
+
+def check_config(
+    config: RunConfig,
+    param_budget: int = PARAM_BUDGET,
+    activation_budget: int = ACTIVATION_BUDGET,
+    batch_activation_budget: int = BATCH_ACTIVATION_BUDGET,
+) -> list[LayerInfo]:
     """Full validation beyond field ranges. Returns the layer table or raises ConfigError."""
     infos, errors = infer_layers(config)
     if not errors:
@@ -233,6 +283,15 @@ def check_config(config: RunConfig, param_budget: int = 5_000_000) -> list[Layer
                     f"{param_budget:,}; use fewer filters or units, or pool before flatten",
                 }
             )
+        too_big = _activation_error(
+            infos,
+            activation_values(infos),
+            training_batch(config),
+            activation_budget,
+            batch_activation_budget,
+        )
+        if too_big:
+            errors.append(too_big)
     if errors:
         raise ConfigError(errors)
     return infos
@@ -283,7 +342,12 @@ def _friendly(err: dict[str, Any]) -> str:
     return str(err.get("msg", "is not valid"))
 
 
-def parse_config(data: Any, param_budget: int = 5_000_000) -> tuple[RunConfig, list[LayerInfo]]:
+def parse_config(
+    data: Any,
+    param_budget: int = PARAM_BUDGET,
+    activation_budget: int = ACTIVATION_BUDGET,
+    batch_activation_budget: int = BATCH_ACTIVATION_BUDGET,
+) -> tuple[RunConfig, list[LayerInfo]]:
     """Validate raw JSON data into a RunConfig and its layer table, or raise ConfigError."""
     if data is None:
         data = {}
@@ -298,7 +362,7 @@ def parse_config(data: Any, param_budget: int = 5_000_000) -> tuple[RunConfig, l
                 for e in exc.errors(include_url=False)
             ]
         ) from None
-    return config, check_config(config, param_budget)
+    return config, check_config(config, param_budget, activation_budget, batch_activation_budget)
 
 
 def architecture_summary(config: RunConfig) -> str:

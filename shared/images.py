@@ -5,36 +5,58 @@ the longer side is 20 px and centred by centre of mass in a 28×28 field. A phot
 paper or a canvas drawing only gets a meaningful prediction after the same preparation.
 
 Uploads are untrusted: the size of the file and the pixel count in the header are checked before
-anything is decoded, only common formats are opened, and every refusal is an `ImageRejected` whose
-message is a sentence a user can act on.
+anything is decoded, only common formats are opened, a picture is shrunk while (JPEG) or right
+after it is decoded and before any conversion, only DECODE_SLOTS pictures are decoded at a time,
+and every refusal is an `ImageRejected` whose message is a sentence a user can act on.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
 import math
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 MAX_BYTES = 2 * 1024 * 1024
-MAX_PIXELS = 25_000_000  # a 6000×4000 phone photo fits; decoded as RGBA it is still only 100 MB
+# A digit needs a few hundred pixels a side; these caps leave room for a screenshot or a phone
+# photo and bound what a decode costs. PNG, GIF, BMP and WebP are decoded whole (at most 16 MB as
+# RGBA); libjpeg scales a JPEG down while decoding it (Image.draft), so a phone photo of 48
+# megapixels costs no more than 3 of them.
+MAX_PIXELS = 4_000_000
+MAX_JPEG_PIXELS = 48_000_000
+# Decodes at once in this process, over every thread; a request waits at most DECODE_WAIT seconds
+# for a turn, then is told the server is busy.
+DECODE_SLOTS = 2
+DECODE_WAIT = 10.0
 SIDE = 28  # MNIST field
 DIGIT_BOX = 20  # MNIST scaled each digit's longer side to 20 px
 MIN_SIDE = 8
-WORKING_SIDE = 1024  # plenty for a 20 px result; bounds memory for large photos
+WORKING_SIDE = 512  # plenty for a 20 px result; bounds memory for large photos
 MIN_CONTRAST = 24.0  # grey levels between background and ink below which we call it blank
 INK_THRESHOLD = 0.3  # fraction of peak ink that counts for the bounding box (ignores smudges)
 NOISE_FLOOR = 0.1  # fraction of peak ink below which a pixel is background (paper texture)
 BLANK_MESSAGE = "The image is blank: no digit stands out from the background."
+BUSY_MESSAGE = "The server is busy reading other pictures; try again in a few seconds."
+ORIENTATION = 0x0112  # the EXIF tag phones use for a photo taken sideways
+REDUCIBLE = ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "F")  # modes Image.reduce averages
+
+_decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
 
 
 class ImageRejected(ValueError):
     """The upload cannot be used as a model input; str(error) says why, for the user."""
+
+
+class DecoderBusy(ImageRejected):
+    """Every decode slot stayed taken for DECODE_WAIT seconds: the picture was not looked at."""
 
 
 # --- decoding -------------------------------------------------------------------------------------
@@ -64,15 +86,28 @@ def decode_upload(
 ) -> np.ndarray:
     """Uploaded file bytes (or a data URL string) -> MNIST-style uint8 array of shape (28, 28).
 
-    Raises ImageRejected for anything that is not a usable PNG/JPEG/GIF/BMP/WebP picture. Only the
-    first frame of an animation is used.
+    Raises ImageRejected for anything that is not a usable PNG/JPEG/GIF/BMP/WebP picture, and
+    DecoderBusy (an ImageRejected) when other pictures kept every decode slot. Only the first
+    frame of an animation is used.
     """
     if isinstance(data, str):
         return decode_data_url(data, max_bytes=max_bytes, max_pixels=max_pixels)
     if len(data) > max_bytes:
         raise ImageRejected(_too_big_message(len(data), max_bytes))
-    img = _open_checked(bytes(data), max_pixels)
-    return to_mnist(_grayscale(img))
+    with decode_slot():
+        img = _open_checked(bytes(data), max_pixels)
+        return to_mnist(_grayscale(img))
+
+
+@contextlib.contextmanager
+def decode_slot(wait: float | None = None) -> Iterator[None]:
+    """One of DECODE_SLOTS turns to decode a picture, or DecoderBusy after `wait` seconds."""
+    if not _decode_slots.acquire(timeout=DECODE_WAIT if wait is None else wait):
+        raise DecoderBusy(BUSY_MESSAGE)
+    try:
+        yield
+    finally:
+        _decode_slots.release()
 
 
 def _too_big_message(size: int, limit: int) -> str:
@@ -86,8 +121,8 @@ def _in_words(size: int) -> str:
 def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
     """Open, check the header's size, then decode fully, so a damaged file fails here, not later.
 
-    Image.open only reads the header, so a 50-megapixel image is refused before its pixels are
-    allocated. Pillow's decoders raise many exception types on malformed data (OSError,
+    Image.open only reads the header, so a picture with too many pixels is refused before they
+    are allocated. Pillow's decoders raise many exception types on malformed data (OSError,
     SyntaxError, struct.error, IndexError...); to the user they all mean the same thing.
     """
     try:
@@ -103,8 +138,9 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageRejected(
             f"The picture is {width}×{height} pixels; it needs at least {MIN_SIDE} pixels a side."
         )
-    if width * height > max_pixels:
-        raise ImageRejected(_too_many_pixels_message((width, height), max_pixels))
+    limit = max(max_pixels, MAX_JPEG_PIXELS) if img.format == "JPEG" else max_pixels
+    if width * height > limit:
+        raise ImageRejected(_too_many_pixels_message((width, height), limit))
     if img.format == "JPEG":
         # Let libjpeg decode at 1/2..1/8 scale and straight to grey: a phone photo then costs a
         # fraction of its full size, and we only need 20 px of it in the end.
@@ -115,8 +151,6 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageRejected(
             "The picture could not be decoded: the file is damaged or incomplete (truncated)."
         ) from None
-    # Phones store photos sideways with an EXIF "orientation" tag; a digit must be upright.
-    ImageOps.exif_transpose(img, in_place=True)
     return img
 
 
@@ -128,25 +162,52 @@ def _too_many_pixels_message(size: tuple[int, int] | None, max_pixels: int) -> s
 def _grayscale(img: Image.Image) -> np.ndarray:
     """Any mode -> float64 grey levels in [0, 255], shrunk to at most WORKING_SIDE a side.
 
-    Transparent pixels are composited onto a background that contrasts with the visible strokes:
-    black strokes on a transparent canvas land on white, white strokes on black, so both come out
-    as a digit rather than as nothing.
+    The picture is shrunk first, in the mode it was decoded in, and only then converted and
+    turned upright (phones store photos sideways with an EXIF orientation tag), so no conversion
+    ever copies the full-size picture. Transparent pixels are composited onto a background that
+    contrasts with the visible strokes: black strokes on a transparent canvas land on white,
+    white strokes on black, so both come out as a digit rather than as nothing.
     """
-    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+    orientation = img.getexif().get(ORIENTATION, 1)
+    transparent = img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
+    wide = img.mode in ("I", "F") or img.mode.startswith("I;16")
+    small = _upright(_shrink(img, transparent, wide), orientation)
+    if wide:
         # 16/32-bit greys: converting to "L" would clip everything above 255 to white.
-        return _stretch(_as_array(_shrink(img.convert("F"))))
-    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
-        la = _as_array(_shrink(img.convert("RGBA").convert("LA")))
+        return _stretch(_as_array(small.convert("F")))
+    if transparent:
+        la = _as_array(small.convert("RGBA").convert("LA"))
         return _composite(la[..., 0], la[..., 1] / 255.0)
-    if img.mode not in ("L", "RGB", "CMYK", "YCbCr", "P", "1"):
-        img = img.convert("RGB")
-    return _as_array(_shrink(img.convert("L")))
+    if small.mode not in ("L", "RGB", "CMYK", "YCbCr", "P", "1"):
+        small = small.convert("RGB")
+    return _as_array(small.convert("L"))
 
 
-def _shrink(img: Image.Image) -> Image.Image:
-    """Box-reduce by an integer factor so the longer side is at most WORKING_SIDE."""
+def _shrink(img: Image.Image, transparent: bool, wide: bool) -> Image.Image:
+    """Box-reduce by an integer factor so the longer side is at most WORKING_SIDE.
+
+    Image.reduce averages in the picture's own mode; palette, 1-bit and 16-bit pictures (at most
+    MAX_PIXELS, one or two bytes a pixel) are first converted to the smallest mode it can average.
+    """
     factor = math.ceil(max(img.size) / WORKING_SIDE)
-    return img.reduce(factor) if factor > 1 else img
+    if factor <= 1:
+        return img
+    if img.mode not in REDUCIBLE or (transparent and img.mode not in ("LA", "RGBA")):
+        img = img.convert("F" if wide else "RGBA" if transparent else "L")
+    return img.reduce(factor)
+
+
+def _upright(img: Image.Image, orientation: int) -> Image.Image:
+    method = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }.get(orientation)
+    return img if method is None else img.transpose(method)
 
 
 def _as_array(img: Image.Image) -> np.ndarray:

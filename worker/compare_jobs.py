@@ -18,7 +18,7 @@ import tensorflow as tf
 from shared import comparison
 from shared.analysis import cka_matrix, filter_stats
 from shared.artifacts import MODEL, is_run_id
-from shared.config import LayerInfo, RunConfig, infer_layers
+from shared.config import LayerInfo, RunConfig, activation_values, infer_layers
 from shared.datasets import DatasetUnavailable, load_raw, to_model_input
 from shared.store import FAILED, RUNNING, SUCCEEDED, RunStore
 from worker.extraction import MODELS, ExtractionError, ModelCache
@@ -106,9 +106,15 @@ def _rounded(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def stats_batch_size(test_images: int, infos: list[LayerInfo]) -> int:
+    """The probe batch of a statistics job: all of one run's layers are held at once."""
+    return comparison.probe_batch_size(test_images, activation_values(infos))
+
+
 def compute_stats(store: RunStore, run_id: str, cache: ModelCache = MODELS) -> dict[str, Any]:
     run, infos = _trained_run(store, run_id)
-    images = probe_images(run["dataset"])
+    count = stats_batch_size(len(_test_images(run["dataset"])), infos)
+    images = probe_images(run["dataset"], count)
     conv_names = {i.name for i in infos if i.type == "conv2d"}
     outputs = layer_outputs(store, run_id, images, cache)
     return stats_summary(run, infos, {k: v for k, v in outputs.items() if k in conv_names})
@@ -126,8 +132,8 @@ def compute_cka(
             "layer similarity is measured on the same test images, so both must share one"
         )
     test_images = len(_test_images(a["dataset"]))
-    widest = max(math.prod(i.output_shape) for i in (*infos_a, *infos_b))
-    count = comparison.probe_batch_size(test_images, widest)
+    per_image = activation_values(infos_a) + (0 if run_b == run_a else activation_values(infos_b))
+    count = comparison.probe_batch_size(test_images, per_image)
     images = probe_images(a["dataset"], count)
     outputs_a = layer_outputs(store, run_a, images, cache)
     outputs_b = outputs_a if run_b == run_a else layer_outputs(store, run_b, images, cache)
@@ -143,7 +149,8 @@ def compute_cka(
         "matrix": matrix,
     }
     stats = {}
-    if count == min(comparison.PROBE_BATCH, test_images):  # the batch a stats job would use
+    if count == stats_batch_size(test_images, infos_a) == stats_batch_size(test_images, infos_b):
+        # the batch a stats job would use for each run
         stats = {run_a: stats_summary(a, infos_a, outputs_a)}
         stats[run_b] = stats_summary(b, infos_b, outputs_b)
     return summary, stats
