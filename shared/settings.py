@@ -57,6 +57,44 @@ class Settings(BaseSettings):
     # Hard limit for one training task, in seconds; the broker's visibility timeout sits above it.
     train_time_limit: int = Field(6 * 3600, alias="CNNLENS_TRAIN_TIME_LIMIT")
     param_budget: int = Field(5_000_000, alias="CNNLENS_PARAM_BUDGET")
+    # Activation values per image summed over the layers, and that sum times the training batch
+    # (shared/config.py): what extraction, probes, analysis and training hold in memory.
+    activation_budget: int = Field(1_000_000, gt=0, alias="CNNLENS_ACTIVATION_BUDGET")
+    batch_activation_budget: int = Field(100_000_000, gt=0, alias="CNNLENS_BATCH_ACTIVATION_BUDGET")
+    # Runs waiting to train past which a submit is refused with 429 (Retry-After).
+    max_queued_runs: int = Field(100, ge=1, alias="CNNLENS_MAX_QUEUED_RUNS")
+    # Bytes of cached activations (activations/cache/) kept per run; least recently used go first.
+    activation_cache_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, alias="CNNLENS_ACTIVATION_CACHE_BYTES"
+    )
+    # Seconds a finished extraction or analysis job is kept before it is pruned.
+    job_retention: float = Field(24 * 3600.0, gt=0, alias="CNNLENS_JOB_RETENTION")
+    # Host names (the Host header, without port) the dashboard answers; comma-separated. "*"
+    # allows any (only behind a proxy that checks them itself).
+    allowed_hosts_text: str = Field("localhost,127.0.0.1,::1", alias="CNNLENS_ALLOWED_HOSTS")
+
+    @property
+    def allowed_hosts(self) -> tuple[str, ...]:
+        return tuple(h.strip().lower() for h in self.allowed_hosts_text.split(",") if h.strip())
+
+    @property
+    def login_enabled(self) -> bool:
+        return bool(self.auth_user) and bool(self.auth_password)
+
+    def auth_problem(self) -> str | None:
+        """Why the login settings cannot be used (only one of the two is set), or None."""
+        user, password = bool(self.auth_user), bool(self.auth_password)
+        if user == password:
+            return None
+        given, missing = (
+            ("CNNLENS_AUTH_USER", "CNNLENS_AUTH_PASSWORD")
+            if user
+            else ("CNNLENS_AUTH_PASSWORD", "CNNLENS_AUTH_USER")
+        )
+        return (
+            f"{given} is set but {missing} is not: the login needs both, and without one the "
+            f"dashboard would be open to anyone. Set {missing} too, or unset {given}."
+        )
 
     @property
     def broker_url(self) -> str:
