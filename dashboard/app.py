@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import base64
 import hmac
-import importlib.util
 
 import dash
 import dash_bootstrap_components as dbc
 import flask
 from dash import Input, Output, dcc, html
 
-from dashboard import i18n, state
-from dashboard.i18n import t
+from dashboard import state
+from dashboard.api.routes import register_api
+from dashboard.ui import i18n
+from dashboard.ui.i18n import t
+from dashboard.ui.page_callbacks import forget_unclaimed_page_callbacks
 from shared.settings import Settings, get_settings
 from shared.store import RunStore
 
@@ -124,16 +126,6 @@ def _install_basic_auth(server: flask.Flask, settings: Settings) -> None:
         return None
 
 
-def _register_api(server: flask.Flask, store: RunStore) -> bool:
-    """Mount the JSON API when dashboard/api.py is present (errors inside it are not hidden)."""
-    if importlib.util.find_spec("dashboard.api") is None:
-        return False
-    from dashboard.api import register_api
-
-    register_api(server, store)
-    return True
-
-
 class LensDash(dash.Dash):
     """Dash with <html lang> set to the language the page is served in (screen readers,
     hyphenation, the browser's spell checker and its offer to translate depend on it)."""
@@ -157,24 +149,11 @@ def root_layout() -> html.Div:
     )
 
 
-def _forget_unclaimed_page_callbacks() -> None:
-    """Drop page callbacks an earlier app in this process registered but never served.
-
-    Dash re-imports the page modules for every app and their `@callback`s wait in module globals
-    until an app's first request claims them; a second app (tests build several) would otherwise
-    inherit the first one's copies and the browser would see every callback twice.
-    """
-    from dash import _callback
-
-    _callback.GLOBAL_CALLBACK_LIST.clear()
-    _callback.GLOBAL_CALLBACK_MAP.clear()
-
-
 def create_app(store: RunStore | None = None) -> dash.Dash:
     if store is not None:
         state.set_store(store)
     settings = store.settings if store is not None else get_settings()
-    _forget_unclaimed_page_callbacks()
+    forget_unclaimed_page_callbacks()
     app = LensDash(
         "dashboard",  # the package: pages import as dashboard.pages.<name>
         use_pages=True,
@@ -189,7 +168,7 @@ def create_app(store: RunStore | None = None) -> dash.Dash:
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     _install_basic_auth(server, settings)
-    _register_api(server, store or state.get_store())
+    register_api(server, store or state.get_store())
     i18n.register_switch(server)
     app.layout = root_layout
 

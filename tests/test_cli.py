@@ -1,6 +1,6 @@
 """The Python client and the `cnnlens` command against a real HTTP server.
 
-A werkzeug server on a free port serves the real API (`dashboard.api.register_api`) over a
+A werkzeug server on a free port serves the real API (`dashboard.api.routes.register_api`) over a
 temporary store. Submitted tasks go to Redis database 15, flushed afterwards, so no real worker
 ever sees them.
 """
@@ -40,7 +40,7 @@ def flush_test_redis() -> None:
 
 @pytest.fixture
 def server(tmp_path, monkeypatch):
-    from dashboard.api import register_api
+    from dashboard.api.routes import register_api
 
     monkeypatch.setenv("REDIS_URL", TEST_REDIS)
     monkeypatch.setenv("CNNLENS_DATA_DIR", str(tmp_path))
@@ -115,7 +115,7 @@ def test_submit_with_an_idempotency_key_twice_queues_one_run(server, capsys):
 
 
 def test_a_lost_answer_is_retried_with_the_same_key_and_makes_one_run(server):
-    from dashboard.api import register_api
+    from dashboard.api.routes import register_api
 
     app = Flask("cnnlens-lossy-proxy")
     register_api(app, server.store)

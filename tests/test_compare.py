@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from dashboard import compare_analysis, compare_inputs, compare_views
-from dashboard import compare_figures as cf
-from dashboard.compare_service import config_diff
+from dashboard.compare import analysis, charts, inputs, picker
+from dashboard.service.comparisons import config_diff
 from shared import artifacts as names
 from shared import comparison
 from shared.config import parse_config
@@ -48,7 +47,7 @@ def pair(store):
 
 def status(store, ids, desc, pair=(0, 1)):
     runs = page().chosen_runs(store, ids)
-    return compare_inputs.status(store, runs, desc, pair, ask=False)
+    return inputs.status(store, runs, desc, pair, ask=False)
 
 
 # --- pure pieces ----------------------------------------------------------------------------------
@@ -69,35 +68,35 @@ def test_config_diff_keeps_only_the_fields_that_differ():
 
 def test_selection_keeps_order_hidden_runs_and_at_most_four():
     chosen = ["a", "b"]
-    assert compare_views.apply_selection(chosen, ["b", "c"], [0, 1]) == (["a", "b", "c"], "")
-    assert compare_views.apply_selection(chosen, ["b", "c"], [1]) == (["a", "c"], "")
-    full, note = compare_views.apply_selection(["a", "b", "c", "d"], ["e"], [0])
+    assert picker.apply_selection(chosen, ["b", "c"], [0, 1]) == (["a", "b", "c"], "")
+    assert picker.apply_selection(chosen, ["b", "c"], [1]) == (["a", "c"], "")
+    full, note = picker.apply_selection(["a", "b", "c", "d"], ["e"], [0])
     assert full == ["a", "b", "c", "d"] and "Up to 4 runs" in note
     rows = [{"id": "x"}, {"id": "b"}]
-    assert compare_views.selected_rows(rows, chosen) == [1]
+    assert picker.selected_rows(rows, chosen) == [1]
 
 
 def test_picker_rows_put_the_best_test_accuracy_first(pair, store):
     queued = store.create_run(*parse_config({"name": "waiting"}))
-    rows = compare_views.picker_rows(store.list_runs())
+    rows = picker.picker_rows(store.list_runs())
     assert rows[-1]["id"] == queued["id"] and rows[0]["test_acc"] == pytest.approx(0.975)
 
 
 def test_inputs_round_trip_through_the_url():
-    desc = compare_inputs.test_input("mnist-sample", 42)
-    assert desc["ref"] == "test:42" and compare_inputs.input_image(desc).shape == (28, 28)
-    assert compare_inputs.from_ref("test:42", "mnist-sample") == desc
+    desc = inputs.test_input("mnist-sample", 42)
+    assert desc["ref"] == "test:42" and inputs.input_image(desc).shape == (28, 28)
+    assert inputs.from_ref("test:42", "mnist-sample") == desc
     image = np.zeros((28, 28), np.uint8)
     image[4:24, 12:16] = 255
-    picture = compare_inputs.picture_input(image, "drawing")
+    picture = inputs.picture_input(image, "drawing")
     assert len(picture["ref"]) < 200  # a drawing fits in a link
-    again = compare_inputs.from_ref(picture["ref"], "mnist-sample")
-    assert np.array_equal(compare_inputs.input_image(again), image)
+    again = inputs.from_ref(picture["ref"], "mnist-sample")
+    assert np.array_equal(inputs.input_image(again), image)
     bomb = base64.urlsafe_b64encode(zlib.compress(b"\0" * 10**6)).decode()
     for bad in ("test:x", "test:99999", "px:!!", "px:" + "A" * 40, "px:" + bomb, "nonsense", None):
-        assert compare_inputs.from_ref(bad, "mnist-sample") is None
-    with pytest.raises(compare_inputs.InputRefused, match="between 0 and 1999"):
-        compare_inputs.test_input("mnist-sample", 5000)
+        assert inputs.from_ref(bad, "mnist-sample") is None
+    with pytest.raises(inputs.InputRefused, match="between 0 and 1999"):
+        inputs.test_input("mnist-sample", 5000)
 
 
 def drawing_url() -> str:
@@ -109,31 +108,35 @@ def drawing_url() -> str:
 
 
 def test_a_canvas_drawing_becomes_an_mnist_style_input():
-    desc = compare_inputs.data_url_input(drawing_url(), "drawing")
-    image = compare_inputs.input_image(desc)
+    desc = inputs.data_url_input(drawing_url(), "drawing")
+    image = inputs.input_image(desc)
     assert image.shape == (28, 28) and image.max() == 255 and image[:, :4].max() == 0
-    assert "your drawing" in compare_inputs.describe(desc)
-    with pytest.raises(compare_inputs.InputRefused, match="blank"):
+    assert "your drawing" in inputs.describe(desc)
+    with pytest.raises(inputs.InputRefused, match="blank"):
         blank = Image.new("L", (50, 50), 0)
         buffer = io.BytesIO()
         blank.save(buffer, format="PNG")
         url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-        compare_inputs.data_url_input(url, "drawing")
+        inputs.data_url_input(url, "drawing")
 
 
 def test_tile_grid_outlines_dead_tiles_and_shares_a_scale():
     tiles = np.stack([np.full((4, 4), v, np.float32) for v in (0.0, 1.0, 2.0)])
-    assert cf.scaled(tiles, 0.0, 2.0)[:, 0, 0].tolist() == [0.0, 0.5, 1.0]
-    assert cf.scaled(tiles)[:, 0, 0].tolist() == [0.0, 0.0, 0.0]  # constant tiles: no contrast
-    fig = cf.tile_grid(cf.scaled(tiles, 0.0, 2.0), ["#0", "#1", "#2"], ["", "", ""], outlined=[2])
+    assert charts.scaled(tiles, 0.0, 2.0)[:, 0, 0].tolist() == [0.0, 0.5, 1.0]
+    assert charts.scaled(tiles)[:, 0, 0].tolist() == [0.0, 0.0, 0.0]  # constant tiles: no contrast
+    fig = charts.tile_grid(
+        charts.scaled(tiles, 0.0, 2.0), ["#0", "#1", "#2"], ["", "", ""], outlined=[2]
+    )
     assert [t["type"] for t in fig["data"]] == ["image", "scatter", "scatter"]
     assert len(fig["layout"]["shapes"]) == 1
-    assert fig["layout"]["shapes"][0]["line"]["color"] == cf.DEAD_COLOR
+    assert fig["layout"]["shapes"][0]["line"]["color"] == charts.DEAD_COLOR
 
 
 def test_curves_put_every_run_on_shared_axes():
     history = {"loss": [1.0, 0.5], "accuracy": [0.8, 0.9], "val_loss": [1.1, 0.6]}
-    fig = cf.curves([("A x", cf.RUN_COLORS[0], history), ("B y", cf.RUN_COLORS[1], history)])
+    fig = charts.curves(
+        [("A x", charts.RUN_COLORS[0], history), ("B y", charts.RUN_COLORS[1], history)]
+    )
     assert len(fig["data"]) == 6
     assert {t["name"] for t in fig["data"] if t["showlegend"]} == {"A x", "B y"}
     assert {t["xaxis"] for t in fig["data"]} == {"x", "x2"}  # loss and accuracy side by side
@@ -172,7 +175,7 @@ def test_page_for_two_runs_shows_every_section(pair, store):
 
 def test_picking_runs_in_the_table_updates_the_choice(pair, store):
     a, b = pair
-    rows = compare_views.picker_rows(store.list_runs())
+    rows = picker.picker_rows(store.list_runs())
     triggered = [{"prop_id": "cmp-table.selected_rows", "value": [0, 1]}]
     data, selected, chosen, note, chips = td.with_context(
         triggered, page().pick, [0, 1], "", "all", "succeeded", [], rows
@@ -209,7 +212,7 @@ def test_choosing_inputs(pair, store):
 
 def test_a_probe_image_is_answered_from_the_probe_set(pair, store):
     a, b = pair
-    desc = compare_inputs.default_input(store, store.get_run(a))
+    desc = inputs.default_input(store, store.get_run(a))
     state = status(store, [a, b], desc)
     assert state["sources"] == {a: {"probe": 0}, b: {"probe": 0}}
     cols = page().show_predictions(state, [a, b], desc)
@@ -223,14 +226,14 @@ def test_a_probe_image_is_answered_from_the_probe_set(pair, store):
 
 def test_another_input_waits_for_extraction_then_reads_the_cache(pair, store):
     a, b = pair
-    desc = compare_inputs.test_input("mnist-sample", 1)  # not a probe image
+    desc = inputs.test_input("mnist-sample", 1)  # not a probe image
     state = status(store, [a, b], desc)
     digest = state["sources"][a]["pending"]
-    assert compare_inputs.waiting(state)
+    assert inputs.waiting(state)
     assert "Running the input through this model" in td.texts(
         page().show_predictions(state, [a, b], desc)
     )
-    image = compare_inputs.input_image(desc)
+    image = inputs.input_image(desc)
     probs = np.eye(10, dtype=np.float32)[2]
     store.files.save_arrays(
         a,
@@ -305,9 +308,9 @@ def test_cka_heatmap_once_the_job_cached_it(pair, store):
     figure, caption = page().show_cka("0-1", state, [a, b])
     assert figure["data"][0]["z"] == [[0.9, 0.3], [0.2, 0.8]]  # read transposed
     assert "first 500 test images" in caption
-    assert compare_analysis.parse_pair("1-0", 2) == (1, 0)
-    assert compare_analysis.parse_pair("0-0", 2) is None
-    assert compare_analysis.parse_pair("x", 2) is None
+    assert analysis.parse_pair("1-0", 2) == (1, 0)
+    assert analysis.parse_pair("0-0", 2) is None
+    assert analysis.parse_pair("x", 2) is None
 
 
 def test_run_page_links_to_the_compare_page(pair, store):
@@ -321,11 +324,11 @@ def test_a_run_still_training_is_shown_with_what_it_lacks(pair, store):
     queued = store.create_run(*parse_config({"name": "still waiting"}))["id"]
     out = page().layout(runs=f"{a},{queued}")
     assert "still waiting" in td.texts(out)
-    desc = compare_inputs.default_input(store, store.get_run(a))
+    desc = inputs.default_input(store, store.get_run(a))
     write_stats(store, a, set())
     state = status(store, [a, queued], desc)
     assert state["sources"][queued] == {"error": "not trained (it is queued)"}
-    assert not compare_inputs.waiting(state)  # nothing to wait for: no polling
+    assert not inputs.waiting(state)  # nothing to wait for: no polling
     assert "not trained (it is queued)" in td.texts(
         page().show_predictions(state, [a, queued], desc)
     )

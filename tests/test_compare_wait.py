@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from dashboard import compare_inputs, compare_wait
+from dashboard.compare import inputs, wait
 from shared import comparison
 from tests import test_compare as tc
 from tests import test_dashboard as td
@@ -24,15 +24,15 @@ pair = tc.pair
 def waiting(pair, store):
     """A comparison waiting for an extraction (test image 1 is no probe image) and analyses."""
     a, b = pair
-    desc = compare_inputs.test_input("mnist-sample", 1)
+    desc = inputs.test_input("mnist-sample", 1)
     state = tc.status(store, [a, b], desc)
-    assert compare_inputs.waiting(state)
+    assert inputs.waiting(state)
     return a, b, desc, state
 
 
 def test_the_jobs_waited_for_are_named_by_worker(waiting):
     a, b, _, state = waiting
-    jobs = compare_wait.pending_jobs(state)
+    jobs = wait.pending_jobs(state)
     kinds = {(kind, job_id) for kind, _, job_id in jobs}
     assert ("analysis", comparison.stats_job_id(a)) in kinds
     assert ("analysis", comparison.cka_job_id(a, b)) in kinds
@@ -42,9 +42,9 @@ def test_the_jobs_waited_for_are_named_by_worker(waiting):
 def test_a_short_wait_says_nothing_then_asks_whether_workers_run(waiting, store):
     *_, state = waiting
     now = time.time()
-    quiet = compare_wait.verdict(store, state, now - 5, now, broker_ok=True)
+    quiet = wait.verdict(store, state, now - 5, now, broker_ok=True)
     assert quiet == {"stop": False, "note": "", "why": {}}
-    asked = compare_wait.verdict(store, state, now - 30, now, broker_ok=True)
+    asked = wait.verdict(store, state, now - 30, now, broker_ok=True)
     assert not asked["stop"]
     text = td.texts(asked["note"])
     assert "is an extraction worker running?" in text and "is an analysis worker running?" in text
@@ -53,12 +53,12 @@ def test_a_short_wait_says_nothing_then_asks_whether_workers_run(waiting, store)
 def test_nothing_started_in_a_minute_stops_and_says_which_worker_is_missing(waiting, store):
     a, b, desc, state = waiting
     now = time.time()
-    answer = compare_wait.verdict(store, state, now - 75, now, broker_ok=True)
+    answer = wait.verdict(store, state, now - 75, now, broker_ok=True)
     assert answer["stop"]
     assert "No extraction worker answered in 75 s" in td.texts(answer["note"])
     assert "analyzer service" in td.texts(answer["note"])
-    stopped = compare_wait.stopped(state, answer["why"])
-    assert not compare_inputs.waiting(stopped)
+    stopped = wait.stopped(state, answer["why"])
+    assert not inputs.waiting(stopped)
     preds = td.texts(tc.page().show_predictions(stopped, [a, b], desc))
     assert "no extraction worker answered" in preds and "Running the input" not in preds
     _, summary = tc.page().show_stats("0", stopped, [a, b])
@@ -67,21 +67,21 @@ def test_nothing_started_in_a_minute_stops_and_says_which_worker_is_missing(wait
 
 def test_a_running_job_is_waited_for_until_its_time_limit_is_long_past(waiting, store):
     *_, state = waiting
-    for _kind, _task, job_id in compare_wait.pending_jobs(state):
+    for _kind, _task, job_id in wait.pending_jobs(state):
         store.create_job("stats", None, {}, job_id)
         store.set_job(job_id, "running")
     now = time.time()
-    assert not compare_wait.verdict(store, state, now - 200, now, broker_ok=True)["stop"]
-    late = compare_wait.verdict(store, state, now - 400, now, broker_ok=True)
+    assert not wait.verdict(store, state, now - 200, now, broker_ok=True)["stop"]
+    late = wait.verdict(store, state, now - 400, now, broker_ok=True)
     assert late["stop"] and "the worker may have stopped" in td.texts(late["note"])
 
 
 def test_an_unreachable_queue_is_named_as_the_cause(waiting, store):
     *_, state = waiting
     now = time.time()
-    early = compare_wait.verdict(store, state, now - 30, now, broker_ok=False)
+    early = wait.verdict(store, state, now - 30, now, broker_ok=False)
     assert not early["stop"] and "waiting for it to come back" in td.texts(early["note"])
-    late = compare_wait.verdict(store, state, now - 90, now, broker_ok=False)
+    late = wait.verdict(store, state, now - 90, now, broker_ok=False)
     assert late["stop"] and "task queue offline" in td.texts(late["note"])
 
 
@@ -89,11 +89,11 @@ def test_the_poll_callback_stops_and_shows_the_retry_button(waiting, store, monk
     a, b, desc, state = waiting
     monkeypatch.setattr(tc.page(), "broker_ok", lambda: True)
     fresh = tc.page().poll(1, [a, b], desc, "0-1", state, time.time())
-    assert fresh[1] is False and fresh[3] == compare_wait.RETRY_HIDDEN
+    assert fresh[1] is False and fresh[3] == wait.RETRY_HIDDEN
     new_state, disabled, note, retry = tc.page().poll(1, [a, b], desc, "0-1", state, 0.0)
-    assert disabled is True and retry == compare_wait.RETRY_SHOWN
+    assert disabled is True and retry == wait.RETRY_SHOWN
     assert "stopped waiting" in td.texts(note)
-    assert not compare_inputs.waiting(new_state)
+    assert not inputs.waiting(new_state)
 
 
 def test_try_again_asks_again_and_hides_the_button(waiting, store):
@@ -102,16 +102,16 @@ def test_try_again_asks_again_and_hides_the_button(waiting, store):
     state, done, since, _note, retry = td.with_context(
         triggered, tc.page().ensure, [a, b], desc, "0-1", 1
     )
-    assert retry == compare_wait.RETRY_HIDDEN
+    assert retry == wait.RETRY_HIDDEN
     # No broker here: the page says so for every job instead of polling for nothing.
     assert done and since is None
     assert "task queue is not reachable" in state["stats"][a]
-    assert compare_wait.resend_queued(store, {"sources": {}, "stats": {}, "cka": {}})
+    assert wait.resend_queued(store, {"sources": {}, "stats": {}, "cka": {}})
 
 
 def test_the_messages_are_translated(waiting, store, dash_app):
     *_, state = waiting
     now = time.time()
     with dash_app.server.test_request_context(headers={"Accept-Language": "es"}):
-        answer = compare_wait.verdict(store, state, now - 75, now, broker_ok=True)
+        answer = wait.verdict(store, state, now - 75, now, broker_ok=True)
     assert "worker de extracción" in td.texts(answer["note"])

@@ -17,9 +17,9 @@ import pytest
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
 
-from dashboard import figures, state
-from dashboard import layer_editor as le
-from dashboard import run_inspect_callbacks as inspect_callbacks
+from dashboard import state
+from dashboard.run import inspection_callbacks
+from dashboard.ui import figures, layer_editor
 from shared import artifacts as names
 from shared.config import parse_config
 from shared.datasets import load_raw, probe_indices
@@ -245,15 +245,15 @@ def test_run_page_queued_and_succeeded(store):
 
 
 def test_cloned_run_links_its_parent_and_running_runs_show_time_left(store):
-    from dashboard import components as ui
+    from dashboard.ui import components
 
     parent = store.create_run(*parse_config({"name": "the original"}))["id"]
     child = store.create_run(*parse_config({"name": "the copy"}), parent_id=parent)["id"]
     out = page("run").layout(run_id=child)
     assert "copy of" in texts(out) and "the original" in texts(out)
     run = {"status": RUNNING, "started_at": 1000.0, "progress": {"fraction": 0.25}}
-    assert ui.eta_text(run, now=1060.0) == "about 3 min 00 s left"
-    assert ui.eta_text(run | {"status": SUCCEEDED}, now=1060.0) == ""
+    assert components.eta_text(run, now=1060.0) == "about 3 min 00 s left"
+    assert components.eta_text(run | {"status": SUCCEEDED}, now=1060.0) == ""
 
 
 def test_failed_run_shows_error(store):
@@ -278,12 +278,12 @@ def test_new_page_clone_prefills(store):
 
 # --- new-run editor -----------------------------------------------------------------------------
 def preview_of(store: RunStore, config: dict[str, Any]):
-    field_ids = [{"type": "new-field", "field": f} for f in le.FIELDS]
+    field_ids = [{"type": "new-field", "field": f} for f in layer_editor.FIELDS]
     layer_ids = [{"type": "new-layer-error", "index": i} for i in range(len(config["layers"]))]
     param_ids = [
         {"type": "new-param", "index": i, "param": p}
         for i, layer in enumerate(config["layers"])
-        for p, *_ in le.LAYER_PARAMS[layer["type"]]
+        for p, *_ in layer_editor.LAYER_PARAMS[layer["type"]]
     ]
     return (
         page("new_run").preview_outputs(store, config, field_ids, field_ids, layer_ids, param_ids),
@@ -294,7 +294,7 @@ def preview_of(store: RunStore, config: dict[str, Any]):
 
 def test_default_model_preview_has_notebook_shapes_and_43530_params(store):
     (table, messages, invalid, field_errs, layer_errs, param_invalid, disabled), *_ = preview_of(
-        store, le.default_config()
+        store, layer_editor.default_config()
     )
     text = texts(table)
     for shape in ("(26, 26, 16)", "(13, 13, 16)", "(11, 11, 32)", "(3872,)", "(10,)"):
@@ -304,8 +304,10 @@ def test_default_model_preview_has_notebook_shapes_and_43530_params(store):
 
 
 def test_editor_add_remove_move_edit(store):
-    config = le.default_config()
-    added, rerender, rewrite = le.editor_step(config, "new-add", 1, "conv2d", [], [], [], [])
+    config = layer_editor.default_config()
+    added, rerender, rewrite = layer_editor.editor_step(
+        config, "new-add", 1, "conv2d", [], [], [], []
+    )
     assert rerender and not rewrite
     assert [layer["type"] for layer in added["layers"]] == [
         "conv2d",
@@ -315,7 +317,7 @@ def test_editor_add_remove_move_edit(store):
         "flatten",
         "dense",
     ]
-    moved, *_ = le.editor_step(
+    moved, *_ = layer_editor.editor_step(
         added, {"type": "new-layer-action", "index": 3, "action": "up"}, 1, None, [], [], [], []
     )
     assert [layer["type"] for layer in moved["layers"]][:4] == [
@@ -324,12 +326,12 @@ def test_editor_add_remove_move_edit(store):
         "conv2d",
         "conv2d",
     ]
-    removed, *_ = le.editor_step(
+    removed, *_ = layer_editor.editor_step(
         moved, {"type": "new-layer-action", "index": 2, "action": "remove"}, 1, None, [], [], [], []
     )
     assert len(removed["layers"]) == 5
-    edited, rerender, _ = le.editor_step(
-        le.default_config(),
+    edited, rerender, _ = layer_editor.editor_step(
+        layer_editor.default_config(),
         {"type": "new-param", "index": 2, "param": "filters"},
         64,
         None,
@@ -341,37 +343,44 @@ def test_editor_add_remove_move_edit(store):
     assert not rerender and edited["layers"][2]["filters"] == 64
     (table, *_rest), *_ = preview_of(store, edited)
     assert "(11, 11, 64)" in texts(table) and "78,730" not in texts(table)
-    assert f"{le.total_params(edited):,}" in texts(table)
-    fresh, rerender, _ = le.editor_step(
+    assert f"{layer_editor.total_params(edited):,}" in texts(table)
+    fresh, rerender, _ = layer_editor.editor_step(
         edited, {"type": "new-layer-action", "index": 0, "action": "up"}, None, None, [], [], [], []
     )
     assert not rerender and fresh == edited  # a freshly rendered button firing is not a click
 
 
 def test_presets_cover_the_notebook_exercises(store):
-    field_ids = [{"type": "new-field", "field": f} for f in le.FIELDS]
-    for name in le.PRESETS:
-        config, rerender, rewrite = le.editor_step(
-            le.default_config() | {"name": "mine"},
+    field_ids = [{"type": "new-field", "field": f} for f in layer_editor.FIELDS]
+    for name in layer_editor.PRESETS:
+        config, rerender, rewrite = layer_editor.editor_step(
+            layer_editor.default_config() | {"name": "mine"},
             {"type": "new-preset", "name": name},
             1,
             None,
             [],
             [],
             field_ids,
-            le.field_values(le.default_config() | {"name": "mine"}, field_ids),
+            layer_editor.field_values(layer_editor.default_config() | {"name": "mine"}, field_ids),
         )
         assert rerender and rewrite and config["name"] == "mine"
         (_t, _m, _i, _fe, _le, _pi, disabled), *_ = preview_of(store, config)
         assert not disabled, name
-    tanh, *_ = le.editor_step(
-        le.default_config(), {"type": "new-preset", "name": "tanh"}, 1, None, [], [], [], []
+    tanh, *_ = layer_editor.editor_step(
+        layer_editor.default_config(),
+        {"type": "new-preset", "name": "tanh"},
+        1,
+        None,
+        [],
+        [],
+        [],
+        [],
     )
     assert {layer.get("activation") for layer in tanh["layers"][:3:2]} == {"tanh"}
 
 
 def test_invalid_config_shows_field_messages(store):
-    bad = le.default_config() | {"epochs": 0}
+    bad = layer_editor.default_config() | {"epochs": 0}
     bad["layers"][2]["kernel_size"] = 11
     (table, _m, invalid, field_errs, layer_errs, param_invalid, disabled), field_ids, param_ids = (
         preview_of(store, bad)
@@ -379,7 +388,7 @@ def test_invalid_config_shows_field_messages(store):
     assert disabled
     epochs_at = [f["field"] for f in field_ids].index("epochs")
     assert invalid[epochs_at] and "at least 1" in field_errs[epochs_at]
-    bad = le.default_config()
+    bad = layer_editor.default_config()
     bad["layers"][1]["pool_size"] = 8
     bad["layers"][2]["kernel_size"] = 5
     (table, _m, invalid, field_errs, layer_errs, param_invalid, disabled), _f, param_ids = (
@@ -391,7 +400,7 @@ def test_invalid_config_shows_field_messages(store):
 
 
 def test_submit_queues_the_run_and_navigates(store):
-    path, flash, error = page("new_run").submit_config(store, le.default_config(), None)
+    path, flash, error = page("new_run").submit_config(store, layer_editor.default_config(), None)
     assert error is None and path.startswith("/run/")
     run_id = path.rsplit("/", 1)[1]
     assert store.get_run(run_id)["status"] == "queued"
@@ -405,77 +414,77 @@ def test_probe_click_changes_activation_figure(store):
     run_id = write_succeeded_run(store)
     k = with_context(
         [{"prop_id": '{"index":3,"type":"run-probe"}.n_clicks', "value": 1}],
-        inspect_callbacks.select_probe,
+        inspection_callbacks.select_probe,
         [0, 0, 0, 1] + [0] * 6,
         0,
     )
     assert k == 3
-    classes = inspect_callbacks.mark_probe(k, [0] * 10)
+    classes = inspection_callbacks.mark_probe(k, [0] * 10)
     assert classes[3].endswith("selected") and not classes[0].endswith("selected")
     fresh = with_context(
         [{"prop_id": '{"index":5,"type":"run-probe"}.n_clicks', "value": None}],
-        inspect_callbacks.select_probe,
+        inspection_callbacks.select_probe,
         [0] * 10,
         3,
     )
     assert fresh == 3  # a re-rendered thumbnail is not a click
-    first = inspect_callbacks.show_activations(0, "conv2d_1", "tile", run_id)
-    third = inspect_callbacks.show_activations(3, "conv2d_1", "tile", run_id)
+    first = inspection_callbacks.show_activations(0, "conv2d_1", "tile", run_id)
+    third = inspection_callbacks.show_activations(3, "conv2d_1", "tile", run_id)
     assert first[0].data[0].source != third[0].data[0].source
     assert "16 feature maps of 26×26" in " ".join(texts(third[2]).split())  # with glossary links
-    dense = inspect_callbacks.show_activations(3, "dense_1", "tile", run_id)
+    dense = inspection_callbacks.show_activations(3, "dense_1", "tile", run_id)
     assert dense[0].data[0].type == "bar" and len(dense[0].data[0].y) == 10
     click = {"points": [{"curveNumber": 1, "pointIndex": 4}]}
-    detail = inspect_callbacks.show_activation_detail(click, 3, "conv2d_1", run_id)
+    detail = inspection_callbacks.show_activation_detail(click, 3, "conv2d_1", run_id)
     assert detail.data[0].type == "heatmap" and np.asarray(detail.data[0].z).shape == (26, 26)
 
 
 def write_cached_extraction(store: RunStore, run_id: str, index: int) -> str:
     """What the extraction worker leaves for one test image (CONTRACTS.md: activations/cache)."""
-    from dashboard import service
+    from dashboard.service import run_actions
 
-    image, _label = service.test_image("mnist-sample", index)
-    digest = service.input_hash(image)
+    image, _label = run_actions.test_image("mnist-sample", index)
+    digest = run_actions.input_hash(image)
     run = store.get_run(run_id)
     _, infos = parse_config(run["config"])
     rng = np.random.default_rng(index)
     arrays = {"input": image, "probabilities": np.full(10, 0.1, np.float32)}
     for info in infos:
         arrays[f"layer:{info.name}"] = rng.random(info.output_shape).astype(np.float16)
-    store.files.save_arrays(run_id, service.cache_rel(digest), **arrays)
+    store.files.save_arrays(run_id, run_actions.cache_rel(digest), **arrays)
     return digest
 
 
 def test_any_test_image_from_cache_and_through_a_job(store):
-    from dashboard import run_input
+    from dashboard.run import input_panel
 
     run_id = write_succeeded_run(store)
     run = store.get_run(run_id)
     digest = write_cached_extraction(store, run_id, 7)
-    selection, job, disabled, status = run_input.request_test_input(store, run, 7)
+    selection, job, disabled, status = input_panel.request_test_input(store, run, 7)
     assert selection["digest"] == digest and job is None and disabled
     assert "test image #7" in texts(status)
-    probe0 = inspect_callbacks.show_activations(0, "conv2d_1", "tile", run_id)
-    chosen = inspect_callbacks.show_activations(selection, "conv2d_1", "tile", run_id)
+    probe0 = inspection_callbacks.show_activations(0, "conv2d_1", "tile", run_id)
+    chosen = inspection_callbacks.show_activations(selection, "conv2d_1", "tile", run_id)
     assert chosen[0].data[0].source != probe0[0].data[0].source
-    assert inspect_callbacks.mark_probe(selection, [0] * 10) == ["lens-thumb"] * 10
+    assert inspection_callbacks.mark_probe(selection, [0] * 10) == ["lens-thumb"] * 10
     # Not cached and no broker in the tests: the page says so instead of failing.
-    selection, job, disabled, status = run_input.request_test_input(store, run, 8)
+    selection, job, disabled, status = input_panel.request_test_input(store, run, 8)
     assert job is None and "not reachable" in texts(status)
-    _s, _j, _d, status = run_input.request_test_input(store, run, 10**6)
+    _s, _j, _d, status = input_panel.request_test_input(store, run, 10**6)
     assert "test_index must be between" in texts(status)
     # A job the worker finished: polling selects its image.
     job_id = store.create_job("extract", run_id, {"run_id": run_id, "input_hash": "x"})
     job = {"job_id": job_id, "since": 0, "test_index": 9, "digest": digest, "label": 7}
-    assert run_input.poll_job(store, run, job, now=1)[2] is __import__("dash").no_update
+    assert input_panel.poll_job(store, run, job, now=1)[2] is __import__("dash").no_update
     store.set_job(job_id, SUCCEEDED, result={})
-    selection, job_after, disabled, status = run_input.poll_job(store, run, job, now=2)
+    selection, job_after, disabled, status = input_panel.poll_job(store, run, job, now=2)
     assert selection["digest"] == digest and job_after is None and disabled
 
 
 def test_filter_channel_selector(store):
     run_id = write_succeeded_run(store)
-    show = inspect_callbacks.show_filters
+    show = inspection_callbacks.show_filters
     fig, options, disabled, caption = show("conv2d_1", "mean", None, "tile", run_id)
     assert disabled and "16 filters of 3×3" in caption and len(fig.data[2].text) == 16
     fig_mean, options, disabled, caption = show("conv2d_2", "mean", None, "tile", run_id)

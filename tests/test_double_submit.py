@@ -7,9 +7,9 @@ action. The callbacks are called the way Dash calls them, twice, as a double cli
 
 from __future__ import annotations
 
-from dashboard import layer_editor as le
-from dashboard import run_action_callbacks, run_manage
-from dashboard import sweep as sw
+from dashboard.run import action_callbacks, manage
+from dashboard.sweep import params
+from dashboard.ui import layer_editor
 from shared.store import FAILED
 from tests import test_dashboard as td
 from tests.test_dashboard import find, page, with_context, write_succeeded_run
@@ -28,7 +28,7 @@ def children_of(store, parent: str) -> list[dict]:
 def click_variant(parent: str, n_clicks: int, token: str | None) -> tuple:
     return with_context(
         [{"prop_id": TANH, "value": n_clicks}],
-        run_action_callbacks.try_variant,
+        action_callbacks.try_variant,
         [0, 0, 0, 0, n_clicks, 0],
         parent,
         token,
@@ -64,7 +64,7 @@ def test_variant_without_a_token_still_works(store):
 def test_start_training_twice_queues_one_run(store):
     new_page = page("new_run")
     token = find(new_page.layout(), "new-submit-token").data
-    config = le.default_config()
+    config = layer_editor.default_config()
     first = new_page.submit_config(store, config, None, token)
     assert new_page.submit_config(store, config, None, token)[0] == first[0]
     assert len(store.list_runs()) == 1
@@ -88,7 +88,7 @@ def test_sweep_submitted_twice_queues_each_run_once(store):
     parent = write_succeeded_run(store)
     sweep_page = page("sweep")
     token = find(sweep_page.layout(**{"from": parent}), "sweep-submit-token").data
-    base = {"config": sw.normalized(le.default_config()), "id": parent}
+    base = {"config": params.normalized(layer_editor.default_config()), "id": parent}
     for _ in range(2):
         result, disabled = sweep_page.submit(1, "seed", None, "1, 2, 3", base, token)
         assert disabled and "3 runs queued" in td.texts(result)
@@ -99,12 +99,12 @@ def test_retry_clicked_twice_starts_one_run(store):
     run_id = write_succeeded_run(store)
     store.update_fields(run_id, status=FAILED)
     token = find(page("run").layout(run_id=run_id), "run-submit-token").data
-    first, _ = run_manage.retry(store, run_id, token)
-    second, _ = run_manage.retry(store, run_id, token)
+    first, _ = manage.retry(store, run_id, token)
+    second, _ = manage.retry(store, run_id, token)
     assert first == second and first.startswith("/run/")
     assert len(children_of(store, run_id)) == 1
     # Renamed between the clicks: the first retry stands, and the page says why.
     store.update_fields(run_id, name="renamed")
-    href, flash = run_manage.retry(store, run_id, token)
+    href, flash = manage.retry(store, run_id, token)
     assert href is __import__("dash").no_update and "already used" in flash["message"]
     assert len(children_of(store, run_id)) == 1

@@ -11,13 +11,14 @@ from typing import Any
 import flask
 import pytest
 
-from dashboard import glossary, i18n, layer_editor, messages, variants
-from dashboard.i18n import t
+from dashboard.service import variants
+from dashboard.ui import glossary, i18n, layer_editor, messages
+from dashboard.ui.i18n import t
 from tests import test_dashboard as td
 from tests.test_dashboard import page
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = sorted([*(ROOT / "dashboard").glob("*.py"), *(ROOT / "dashboard" / "pages").glob("*.py")])
+SOURCES = sorted((ROOT / "dashboard").rglob("*.py"))
 LITERAL_KEY = re.compile(r"\bt\(\s*\"([^\"]+)\"")
 PLURAL_KEY = re.compile(r"\btn\(\s*\"([^\"]+)\"")
 LINK = re.compile(r"\[([^\]]+)\]\(([a-z-]+)\)")
@@ -154,11 +155,11 @@ def test_t_fills_placeholders_and_falls_back(caplog):
 
 
 def test_numbers_follow_the_language():
-    from dashboard import components as ui
+    from dashboard.ui import components
 
-    assert ui.fmt_int(43530) == "43,530" and ui.fmt_pct(0.975) == "97.5%"
+    assert components.fmt_int(43530) == "43,530" and components.fmt_pct(0.975) == "97.5%"
     with in_lang("es"):
-        assert ui.fmt_int(43530) == "43.530" and ui.fmt_pct(0.975) == "97,5 %"
+        assert components.fmt_int(43530) == "43.530" and components.fmt_pct(0.975) == "97,5 %"
 
 
 def test_validation_messages_are_translated_by_pattern():

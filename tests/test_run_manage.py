@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from dash import no_update
 
-from dashboard import run_manage, state
+from dashboard import state
+from dashboard.run import manage
 from shared.config import parse_config
 from shared.queue import producer
 from shared.settings import Settings, get_settings
@@ -90,18 +91,18 @@ def test_run_page_shows_name_tags_and_notes_as_text(store):
 
 def test_editor_saves_and_refuses_with_the_reason(store):
     run_id = new_run(store, name="old")
-    title, tags, notes, message = run_manage.save(store, run_id, " new ", "a, b  c,a", "line 1\n2")
+    title, tags, notes, message = manage.save(store, run_id, " new ", "a, b  c,a", "line 1\n2")
     assert title == "new" and [t.children for t in tags] == ["a", "b", "c"]
     assert notes.children == "line 1\n2" and message.children == "Saved."
     saved = store.get_run(run_id)
     assert (saved["name"], saved["tags"], saved["notes"]) == ("new", ["a", "b", "c"], "line 1\n2")
 
-    *kept, message = run_manage.save(store, run_id, "", "<b>", "")
+    *kept, message = manage.save(store, run_id, "", "<b>", "")
     assert kept == [no_update] * 3
     said = message.children.lower()  # field labels may be capitalized or translated
     assert "name: must not be empty" in said and "tags: tag '<b>'" in said
     assert store.get_run(run_id)["name"] == "new"
-    *_, gone = run_manage.save(store, "f" * 32, "x", "", "")
+    *_, gone = manage.save(store, "f" * 32, "x", "", "")
     assert "deleted" in gone.children
 
 
@@ -111,7 +112,7 @@ def test_retry_button_starts_a_new_run_and_goes_there(store, status):
     store.update_fields(run_id, status=status)
     out = page("run").layout(run_id=run_id)
     assert find(out, "run-retry").class_name == ""
-    href, flash = run_manage.retry(store, run_id)
+    href, flash = manage.retry(store, run_id)
     new = store.list_runs()[0]
     assert href == f"/run/{new['id']}" and new["parent_id"] == run_id
     assert new["status"] == QUEUED and new["name"] == "flaky"
@@ -120,10 +121,10 @@ def test_retry_button_starts_a_new_run_and_goes_there(store, status):
 
 def test_retry_of_a_queued_run_says_why_not(store):
     run_id = new_run(store)
-    href, flash = run_manage.retry(store, run_id)
+    href, flash = manage.retry(store, run_id)
     assert href is no_update and "only a failed, cancelled or interrupted run" in flash["message"]
     assert len(store.list_runs()) == 1
-    assert run_manage.retry_class(None) == "d-none" and run_manage.retry_class(FAILED) == ""
+    assert manage.retry_class(None) == "d-none" and manage.retry_class(FAILED) == ""
 
 
 def test_runs_page_shows_tags(store):

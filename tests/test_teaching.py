@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from dash import dcc
 
-from dashboard import glossary, run_action_callbacks, service, variant_bar, variants
-from dashboard import layer_editor as le
-from dashboard import sweep as sw
+from dashboard.run import action_callbacks, variant_bar
+from dashboard.service import run_actions, variants
+from dashboard.sweep import params
+from dashboard.ui import glossary, layer_editor
 from shared.config import ConfigError, parse_config
 from tests import test_dashboard as td
 from tests.test_dashboard import page, texts, with_context, write_succeeded_run
@@ -20,8 +21,8 @@ from tests.test_dashboard import page, texts, with_context, write_succeeded_run
 dash_app = td.dash_app
 store = td.store
 
-DEFAULT = le.default_config() | {"name": "notebook"}
-MORE_CONV = le.apply_preset(DEFAULT, "more-conv")
+DEFAULT = layer_editor.default_config() | {"name": "notebook"}
+MORE_CONV = layer_editor.apply_preset(DEFAULT, "more-conv")
 
 
 def walk(component: Any) -> Iterator[Any]:
@@ -123,7 +124,7 @@ def test_variants_that_cannot_apply_say_why():
 
 def test_submit_variant_queues_a_child_and_the_page_goes_there(store):
     parent = write_succeeded_run(store)
-    run = service.submit_variant(store, parent, "double_filters")
+    run = run_actions.submit_variant(store, parent, "double_filters")
     assert run["parent_id"] == parent and run["status"] == "queued"
     assert run["name"] == "fake notebook · double the filters"
     href, flash, error = variant_bar.submit(store, parent, "sigmoid")
@@ -135,7 +136,7 @@ def test_submit_variant_queues_a_child_and_the_page_goes_there(store):
     assert f"/compare?runs={parent},{run['id']}" in links
     clicked = with_context(
         [{"prop_id": '{"kind":"tanh","type":"run-variant"}.n_clicks', "value": 1}],
-        run_action_callbacks.try_variant,
+        action_callbacks.try_variant,
         [0, 0, 0, 0, 1, 0],
         parent,
     )
@@ -144,13 +145,13 @@ def test_submit_variant_queues_a_child_and_the_page_goes_there(store):
 
 # --- sweeps --------------------------------------------------------------------------------------
 def test_sweep_values_are_parsed_per_type():
-    assert sw.parse_values("epochs", "1, 3;3, 6") == ([1, 3, 6], None)
-    assert sw.parse_values("learning_rate", "1e-4, 0.01") == ([0.0001, 0.01], None)
-    assert "whole number" in str(sw.parse_values("batch_size", "32, 1.5")[1])
-    assert "not one of" in str(sw.parse_values("optimizer", "adam, lbfgs")[1])
-    assert "at least one" in str(sw.parse_values("seed", " , ")[1])
-    values, problem = sw.parse_values("seed", ",".join(str(i) for i in range(12)))
-    assert len(values) == sw.MAX_RUNS and "at most" in str(problem)
+    assert params.parse_values("epochs", "1, 3;3, 6") == ([1, 3, 6], None)
+    assert params.parse_values("learning_rate", "1e-4, 0.01") == ([0.0001, 0.01], None)
+    assert "whole number" in str(params.parse_values("batch_size", "32, 1.5")[1])
+    assert "not one of" in str(params.parse_values("optimizer", "adam, lbfgs")[1])
+    assert "at least one" in str(params.parse_values("seed", " , ")[1])
+    values, problem = params.parse_values("seed", ",".join(str(i) for i in range(12)))
+    assert len(values) == params.MAX_RUNS and "at most" in str(problem)
 
 
 @pytest.mark.parametrize(
@@ -167,21 +168,23 @@ def test_sweep_values_are_parsed_per_type():
     ],
 )
 def test_sweep_expands_one_valid_config_per_value(param, values, layer, check):
-    planned = sw.expand(DEFAULT, param, values, layer)
+    planned = params.expand(DEFAULT, param, values, layer)
     assert [p.value for p in planned] == values
     for p in planned:
         assert p.error is None and p.config is not None and check(p.config, p.value)
-        assert p.name.startswith(f"sweep {sw.PARAMS[param].label}") and p.name.endswith("notebook")
+        assert p.name.startswith(f"sweep {params.PARAMS[param].label}") and p.name.endswith(
+            "notebook"
+        )
         parse_config(p.config)
     assert len({p.name for p in planned}) == len(values)
 
 
 def test_sweep_marks_invalid_values_and_links_four_runs():
-    planned = sw.expand(MORE_CONV, "kernel_size", [3, 7, 13], 4)
+    planned = params.expand(MORE_CONV, "kernel_size", [3, 7, 13], 4)
     assert [p.error is None for p in planned] == [True, False, False]
     assert "does not fit" in str(planned[1].error) and "at most 11" in str(planned[2].error)
-    assert sw.compare_href(["a", "b", "c", "d", "e"]) == "/compare?runs=a,b,c,d"
-    assert [label for _, label in sw.conv_layers(DEFAULT)][0].startswith("conv2d_1")
+    assert params.compare_href(["a", "b", "c", "d", "e"]) == "/compare?runs=a,b,c,d"
+    assert [label for _, label in params.conv_layers(DEFAULT)][0].startswith("conv2d_1")
 
 
 def test_sweep_page_previews_and_submits(store):
@@ -193,7 +196,7 @@ def test_sweep_page_previews_and_submits(store):
     assert not disabled and label == "Start 2 runs" and "sweep seed = 2" in texts(preview)
     _, disabled, _ = sweep_page.show_plan("batch_size", None, "32, 0", {"config": DEFAULT})[:3]
     assert disabled
-    base = {"config": sw.normalized(DEFAULT), "id": parent}
+    base = {"config": params.normalized(DEFAULT), "id": parent}
     result, disabled = sweep_page.submit(1, "seed", None, "1, 2, 3, 4, 5", base)
     assert disabled and "5 runs queued" in texts(result)
     runs = store.list_runs(name="sweep seed")
@@ -280,6 +283,6 @@ def test_config_error_from_the_service_reaches_the_variant_bar(store, monkeypatc
     def refuse(*_args, **_kwargs):
         raise ConfigError([{"field": "dataset", "message": "not on this machine"}])
 
-    monkeypatch.setattr(service, "submit_run", refuse)
+    monkeypatch.setattr(run_actions, "submit_run", refuse)
     _, _, error = variant_bar.submit(store, parent, "tanh")
     assert "not on this machine" in texts(error)

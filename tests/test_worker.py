@@ -344,7 +344,7 @@ def test_run_that_keeps_crashing_is_not_retried_forever(store):
 
 
 def request_extraction(store: RunStore, run_id: str, image: np.ndarray) -> tuple[str, str]:
-    """What dashboard.service.request_activations does, minus sending the task."""
+    """What dashboard.service.run_actions.request_activations does, minus sending the task."""
     digest = service.input_hash(image)
     store.files.save_array(run_id, f"{CACHE_DIR}/{digest}.input.npy", image)
     job_id = store.create_job("extract", run_id, {"run_id": run_id, "input_hash": digest})

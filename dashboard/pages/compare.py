@@ -2,8 +2,8 @@
 
 The choice lives in the address (`/compare?runs=<id>,<id>&input=test:42`), so a link reproduces a
 comparison. Choosing other runs rebuilds the comparison in place and rewrites the address without
-reloading the page. Callbacks stay thin: the work is in `compare_inputs`, `compare_inspect`,
-`compare_layout` and `compare_views`.
+reloading the page. Callbacks stay thin: the work is in `compare/inputs`, `compare/panels`,
+`compare/sections` and `compare/picker`.
 """
 
 from __future__ import annotations
@@ -14,15 +14,12 @@ from typing import Any
 import dash
 from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from dashboard import compare_analysis as analysis
-from dashboard import compare_inputs as ci
-from dashboard import compare_inspect as views
-from dashboard import compare_layout, compare_overview, compare_views, run_data
-from dashboard import compare_wait as wait
-from dashboard.i18n import t
-from dashboard.messages import message
-from dashboard.montage import png_data_uri
+from dashboard.compare import analysis, inputs, overview, panels, picker, sections, wait
+from dashboard.service import run_data
 from dashboard.state import broker_ok, get_store
+from dashboard.ui.i18n import t
+from dashboard.ui.messages import message
+from dashboard.ui.montage import png_data_uri
 from shared.artifacts import is_run_id
 from shared.store import RunStore
 
@@ -30,7 +27,7 @@ dash.register_page(
     __name__, path="/compare", name="Compare", title=lambda **_: t("compare.tab_title"), order=2
 )
 
-ALL_VALUE = compare_views.ANY
+ALL_VALUE = picker.ANY
 PREVIEW_SCALE = 4
 
 
@@ -45,7 +42,7 @@ def chosen_runs(store: RunStore, ids: Any, with_history: bool = False) -> list[d
             run = store.get_run(run_id, with_history=with_history)
             if run is not None:
                 out.append(run)
-    return out[: compare_views.MAX_RUNS]
+    return out[: picker.MAX_RUNS]
 
 
 def picker_data(store: RunStore, name: Any, dataset: Any, status: Any) -> list[dict[str, Any]]:
@@ -55,14 +52,14 @@ def picker_data(store: RunStore, name: Any, dataset: Any, status: Any) -> list[d
         name=(name or "").strip() or None,
         limit=500,
     )
-    return compare_views.picker_rows(runs)
+    return picker.picker_rows(runs)
 
 
 def preview(desc: dict[str, Any] | None, runs: list[dict[str, Any]]) -> tuple[Any, str]:
-    image = ci.input_image(desc)
+    image = inputs.input_image(desc)
     src = png_data_uri(image, scale=PREVIEW_SCALE) if image is not None else None
     classes = run_data.class_names(runs[0]) if runs else ()
-    return src, ci.describe(desc, classes)
+    return src, inputs.describe(desc, classes)
 
 
 def waiting_message(count: int) -> Any:
@@ -75,7 +72,9 @@ def layout(runs: str | None = None, input: str | None = None, **_query: Any) -> 
     chosen = chosen_runs(store, runs, with_history=True)
     desc = None
     if chosen:
-        desc = ci.from_ref(input, chosen[0]["dataset"]) or ci.default_input(store, chosen[0])
+        desc = inputs.from_ref(input, chosen[0]["dataset"]) or inputs.default_input(
+            store, chosen[0]
+        )
     src, caption = preview(desc, chosen)
     ready = len(chosen) >= 2
     rows = picker_data(store, "", ALL_VALUE, "succeeded")
@@ -90,14 +89,14 @@ def layout(runs: str | None = None, input: str | None = None, **_query: Any) -> 
                 ),
                 className="lens-page-head",
             ),
-            compare_views.picker(rows, chosen),
+            picker.picker(rows, chosen),
             html.Div(
-                compare_overview.input_card(src, caption),
+                overview.input_card(src, caption),
                 id="cmp-input-card",
                 className="" if ready else "d-none",
             ),
             html.Div(
-                compare_layout.body(store, chosen) if ready else waiting_message(len(chosen)),
+                sections.body(store, chosen) if ready else waiting_message(len(chosen)),
                 id="cmp-body",
             ),
             dcc.Store(id="cmp-runs", data=[run["id"] for run in chosen]),
@@ -130,18 +129,18 @@ def pick(selected, name, dataset, status, chosen, rows):
     chosen = list(chosen or [])
     if ctx.triggered_id == "cmp-table":
         visible = [row["id"] for row in rows or []]
-        new, note = compare_views.apply_selection(chosen, visible, selected)
+        new, note = picker.apply_selection(chosen, visible, selected)
         runs = chosen_runs(store, new)
-        fixed = compare_views.selected_rows(rows or [], new)
+        fixed = picker.selected_rows(rows or [], new)
         return (
             no_update,
             fixed if fixed != selected else no_update,
             new if new != chosen else no_update,
             note,
-            compare_views.chips(runs),
+            picker.chips(runs),
         )
     rows = picker_data(store, name, dataset, status)
-    return rows, compare_views.selected_rows(rows, chosen), no_update, "", no_update
+    return rows, picker.selected_rows(rows, chosen), no_update, "", no_update
 
 
 @callback(
@@ -160,10 +159,10 @@ def rebuild(ids, desc):
     if len(runs) < 2:
         return waiting_message(len(runs)), "d-none", no_update, no_update, no_update
     if desc is None:
-        desc = ci.default_input(store, runs[0])
+        desc = inputs.default_input(store, runs[0])
         src, caption = preview(desc, runs)
-        return compare_layout.body(store, runs), "", desc, src, caption
-    return compare_layout.body(store, runs), "", no_update, no_update, no_update
+        return sections.body(store, runs), "", desc, src, caption
+    return sections.body(store, runs), "", no_update, no_update, no_update
 
 
 clientside_callback(
@@ -207,12 +206,12 @@ def choose_input(_show, _submit, uploaded, drawing, index, ids):
         return no_update, no_update, no_update, no_update
     try:
         if ctx.triggered_id == "cmp-upload":
-            desc = ci.data_url_input(uploaded, "upload")
+            desc = inputs.data_url_input(uploaded, "upload")
         elif ctx.triggered_id == "cmp-drawing":
-            desc = ci.data_url_input(drawing, "drawing")
+            desc = inputs.data_url_input(drawing, "drawing")
         else:
-            desc = ci.test_input(runs[0]["dataset"], index)
-    except ci.InputRefused as exc:
+            desc = inputs.test_input(runs[0]["dataset"], index)
+    except inputs.InputRefused as exc:
         return (
             no_update,
             no_update,
@@ -243,8 +242,8 @@ clientside_callback(
 def _state(ids: Any, desc: Any, pair: Any, ask: bool) -> tuple[dict[str, Any], bool]:
     store = get_store()
     runs = chosen_runs(store, ids)
-    state = ci.status(store, runs, desc, analysis.parse_pair(pair, len(runs)), ask=ask)
-    return state, not ci.waiting(state)
+    state = inputs.status(store, runs, desc, analysis.parse_pair(pair, len(runs)), ask=ask)
+    return state, not inputs.waiting(state)
 
 
 @callback(
@@ -316,7 +315,7 @@ def _depth(value: Any) -> int:
 def show_predictions(state, ids, desc):
     store = get_store()
     label = desc.get("label") if desc and desc.get("kind") == "test" else None
-    return views.predictions(store, chosen_runs(store, ids), state, label)
+    return panels.predictions(store, chosen_runs(store, ids), state, label)
 
 
 @callback(
@@ -330,7 +329,7 @@ def show_activations(state, depth, scale, ids):
     store = get_store()
     runs = chosen_runs(store, ids)
     infos = [run_data.layer_infos(run) for run in runs]
-    return views.activations(store, runs, infos, state, _depth(depth), scale)
+    return panels.activations(store, runs, infos, state, _depth(depth), scale)
 
 
 @callback(
@@ -343,7 +342,7 @@ def show_activations(state, depth, scale, ids):
 )
 def show_filters(depth, epoch, mode, state, ids):
     store = get_store()
-    return views.filters(store, chosen_runs(store, ids), _depth(depth), epoch, mode, state)
+    return panels.filters(store, chosen_runs(store, ids), _depth(depth), epoch, mode, state)
 
 
 @callback(

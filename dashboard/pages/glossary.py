@@ -8,9 +8,9 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, clientside_callback, dcc, html
 
-from dashboard import glossary
-from dashboard.components import term_link
-from dashboard.i18n import t
+from dashboard.ui import glossary
+from dashboard.ui.components import term_link
+from dashboard.ui.i18n import t
 
 dash.register_page(
     __name__,

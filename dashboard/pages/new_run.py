@@ -9,13 +9,13 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from dashboard import layer_editor as le
-from dashboard import service
-from dashboard.components import BUSY, flash, tr
-from dashboard.i18n import t, tn
-from dashboard.messages import config_errors_text, message
-from dashboard.new_run_form import layers_card, preview_table, render_layers, settings_card
+from dashboard.new_run.form import layers_card, preview_table, render_layers, settings_card
+from dashboard.service import run_actions
 from dashboard.state import get_store
+from dashboard.ui import layer_editor
+from dashboard.ui.components import BUSY, flash, tr
+from dashboard.ui.i18n import t, tn
+from dashboard.ui.messages import config_errors_text, message
 from shared.config import ConfigError
 from shared.idempotency import derived_key
 from shared.store import RunStore
@@ -31,11 +31,11 @@ PARAM = {"type": "new-param", "index": ALL, "param": ALL}
 def initial_config(store: RunStore, clone: str | None) -> tuple[dict[str, Any], Any, str | None]:
     """The form's starting config, a note about where it came from, and the parent run id."""
     if not clone:
-        return le.default_config(), None, None
+        return layer_editor.default_config(), None, None
     run = store.get_run(clone, with_history=False)
     if run is None:
         return (
-            le.default_config(),
+            layer_editor.default_config(),
             dbc.Alert(
                 t("new.clone_missing"),
                 color="warning",
@@ -51,7 +51,7 @@ def initial_config(store: RunStore, clone: str | None) -> tuple[dict[str, Any], 
         ],
         className="lens-subtitle",
     )
-    return le.clone_config(run["config"]), note, run["id"]
+    return layer_editor.clone_config(run["config"]), note, run["id"]
 
 
 def layout(clone: str | None = None, **_query: Any) -> html.Div:
@@ -113,8 +113,8 @@ def preview_outputs(
     param_ids: list[dict],
 ) -> tuple:
     """Everything the preview callback shows, for the given component ids (pure; tests call it)."""
-    errors = le.validation_errors(config, lambda data: service.validate(data, store))
-    fields, layers, params, other = le.errors_by_place(errors)
+    errors = layer_editor.validation_errors(config, lambda data: run_actions.validate(data, store))
+    fields, layers, params, other = layer_editor.errors_by_place(errors)
     messages = [
         dbc.Alert(msg, color="danger", class_name="lens-error-item py-1 px-2 mb-1") for msg in other
     ]
@@ -146,7 +146,7 @@ def submit_config(
     """
     key = derived_key("new", token, parent, config) if token else None
     try:
-        run = service.submit_run(store, config, parent_id=parent, idempotency_key=key)
+        run = run_actions.submit_run(store, config, parent_id=parent, idempotency_key=key)
     except ConfigError as exc:
         text = config_errors_text(exc.errors)
         return no_update, no_update, dbc.Alert(text, color="danger", class_name="py-2")
@@ -172,13 +172,13 @@ def edit(_add, _actions, _presets, param_values, field_vals, add_type, config):
     param_ids = [item["id"] for item in ctx.inputs_list[3]]
     field_ids = [item["id"] for item in ctx.inputs_list[4]]
     clicked = ctx.triggered[0]["value"] if ctx.triggered else None
-    config, rerender, rewrite = le.editor_step(
+    config, rerender, rewrite = layer_editor.editor_step(
         config, ctx.triggered_id, clicked, add_type, param_ids, param_values, field_ids, field_vals
     )
     return (
         config,
         render_layers(config) if rerender else no_update,
-        le.field_values(config, field_ids) if rewrite else [no_update] * len(field_ids),
+        layer_editor.field_values(config, field_ids) if rewrite else [no_update] * len(field_ids),
     )
 
 
@@ -217,6 +217,8 @@ def submit(n_clicks, config, parent, param_values, field_vals, token=None):
     # is still in flight): merge what the inputs show now, so the run is what the form says.
     param_ids = [item["id"] for item in ctx.states_list[2]]
     field_ids = [item["id"] for item in ctx.states_list[3]]
-    config = le.set_layer_params(config or le.default_config(), param_ids, param_values)
-    config = le.set_fields(config, field_ids, field_vals)
+    config = layer_editor.set_layer_params(
+        config or layer_editor.default_config(), param_ids, param_values
+    )
+    config = layer_editor.set_fields(config, field_ids, field_vals)
     return submit_config(get_store(), config, parent, token)

@@ -6,8 +6,8 @@ from typing import Any
 
 import dash
 
-from dashboard.components import message_page
-from dashboard.i18n import t
+from dashboard.ui.components import message_page
+from dashboard.ui.i18n import t
 
 dash.register_page(
     __name__, path="/404", name="Not found", title=lambda **_: t("notfound.tab_title")

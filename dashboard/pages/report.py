@@ -8,10 +8,10 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, clientside_callback, dcc, html
 
-from dashboard import components as ui
-from dashboard.i18n import t
-from dashboard.report_views import report_sections
+from dashboard.run.report import report_sections
 from dashboard.state import get_store
+from dashboard.ui import components
+from dashboard.ui.i18n import t
 from shared.store import SUCCEEDED
 
 # order: matched before the run page, whose "/run/<run_id>" would also take ".../report".
@@ -28,12 +28,12 @@ def layout(run_id: str | None = None, **_query: Any) -> html.Div:
     store = get_store()
     run = store.get_run(run_id or "")
     if run is None:
-        return ui.message_page(t("run.not_found"), t("run.not_found_text"))
+        return components.message_page(t("run.not_found"), t("run.not_found_text"))
     back = dcc.Link(t("report.back"), href=f"/run/{run['id']}", className="btn btn-light")
     if run["status"] != SUCCEEDED:
-        return ui.message_page(
+        return components.message_page(
             t("report.none"),
-            t("report.none_text", status=ui.status_word(run["status"])),
+            t("report.none_text", status=components.status_word(run["status"])),
             t("report.back_plain"),
             f"/run/{run['id']}",
         )
@@ -42,8 +42,8 @@ def layout(run_id: str | None = None, **_query: Any) -> html.Div:
         for x in (
             run["dataset"],
             run.get("architecture") or "",
-            t("common.n_parameters", n=ui.fmt_int(run.get("params"))),
-            t("run.created", when=ui.fmt_time(run.get("created_at"))),
+            t("common.n_parameters", n=components.fmt_int(run.get("params"))),
+            t("run.created", when=components.fmt_time(run.get("created_at"))),
             t("report.run_id", id=run["id"][:8]),
         )
         if x

@@ -1,8 +1,8 @@
 """One run: live progress and curves, results, filters and feature maps, cancel/delete/clone.
 
 This module holds the layout and the live polling; the inspection callbacks (filters, feature
-maps, test images) are in run_inspect_callbacks.py, the buttons' (cancel, delete, retry, edit,
-variants) in run_action_callbacks.py.
+maps, test images) are in run/inspect_callbacks.py, the buttons' (cancel, delete, retry, edit,
+variants) in run/action_callbacks.py.
 """
 
 from __future__ import annotations
@@ -14,15 +14,18 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from dashboard import components as ui
-from dashboard import explanations, figures, run_data, run_inspect
-from dashboard import run_action_callbacks as action_callbacks
-from dashboard import run_inspect_callbacks as inspect_callbacks
-from dashboard import run_manage as manage
-from dashboard import run_views as views
-from dashboard import variant_bar as vbar
-from dashboard.i18n import t
+from dashboard.run import (
+    action_callbacks,
+    inspection,
+    inspection_callbacks,
+    manage,
+    variant_bar,
+    views,
+)
+from dashboard.service import run_data
 from dashboard.state import get_store
+from dashboard.ui import components, explanations, figures
+from dashboard.ui.i18n import t
 from shared.store import FINISHED, SUCCEEDED, RunStore
 
 dash.register_page(
@@ -54,8 +57,8 @@ def artifact_sections(
             [dbc.Col(views.confusion_card(run, metrics), lg=6), dbc.Col(samples, lg=6)],
             class_name="g-3",
         ),
-        run_inspect.filters_card(store, run, infos),
-        run_inspect.activations_card(store, run, infos, probe) if probe else views.placeholder(run),
+        inspection.filters_card(store, run, infos),
+        inspection.activations_card(store, run, infos, probe) if probe else views.placeholder(run),
     ]
 
 
@@ -72,15 +75,15 @@ def layout(run_id: str | None = None, **_query: Any) -> html.Div:
     store = get_store()
     run = store.get_run(run_id or "")
     if run is None:
-        return ui.message_page(t("run.not_found"), t("run.not_found_text"))
+        return components.message_page(t("run.not_found"), t("run.not_found_text"))
     metrics = run_data.load_metrics(store, run["id"])
-    curves = ui.section(
+    curves = components.section(
         t("run.curves"),
-        views.graph("run-curves", figures.training_curves(run["history"])),
+        components.graph("run-curves", figures.training_curves(run["history"])),
         explanations.curves(),
     )
     cfg = run["config"]
-    model = ui.section(
+    model = components.section(
         t("run.model"),
         views.model_table(run_data.layer_infos(run)),
         [
@@ -102,7 +105,7 @@ def layout(run_id: str | None = None, **_query: Any) -> html.Div:
             manage.editor(run),
             html.Div(live(run, metrics), id="run-live"),
             dbc.Row([dbc.Col(curves, lg=8), dbc.Col(model, lg=4)], class_name="g-3"),
-            vbar.variants_card(run),
+            variant_bar.variants_card(run),
             html.Div(artifact_sections(store, run, metrics), id="run-artifacts"),
             manage.delete_modal(run),
             dcc.Store(id="run-id", data=run["id"]),
@@ -131,7 +134,7 @@ def poll_outputs(store: RunStore, run_id: str, last: dict[str, Any] | None) -> t
     status_changed = sig["status"] != last.get("status")
     metrics = run_data.load_metrics(store, run_id) if run["status"] == SUCCEEDED else None
     return (
-        ui.status_badge(run["status"], bool(run.get("cancel_requested"))),
+        components.status_badge(run["status"], bool(run.get("cancel_requested"))),
         live(run, metrics),
         figures.training_curves(run["history"])
         if sig["epochs"] != last.get("epochs") or status_changed
@@ -163,5 +166,5 @@ def poll(_n, run_id, last):
 
 
 # Dash imports this page again for every app it builds: register the moved callbacks with it.
-inspect_callbacks.callbacks.register()
+inspection_callbacks.callbacks.register()
 action_callbacks.callbacks.register()

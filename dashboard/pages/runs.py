@@ -11,10 +11,10 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from dashboard import components as ui
-from dashboard.i18n import t, tn
-from dashboard.run_manage import tag_badges
+from dashboard.run.manage import tag_badges
 from dashboard.state import broker_ok, get_store
+from dashboard.ui import components
+from dashboard.ui.i18n import t, tn
 from shared.datasets import DATASETS
 from shared.store import STATUSES, RunStore
 
@@ -51,25 +51,29 @@ def run_row(run: dict[str, Any], now: float) -> html.Tr:
                 ]
             ),
             html.Td(run["dataset"], className="text-nowrap"),
-            html.Td(ui.status_badge(run["status"], run.get("cancel_requested", False))),
+            html.Td(components.status_badge(run["status"], run.get("cancel_requested", False))),
             html.Td(
-                [ui.progress_bar(run), html.Div(ui.progress_text(run), className="lens-faint")],
+                [
+                    components.progress_bar(run),
+                    html.Div(components.progress_text(run), className="lens-faint"),
+                ],
                 className="lens-progress-cell",
             ),
-            html.Td(ui.fmt_pct(run.get("val_accuracy")), className="lens-num"),
-            html.Td(ui.fmt_pct(test_acc), className="lens-num fw-semibold"),
+            html.Td(components.fmt_pct(run.get("val_accuracy")), className="lens-num"),
+            html.Td(components.fmt_pct(test_acc), className="lens-num fw-semibold"),
             html.Td(
                 [
                     html.Div(run.get("architecture") or "", className="lens-mono"),
                     html.Div(
-                        t("common.n_parameters", n=ui.fmt_int(run.get("params"))),
+                        t("common.n_parameters", n=components.fmt_int(run.get("params"))),
                         className="lens-faint",
                     ),
                 ]
             ),
             html.Td(
                 html.Span(
-                    ui.fmt_ago(run.get("created_at"), now), title=ui.fmt_time(run.get("created_at"))
+                    components.fmt_ago(run.get("created_at"), now),
+                    title=components.fmt_time(run.get("created_at")),
                 ),
                 className="text-nowrap",
             ),
@@ -109,7 +113,7 @@ def runs_signature(runs: list[dict[str, Any]], now: float) -> str:
             r["test"],
             r["cancel_requested"],
             r["tags"],
-            ui.fmt_ago(r["created_at"], now),
+            components.fmt_ago(r["created_at"], now),
         )
         for r in runs
     ]
@@ -186,9 +190,9 @@ def broker_banner(ok: bool):
 
 
 def layout(**_query: Any) -> html.Div:
-    status_opts = [{"label": t("runs.filter.all_statuses"), "value": ALL}] + ui.select_options(
-        list(STATUSES), [ui.status_word(s) for s in STATUSES]
-    )
+    status_opts = [
+        {"label": t("runs.filter.all_statuses"), "value": ALL}
+    ] + components.select_options(list(STATUSES), [components.status_word(s) for s in STATUSES])
     dataset_opts = [{"label": t("runs.filter.all_datasets"), "value": ALL}] + [
         {"label": info.name, "value": key} for key, info in DATASETS.items()
     ]
@@ -200,7 +204,7 @@ def layout(**_query: Any) -> html.Div:
                     html.Div(
                         [
                             html.H2(t("runs.title"), className="lens-title"),
-                            html.P(ui.tr("runs.intro"), className="lens-subtitle"),
+                            html.P(components.tr("runs.intro"), className="lens-subtitle"),
                         ]
                     ),
                     dcc.Link(t("runs.new_button"), href="/new", className="btn btn-primary"),

@@ -10,13 +10,13 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from dashboard import layer_editor as le
-from dashboard import service
-from dashboard import sweep as sw
-from dashboard.components import BUSY, fmt_int, section, select_options, tr
-from dashboard.i18n import t, tn
-from dashboard.messages import field_label, message
+from dashboard.service import run_actions
 from dashboard.state import get_store
+from dashboard.sweep import params
+from dashboard.ui import layer_editor
+from dashboard.ui.components import BUSY, fmt_int, section, select_options, tr
+from dashboard.ui.i18n import t, tn
+from dashboard.ui.messages import field_label, message
 from shared.config import ConfigError, RunConfig, architecture_summary
 from shared.idempotency import derived_key
 from shared.store import RunStore
@@ -54,23 +54,23 @@ def base_of(store: RunStore, run_id: str | None) -> tuple[dict[str, Any], dict |
     """The sweep's starting config and the run it comes from (None: the notebook's model)."""
     run = store.get_run(run_id, with_history=False) if run_id else None
     if run is None:
-        return le.default_config(), None
-    return sw.normalized(run["config"]), run
+        return layer_editor.default_config(), None
+    return params.normalized(run["config"]), run
 
 
 def plan(
     store: RunStore, base: dict[str, Any], param: str, layer: Any, text: str | None
-) -> tuple[list[sw.Planned], str | None]:
-    if param not in sw.PARAMS:
+) -> tuple[list[params.Planned], str | None]:
+    if param not in params.PARAMS:
         return [], "choose a setting to sweep"
-    values, problem = sw.parse_values(param, text)
+    values, problem = params.parse_values(param, text)
     if problem:
         return [], problem
-    index = int(layer) if sw.PARAMS[param].per_layer and str(layer).isdigit() else None
-    return sw.expand(base, param, values, index, lambda c: service.validate(c, store)), None
+    index = int(layer) if params.PARAMS[param].per_layer and str(layer).isdigit() else None
+    return params.expand(base, param, values, index, lambda c: run_actions.validate(c, store)), None
 
 
-def preview_view(planned: list[sw.Planned], problem: str | None) -> tuple[Any, bool, str]:
+def preview_view(planned: list[params.Planned], problem: str | None) -> tuple[Any, bool, str]:
     """(the preview table or message, submit disabled, submit label)."""
     if problem:
         return html.Div(value_problem(problem), className="lens-sweep-bad"), True, t("sweep.start")
@@ -116,7 +116,7 @@ def preview_view(planned: list[sw.Planned], problem: str | None) -> tuple[Any, b
 
 
 def submit_plan(
-    store: RunStore, planned: list[sw.Planned], parent: str | None, token: str | None = None
+    store: RunStore, planned: list[params.Planned], parent: str | None, token: str | None = None
 ) -> Any:
     """Queue every planned run; the links to them and to the comparison of the first four.
 
@@ -129,12 +129,12 @@ def submit_plan(
             if p.config is not None:
                 key = derived_key("sweep", token, parent, i, p.config) if token else None
                 runs.append(
-                    service.submit_run(store, p.config, parent_id=parent, idempotency_key=key)
+                    run_actions.submit_run(store, p.config, parent_id=parent, idempotency_key=key)
                 )
     except ConfigError as exc:
         return dbc.Alert(t("sweep.stopped", n=len(runs), problem=exc), color="danger")
     ids = [r["id"] for r in runs]
-    first, rest = runs[: sw.COMPARE_AT_ONCE], runs[sw.COMPARE_AT_ONCE :]
+    first, rest = runs[: params.COMPARE_AT_ONCE], runs[params.COMPARE_AT_ONCE :]
     items = [html.Li(dcc.Link(r["name"], href=f"/run/{r['id']}")) for r in runs]
     return dbc.Alert(
         [
@@ -142,7 +142,7 @@ def submit_plan(
             t("sweep.one_after_another"),
             dcc.Link(
                 t("sweep.compare_them") if not rest else t("sweep.compare_first", n=len(first)),
-                href=sw.compare_href(ids),
+                href=params.compare_href(ids),
                 id="sweep-compare-link",
             ),
             t("sweep.up_to_four") + (t("sweep.others_below", n=len(rest)) if rest else "."),
@@ -155,14 +155,14 @@ def submit_plan(
 def layout(**query: Any) -> html.Div:
     store = get_store()
     base, run = base_of(store, query.get("from"))
-    layer_options = [{"label": label, "value": str(i)} for i, label in sw.conv_layers(base)]
+    layer_options = [{"label": label, "value": str(i)} for i, label in params.conv_layers(base)]
     arch = architecture_summary(RunConfig.model_validate(base))
     origin: list[Any] = (
         [t("sweep.from_run"), dcc.Link(run["name"], href=f"/run/{run['id']}"), f": {arch}."]
         if run
         else [t("sweep.from_notebook", arch=arch)]
     )
-    planned, problem = plan(store, base, "epochs", None, sw.PARAMS["epochs"].example)
+    planned, problem = plan(store, base, "epochs", None, params.PARAMS["epochs"].example)
     table, disabled, label = preview_view(planned, problem)
     form = section(
         t("sweep.what"),
@@ -176,7 +176,7 @@ def layout(**query: Any) -> html.Div:
                             value="epochs",
                             size="sm",
                             options=select_options(
-                                list(sw.PARAMS), [t(f"sweep.param.{p}") for p in sw.PARAMS]
+                                list(params.PARAMS), [t(f"sweep.param.{p}") for p in params.PARAMS]
                             ),
                         ),
                     ],
@@ -201,12 +201,16 @@ def layout(**query: Any) -> html.Div:
                         dbc.Label(t("sweep.values"), class_name="lens-label"),
                         dbc.Input(
                             id="sweep-values",
-                            value=sw.PARAMS["epochs"].example,
+                            value=params.PARAMS["epochs"].example,
                             debounce=400,
                             size="sm",
                         ),
                         dbc.FormText(
-                            t("sweep.hint", example=sw.PARAMS["epochs"].example, n=sw.MAX_RUNS),
+                            t(
+                                "sweep.hint",
+                                example=params.PARAMS["epochs"].example,
+                                n=params.MAX_RUNS,
+                            ),
                             id="sweep-hint",
                         ),
                     ],
@@ -261,10 +265,10 @@ def layout(**query: Any) -> html.Div:
     prevent_initial_call=True,
 )
 def choose_param(param):
-    spec = sw.PARAMS.get(param)
+    spec = params.PARAMS.get(param)
     if spec is None:
         return no_update, no_update, no_update
-    hint = t("sweep.hint", example=spec.example, n=sw.MAX_RUNS)
+    hint = t("sweep.hint", example=spec.example, n=params.MAX_RUNS)
     if spec.choices:
         hint = t("sweep.any_of", choices=", ".join(spec.choices))
     return spec.example, hint, "" if spec.per_layer else "d-none"

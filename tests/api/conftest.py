@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from dashboard.api import register_api
+from dashboard.api.routes import register_api
 from shared.queue import producer
 from shared.settings import Settings, get_settings
 from shared.store import RunStore

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from dashboard import service
+from dashboard.service import run_actions
 from shared.queue import BrokerUnavailable, broker_reachable
 from shared.settings import Settings
 from shared.store import RunStore
@@ -49,7 +49,7 @@ def test_health_reports_broker_and_store(client, api_store):
 def test_health_is_degraded_without_broker(tmp_path):
     from flask import Flask
 
-    from dashboard.api import register_api
+    from dashboard.api.routes import register_api
 
     settings = Settings(
         _env_file=None, CNNLENS_DATA_DIR=tmp_path, REDIS_URL="redis://127.0.0.1:1/0"
@@ -220,7 +220,7 @@ def test_broker_down_still_creates_the_run_with_a_warning(client, monkeypatch):
     def refuse(*args):
         raise BrokerUnavailable("the task queue is not reachable (test)")
 
-    monkeypatch.setattr(service, "send", refuse)
+    monkeypatch.setattr(run_actions, "send", refuse)
     response = client.post("/api/runs", json={"epochs": 1})
     assert response.status_code == 201
     run = response.get_json()

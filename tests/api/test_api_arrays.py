@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from dashboard import service
+from dashboard.service import run_actions
 from shared.datasets import load_raw
 from shared.queue import BrokerUnavailable
 from tests.api.support import PROBES, fake_trained_run
@@ -137,10 +137,10 @@ def test_activations_queue_a_job_then_answer_from_cache(client, trained, api_sto
     assert job["status"] == "queued" and job["kind"] == "extract" and job["run_id"] == run_id
     # The worker's side, by hand: write the cache file, then the same request is answered at once.
     image = load_raw("mnist-sample")[2][5]
-    digest = service.input_hash(image)
+    digest = run_actions.input_hash(image)
     api_store.files.save_arrays(
         run_id,
-        service.cache_rel(digest),
+        run_actions.cache_rel(digest),
         input=image,
         probabilities=np.full(10, 0.1, np.float32),
         **{"layer:conv2d_1": np.zeros((26, 26, 16), np.float16)},
@@ -212,7 +212,7 @@ def test_activation_request_with_broker_down_is_503_and_retried_later(client, tr
     def refuse(*args):
         raise BrokerUnavailable("down")
 
-    monkeypatch.setattr(service, "send", refuse)
+    monkeypatch.setattr(run_actions, "send", refuse)
     response = client.post(f"/api/runs/{run_id}/activations", json={"test_index": 1})
     assert response.status_code == 503 and "not reachable" in response.get_json()["error"]
     monkeypatch.undo()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dashboard.service import run_actions
 from shared.store import CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, SUCCEEDED
 
 
@@ -50,11 +51,10 @@ def test_retry_of_an_unknown_run_is_404(client):
 
 
 def test_retry_when_the_dataset_is_gone_is_422(client, api_store, monkeypatch):
-    from dashboard import service
 
     run = create(client)
     api_store.update_fields(run["id"], status=FAILED)
-    monkeypatch.setattr(service, "unavailable_reason", lambda name: f"{name} is not here")
+    monkeypatch.setattr(run_actions, "unavailable_reason", lambda name: f"{name} is not here")
     response = client.post(f"/api/runs/{run['id']}/retry")
     assert response.status_code == 422
     assert response.get_json()["errors"] == [

@@ -13,9 +13,9 @@ import re
 
 import pytest
 
-from dashboard.api import ROUTES
-from dashboard.api_runs import version
-from dashboard.openapi import build_openapi
+from dashboard.api.health import version
+from dashboard.api.openapi import build_openapi
+from dashboard.api.routes import ROUTES
 
 try:
     import schemathesis

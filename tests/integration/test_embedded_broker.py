@@ -46,7 +46,7 @@ def embedded_env(tmp_path, monkeypatch):
 
 
 def test_run_on_the_embedded_broker_succeeds(embedded_env):
-    from dashboard.service import submit_run
+    from dashboard.service.run_actions import submit_run
     from shared.queue import broker_reachable
 
     store = embedded_env

@@ -140,7 +140,7 @@ class Cluster:
         return worker
 
     def submit(self, config: dict) -> str:
-        from dashboard.service import submit_run
+        from dashboard.service.run_actions import submit_run
 
         run = submit_run(self.store, config)
         assert "warning" not in run, run["warning"]
@@ -401,7 +401,7 @@ def test_a_task_delivered_twice_is_trained_once(cluster, redis_server):
 
 
 def test_deleting_a_running_run_stops_its_worker_and_leaves_no_folder(cluster):
-    from dashboard.service import delete_run
+    from dashboard.service.run_actions import delete_run
 
     c = cluster(CNNLENS_HEARTBEAT_TIMEOUT="120")
     worker = c.worker()

@@ -1,0 +1,1 @@
+"""The compare page's parts: runs picker, inputs, panels, charts, analysis, waiting."""

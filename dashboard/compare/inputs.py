@@ -1,0 +1,293 @@
+"""One input through every chosen run, and where each run's answer comes from.
+
+The input is described in the browser by a small dict: a test image ({"kind": "test", "dataset",
+"index", "label"}) or a picture the user uploaded or drew ({"kind": "picture", "pixels"}: the
+28×28 result of `shared.images`, zlib-compressed and base64url-encoded, a few hundred bytes).
+Its `ref` ("test:42" or "px:<pixels>") goes into the page's URL, so a shared link shows the same
+input, drawings included.
+
+Per run, the answer comes from the run's probe set when the input is one of its probe images
+(already stored, so no job), else from the extraction cache, else from an extraction job. The page
+keeps no job bookkeeping: `status()` derives everything from the store and the deterministic job
+ids, so a poll is just a call to it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+from typing import Any
+
+import numpy as np
+
+from dashboard.service import comparisons, run_actions, run_data
+from dashboard.ui.components import status_word
+from dashboard.ui.i18n import t
+from shared import comparison
+from shared.artifacts import PROBE_DIR
+from shared.datasets import DatasetUnavailable
+from shared.images import ImageRejected, decode_data_url
+from shared.queue import BrokerUnavailable
+from shared.store import FAILED, SUCCEEDED, RunStore
+
+SIDE = 28
+PROBE_INDICES = f"{PROBE_DIR}/indices.npy"
+MAX_PIXELS_TEXT = 2048  # characters of a `px:` reference: 784 bytes compress far below this
+READY, PENDING = "ready", "pending"
+
+
+class InputRefused(ValueError):
+    """The input cannot be used; the message says why."""
+
+
+def queue_down() -> str:
+    return t("compare.state.queue_down")
+
+
+def not_trained(run: dict[str, Any]) -> str:
+    return t("compare.state.not_trained", status=status_word(str(run["status"])))
+
+
+# --- describing inputs -----------------------------------------------------------------------------
+
+
+def test_input(dataset: str, index: Any) -> dict[str, Any]:
+    if index is None or not float(index).is_integer():
+        raise InputRefused(t("compare.input.type_number"))
+    try:
+        _, label = run_actions.test_image(dataset, int(index))
+    except (run_actions.InputError, DatasetUnavailable) as exc:
+        raise InputRefused(str(exc)) from None
+    index = int(index)
+    return {
+        "kind": "test",
+        "dataset": dataset,
+        "index": index,
+        "label": label,
+        "ref": f"test:{index}",
+    }
+
+
+def _encode(image: np.ndarray) -> str:
+    raw = zlib.compress(np.ascontiguousarray(image, dtype=np.uint8).tobytes(), 9)
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode(pixels: str) -> np.ndarray | None:
+    """The 28×28 image of a `px:` reference, or None. It comes from a link anyone can write, so
+    the text is capped and never inflated past one image (no zip bomb)."""
+    if len(pixels) > MAX_PIXELS_TEXT:
+        return None
+    inflate = zlib.decompressobj()
+    try:
+        raw = inflate.decompress(
+            base64.urlsafe_b64decode(pixels + "=" * (-len(pixels) % 4)), SIDE * SIDE + 1
+        )
+    except (binascii.Error, ValueError, zlib.error):
+        return None
+    if len(raw) != SIDE * SIDE or inflate.unconsumed_tail:
+        return None
+    return np.frombuffer(raw, dtype=np.uint8).reshape(SIDE, SIDE).copy()
+
+
+def picture_input(image: np.ndarray, how: str) -> dict[str, Any]:
+    pixels = _encode(image)
+    return {"kind": "picture", "how": how, "pixels": pixels, "ref": f"px:{pixels}"}
+
+
+def data_url_input(data_url: Any, how: str) -> dict[str, Any]:
+    """An uploaded or drawn picture (a data URL), converted MNIST-style."""
+    try:
+        return picture_input(decode_data_url(data_url), how)
+    except ImageRejected as exc:
+        raise InputRefused(str(exc)) from None
+
+
+def from_ref(ref: str | None, dataset: str) -> dict[str, Any] | None:
+    """The input a URL names ("test:42" or "px:..."), or None when it names nothing usable."""
+    kind, _, value = (ref or "").partition(":")
+    if kind == "test" and value.isdigit():
+        try:
+            return test_input(dataset, int(value))
+        except InputRefused:
+            return None
+    if kind == "px":
+        image = _decode(value)
+        return picture_input(image, "link") if image is not None else None
+    return None
+
+
+def default_input(store: RunStore, run: dict[str, Any]) -> dict[str, Any] | None:
+    """The first probe image of the first run: stored for every run on its dataset, so instant."""
+    indices = store.files.load_array(run["id"], PROBE_INDICES)
+    index = int(indices[0]) if indices is not None and len(indices) else 0
+    try:
+        return test_input(run["dataset"], index)
+    except InputRefused:
+        return None
+
+
+def input_image(desc: dict[str, Any] | None) -> np.ndarray | None:
+    if not desc:
+        return None
+    if desc.get("kind") == "test":
+        try:
+            return run_actions.test_image(str(desc["dataset"]), int(desc["index"]))[0]
+        except (run_actions.InputError, DatasetUnavailable, KeyError, ValueError):
+            return None
+    return _decode(str(desc.get("pixels", "")))
+
+
+def describe(desc: dict[str, Any] | None, classes: tuple[str, ...] = ()) -> str:
+    if not desc:
+        return t("compare.describe.none")
+    if desc.get("kind") == "test":
+        label = int(desc.get("label", -1))
+        name = classes[label] if 0 <= label < len(classes) else str(label)
+        return t(
+            "compare.describe.test", index=desc["index"], dataset=desc["dataset"], name=name
+        )
+    how = str(desc.get("how"))
+    what = t(f"compare.describe.{how if how in ('upload', 'drawing') else 'link'}")
+    return t("compare.describe.picture", how=what)
+
+
+# --- where each run's answer comes from ------------------------------------------------------------
+
+
+def _probe_index(store: RunStore, run: dict[str, Any], desc: dict[str, Any]) -> int | None:
+    if desc.get("kind") != "test" or run["dataset"] != desc.get("dataset"):
+        return None
+    indices = store.files.load_array(run["id"], PROBE_INDICES)
+    if indices is None:
+        return None
+    hits = np.flatnonzero(indices == int(desc["index"]))
+    return int(hits[0]) if hits.size else None
+
+
+def source(
+    store: RunStore, run: dict[str, Any], desc: dict[str, Any], image: np.ndarray, ask: bool
+) -> dict[str, Any]:
+    """{"probe": k} | {"digest": d} (ready) | {"pending": d} | {"error": sentence} for one run."""
+    if run["status"] != SUCCEEDED:
+        return {"error": not_trained(run)}
+    probe = _probe_index(store, run, desc)
+    if probe is not None:
+        return {"probe": probe}
+    digest = run_actions.input_hash(image)
+    if store.files.exists(run["id"], run_actions.cache_rel(digest)):
+        return {"digest": digest}
+    if ask:
+        try:
+            answer = run_actions.request_activations(store, run["id"], image)
+        except BrokerUnavailable:
+            return {"error": queue_down()}
+        return {"digest": digest} if answer["status"] == "cached" else {"pending": digest}
+    job = store.get_job(run_actions.extraction_job_id(run["id"], digest))
+    if job is not None and job["status"] == FAILED:
+        return {"error": job.get("error") or t("compare.state.extraction_failed")}
+    return {"pending": digest}
+
+
+def _job_state(store: RunStore, job_id: str) -> str:
+    job = store.get_job(job_id)
+    if job is not None and job["status"] == FAILED:
+        return str(job.get("error") or t("compare.state.job_failed"))
+    return PENDING
+
+
+def stats_state(store: RunStore, run: dict[str, Any], ask: bool) -> str:
+    if comparisons.load_stats(store, run["id"]) is not None:
+        return READY
+    if run["status"] != SUCCEEDED:
+        return not_trained(run)
+    if not ask:
+        return _job_state(store, comparison.stats_job_id(run["id"]))
+    try:
+        comparisons.request_stats(store, run)
+    except comparisons.NotReady as exc:
+        return str(exc)
+    except BrokerUnavailable:
+        return queue_down()
+    return PENDING
+
+
+def cka_state(store: RunStore, run_a: dict[str, Any], run_b: dict[str, Any], ask: bool) -> str:
+    if comparisons.load_cka(store, run_a["id"], run_b["id"]) is not None:
+        return READY
+    try:
+        comparisons.check_cka(run_a, run_b)
+    except (comparisons.NotComparable, comparisons.NotReady) as exc:
+        return str(exc)
+    if not ask:
+        return _job_state(store, comparison.cka_job_id(run_a["id"], run_b["id"]))
+    try:
+        answer = comparisons.request_cka(store, run_a, run_b)
+    except BrokerUnavailable:
+        return queue_down()
+    return READY if answer["status"] == "cached" else PENDING
+
+
+def status(
+    store: RunStore,
+    runs: list[dict[str, Any]],
+    desc: dict[str, Any] | None,
+    pair: tuple[int, int] | None,
+    ask: bool = False,
+) -> dict[str, Any]:
+    """Everything the page waits for, read from the store; with ask=True, missing jobs are queued.
+
+    The extraction of the input goes first, so it is not stuck behind the longer analysis jobs.
+    """
+    image = input_image(desc)
+    sources = {
+        run["id"]: source(store, run, desc, image, ask) if desc and image is not None else {}
+        for run in runs
+    }
+    stats = {run["id"]: stats_state(store, run, ask) for run in runs}
+    cka = {}
+    if pair is not None and max(pair) < len(runs):
+        a, b = runs[pair[0]], runs[pair[1]]
+        cka[f"{a['id']}:{b['id']}"] = cka_state(store, a, b, ask)
+    return {"sources": sources, "stats": stats, "cka": cka}
+
+
+def waiting(state: dict[str, Any] | None) -> bool:
+    """Whether anything in a status is still being computed."""
+    if not state:
+        return False
+    return (
+        any("pending" in s for s in state["sources"].values())
+        or PENDING in state["stats"].values()
+        or PENDING in state["cka"].values()
+    )
+
+
+# --- reading a run's answer ------------------------------------------------------------------------
+
+
+def _selection(src: dict[str, Any]) -> Any:
+    if "probe" in src:
+        return int(src["probe"])
+    if "digest" in src:
+        return {"digest": src["digest"]}
+    return None
+
+
+def probabilities(store: RunStore, run: dict[str, Any], src: dict[str, Any]) -> np.ndarray | None:
+    selection = _selection(src)
+    if selection is None:
+        return None
+    probe = run_data.load_probe(store, run["id"]) if isinstance(selection, int) else None
+    probs, _ = run_data.selected_prediction(store, run["id"], selection, probe)
+    return None if probs is None else np.asarray(probs, dtype=np.float32)
+
+
+def activation(
+    store: RunStore, run: dict[str, Any], src: dict[str, Any], layer: str
+) -> np.ndarray | None:
+    selection = _selection(src)
+    if selection is None:
+        return None
+    return run_data.selected_activation(store, run["id"], selection, layer)

@@ -1,0 +1,1 @@
+"""The new-run page's parts."""

@@ -1,0 +1,1 @@
+"""The service layer: what pages and the API ask of runs, comparisons and the store."""

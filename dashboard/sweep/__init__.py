@@ -1,0 +1,1 @@
+"""The sweep page's parts."""

@@ -1,0 +1,1 @@
+"""Pieces every page shares: components, figures, montages, messages, words, glossary."""
