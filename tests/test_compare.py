@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from dashboard.compare import analysis, charts, inputs, picker
+from dashboard.compare import analysis, callbacks, charts, choice, inputs, picker
 from dashboard.service.comparisons import config_diff
 from shared import artifacts as names
 from shared import comparison
@@ -46,7 +46,7 @@ def pair(store):
 
 
 def status(store, ids, desc, pair=(0, 1)):
-    runs = page().chosen_runs(store, ids)
+    runs = choice.chosen_runs(store, ids)
     return inputs.status(store, runs, desc, pair, ask=False)
 
 
@@ -178,35 +178,35 @@ def test_picking_runs_in_the_table_updates_the_choice(pair, store):
     rows = picker.picker_rows(store.list_runs())
     triggered = [{"prop_id": "cmp-table.selected_rows", "value": [0, 1]}]
     data, selected, chosen, note, chips = td.with_context(
-        triggered, page().pick, [0, 1], "", "all", "succeeded", [], rows
+        triggered, callbacks.pick, [0, 1], "", "all", "succeeded", [], rows
     )
     assert set(chosen) == {a, b} and note == "" and "relu" in td.texts(chips)
     triggered = [{"prop_id": "cmp-f-name.value", "value": "tan"}]
     data, selected, chosen, *_ = td.with_context(
-        triggered, page().pick, [0, 1], "tan", "all", "all", [a, b], rows
+        triggered, callbacks.pick, [0, 1], "tan", "all", "all", [a, b], rows
     )
     assert [r["id"] for r in data] == [b] and selected == [0]
 
 
 def test_rebuild_gives_the_comparison_and_a_default_input(pair, store):
     a, b = pair
-    body, card_class, desc, src, caption = page().rebuild([a, b], None)
+    body, card_class, desc, src, caption = callbacks.rebuild([a, b], None)
     assert card_class == "" and desc["kind"] == "test" and "true class 0" in caption
     assert "Filters side by side" in td.texts(body)
-    assert page().rebuild([a], desc)[1] == "d-none"
+    assert callbacks.rebuild([a], desc)[1] == "d-none"
 
 
 def test_choosing_inputs(pair, store):
     a, b = pair
     triggered = [{"prop_id": "cmp-test-show.n_clicks", "value": 1}]
     desc, src, caption, msg = td.with_context(
-        triggered, page().choose_input, 1, None, None, None, 7, [a, b]
+        triggered, callbacks.choose_input, 1, None, None, None, 7, [a, b]
     )
     assert desc["index"] == 7 and "test image #7" in caption and msg == ""
-    refused = td.with_context(triggered, page().choose_input, 1, None, None, None, None, [a, b])
+    refused = td.with_context(triggered, callbacks.choose_input, 1, None, None, None, None, [a, b])
     assert "Type the number" in td.texts(refused[3])
     drawn = [{"prop_id": "cmp-drawing.data", "value": "x"}]
-    desc, *_ = td.with_context(drawn, page().choose_input, 1, None, None, drawing_url(), 7, [a, b])
+    desc, *_ = td.with_context(drawn, callbacks.choose_input, 1, None, None, drawing_url(), 7, [a, b])
     assert desc["kind"] == "picture" and desc["how"] == "drawing"
 
 
@@ -215,12 +215,12 @@ def test_a_probe_image_is_answered_from_the_probe_set(pair, store):
     desc = inputs.default_input(store, store.get_run(a))
     state = status(store, [a, b], desc)
     assert state["sources"] == {a: {"probe": 0}, b: {"probe": 0}}
-    cols = page().show_predictions(state, [a, b], desc)
+    cols = callbacks.show_predictions(state, [a, b], desc)
     assert "predicts 0" in td.texts(cols)
-    acts = page().show_activations(state, "0", "shared", [a, b])
+    acts = callbacks.show_activations(state, "0", "shared", [a, b])
     figure = td.find(acts, "cmp-act-0").figure
     assert figure["data"][0]["type"] == "image"
-    flat = page().show_activations(state, "4", "run", [a, b])
+    flat = callbacks.show_activations(state, "4", "run", [a, b])
     assert td.find(flat, "cmp-act-1").figure["data"][0]["type"] == "bar"
 
 
@@ -231,7 +231,7 @@ def test_another_input_waits_for_extraction_then_reads_the_cache(pair, store):
     digest = state["sources"][a]["pending"]
     assert inputs.waiting(state)
     assert "Running the input through this model" in td.texts(
-        page().show_predictions(state, [a, b], desc)
+        callbacks.show_predictions(state, [a, b], desc)
     )
     image = inputs.input_image(desc)
     probs = np.eye(10, dtype=np.float32)[2]
@@ -244,7 +244,7 @@ def test_another_input_waits_for_extraction_then_reads_the_cache(pair, store):
     )
     state = status(store, [a, b], desc)
     assert state["sources"][a] == {"digest": digest}
-    assert "predicts 2 (100%)" in td.texts(page().show_predictions(state, [a, b], desc))
+    assert "predicts 2 (100%)" in td.texts(callbacks.show_predictions(state, [a, b], desc))
 
 
 def test_filters_matched_to_run_a_recover_a_permutation(pair, store):
@@ -253,11 +253,11 @@ def test_filters_matched_to_run_a_recover_a_permutation(pair, store):
     perm = np.random.default_rng(0).permutation(16)
     store.files.save_array(b, f"{names.FILTERS_DIR}/conv2d_1.npy", kernel[..., perm])
     store.files.remove(b, f"{names.FILTERS_DIR}/epochs")  # final weights only
-    cols = page().show_filters("0", 3, "aligned", None, [a, b])
+    cols = callbacks.show_filters("0", 3, "aligned", None, [a, b])
     assert "mean r 1.00" in td.texts(cols)
     labels = td.find(cols, "cmp-filt-1").figure["data"][2]["text"]
     assert labels == [f"#{j} 1.00" for j in np.argsort(perm)]
-    raw = page().show_filters("0", 3, "raw", None, [a, b])
+    raw = callbacks.show_filters("0", 3, "raw", None, [a, b])
     assert td.find(raw, "cmp-filt-1").figure["data"][2]["text"][:2] == ["#0", "#1"]
 
 
@@ -285,10 +285,10 @@ def test_dead_filters_are_listed_and_outlined(pair, store):
     write_stats(store, a, {3, 5})
     state = status(store, [a, b], None)
     assert state["stats"][a] == "ready"
-    rows, summary = page().show_stats("0", state, [a, b])
+    rows, summary = callbacks.show_stats("0", state, [a, b])
     assert len(rows) == 16 and [r["filter"] for r in rows if r["dead"]] == [3, 5]
     assert "2 of 16 filters dead" in td.texts(summary)
-    cols = page().show_filters("0", 3, "raw", state, [a, b])
+    cols = callbacks.show_filters("0", 3, "raw", state, [a, b])
     assert len(td.find(cols, "cmp-filt-0").figure["layout"]["shapes"]) == 2
 
 
@@ -305,7 +305,7 @@ def test_cka_heatmap_once_the_job_cached_it(pair, store):
     }
     store.files.write_json(b, comparison.cka_rel(a), result)  # computed as (B, A) earlier
     state = status(store, [a, b], None)
-    figure, caption = page().show_cka("0-1", state, [a, b])
+    figure, caption = callbacks.show_cka("0-1", state, [a, b])
     assert figure["data"][0]["z"] == [[0.9, 0.3], [0.2, 0.8]]  # read transposed
     assert "first 500 test images" in caption
     assert analysis.parse_pair("1-0", 2) == (1, 0)
@@ -330,10 +330,10 @@ def test_a_run_still_training_is_shown_with_what_it_lacks(pair, store):
     assert state["sources"][queued] == {"error": "not trained (it is queued)"}
     assert not inputs.waiting(state)  # nothing to wait for: no polling
     assert "not trained (it is queued)" in td.texts(
-        page().show_predictions(state, [a, queued], desc)
+        callbacks.show_predictions(state, [a, queued], desc)
     )
     assert "No filters stored" in td.texts(
-        page().show_filters("0", None, "aligned", state, [a, queued])
+        callbacks.show_filters("0", None, "aligned", state, [a, queued])
     )
-    figure, _ = page().show_cka("0-1", state, [a, queued])
+    figure, _ = callbacks.show_cka("0-1", state, [a, queued])
     assert "no trained model yet" in json.dumps(figure.to_plotly_json())

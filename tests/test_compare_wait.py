@@ -59,9 +59,9 @@ def test_nothing_started_in_a_minute_stops_and_says_which_worker_is_missing(wait
     assert "analyzer service" in td.texts(answer["note"])
     stopped = wait.stopped(state, answer["why"])
     assert not inputs.waiting(stopped)
-    preds = td.texts(tc.page().show_predictions(stopped, [a, b], desc))
+    preds = td.texts(tc.callbacks.show_predictions(stopped, [a, b], desc))
     assert "no extraction worker answered" in preds and "Running the input" not in preds
-    _, summary = tc.page().show_stats("0", stopped, [a, b])
+    _, summary = tc.callbacks.show_stats("0", stopped, [a, b])
     assert "no analysis worker answered" in td.texts(summary)
 
 
@@ -87,10 +87,10 @@ def test_an_unreachable_queue_is_named_as_the_cause(waiting, store):
 
 def test_the_poll_callback_stops_and_shows_the_retry_button(waiting, store, monkeypatch):
     a, b, desc, state = waiting
-    monkeypatch.setattr(tc.page(), "broker_ok", lambda: True)
-    fresh = tc.page().poll(1, [a, b], desc, "0-1", state, time.time())
+    monkeypatch.setattr(tc.callbacks, "broker_ok", lambda: True)
+    fresh = tc.callbacks.poll(1, [a, b], desc, "0-1", state, time.time())
     assert fresh[1] is False and fresh[3] == wait.RETRY_HIDDEN
-    new_state, disabled, note, retry = tc.page().poll(1, [a, b], desc, "0-1", state, 0.0)
+    new_state, disabled, note, retry = tc.callbacks.poll(1, [a, b], desc, "0-1", state, 0.0)
     assert disabled is True and retry == wait.RETRY_SHOWN
     assert "stopped waiting" in td.texts(note)
     assert not inputs.waiting(new_state)
@@ -100,7 +100,7 @@ def test_try_again_asks_again_and_hides_the_button(waiting, store):
     a, b, desc, _ = waiting
     triggered = [{"prop_id": "cmp-retry.n_clicks", "value": 1}]
     state, done, since, _note, retry = td.with_context(
-        triggered, tc.page().ensure, [a, b], desc, "0-1", 1
+        triggered, tc.callbacks.ensure, [a, b], desc, "0-1", 1
     )
     assert retry == wait.RETRY_HIDDEN
     # No broker here: the page says so for every job instead of polling for nothing.

@@ -21,6 +21,7 @@ Fn = Callable[..., Any]
 class PageCallbacks:
     def __init__(self) -> None:
         self._pending: list[tuple[tuple[Any, ...], dict[str, Any], Fn]] = []
+        self._clientside: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
 
     def __call__(self, *dependencies: Any, **options: Any) -> Callable[[Fn], Fn]:
         """`@callbacks(Output(...), Input(...), ...)`: what `dash.callback` takes, kept for later."""
@@ -31,10 +32,16 @@ class PageCallbacks:
 
         return keep
 
+    def clientside(self, function: str, *dependencies: Any, **options: Any) -> None:
+        """What `dash.clientside_callback` takes (a JavaScript function's text), kept for later."""
+        self._clientside.append((function, dependencies, options))
+
     def register(self) -> None:
         """Hand every kept callback to Dash (the page module calls this as Dash imports it)."""
         for dependencies, options, fn in self._pending:
             dash.callback(*dependencies, **options)(fn)
+        for function, dependencies, options in self._clientside:
+            dash.clientside_callback(function, *dependencies, **options)
 
 
 def forget_unclaimed_page_callbacks() -> None:

@@ -1,0 +1,283 @@
+"""The compare page's callbacks: choosing runs and the input, following the jobs, the views.
+
+They stay thin: the work is in `inputs`, `panels`, `analysis`, `sections` and `picker`. Kept in a
+`PageCallbacks` that pages/compare.py registers (ui/page_callbacks.py says why not at import).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dash import Input, Output, State, ctx, html, no_update
+
+from dashboard.compare import analysis, choice, inputs, panels, picker, sections, wait
+from dashboard.service import run_data
+from dashboard.state import broker_ok, get_store
+from dashboard.ui.i18n import t
+from dashboard.ui.messages import message
+from dashboard.ui.page_callbacks import PageCallbacks
+
+callbacks = PageCallbacks()
+
+# --- choosing runs ---------------------------------------------------------------------------------
+
+
+@callbacks(
+    Output("cmp-table", "data"),
+    Output("cmp-table", "selected_rows"),
+    Output("cmp-runs", "data"),
+    Output("cmp-pick-note", "children"),
+    Output("cmp-chips", "children"),
+    Input("cmp-table", "selected_rows"),
+    Input("cmp-f-name", "value"),
+    Input("cmp-f-dataset", "value"),
+    Input("cmp-f-status", "value"),
+    State("cmp-runs", "data"),
+    State("cmp-table", "data"),
+    prevent_initial_call=True,
+)
+def pick(selected, name, dataset, status, chosen, rows):
+    store = get_store()
+    chosen = list(chosen or [])
+    if ctx.triggered_id == "cmp-table":
+        visible = [row["id"] for row in rows or []]
+        new, note = picker.apply_selection(chosen, visible, selected)
+        runs = choice.chosen_runs(store, new)
+        fixed = picker.selected_rows(rows or [], new)
+        return (
+            no_update,
+            fixed if fixed != selected else no_update,
+            new if new != chosen else no_update,
+            note,
+            picker.chips(runs),
+        )
+    rows = choice.picker_data(store, name, dataset, status)
+    return rows, picker.selected_rows(rows, chosen), no_update, "", no_update
+
+
+@callbacks(
+    Output("cmp-body", "children"),
+    Output("cmp-input-card", "className"),
+    Output("cmp-input", "data", allow_duplicate=True),
+    Output("cmp-input-preview", "src", allow_duplicate=True),
+    Output("cmp-input-caption", "children", allow_duplicate=True),
+    Input("cmp-runs", "data"),
+    State("cmp-input", "data"),
+    prevent_initial_call=True,
+)
+def rebuild(ids, desc):
+    store = get_store()
+    runs = choice.chosen_runs(store, ids, with_history=True)
+    if len(runs) < 2:
+        return choice.waiting_message(len(runs)), "d-none", no_update, no_update, no_update
+    if desc is None:
+        desc = inputs.default_input(store, runs[0])
+        src, caption = choice.preview(desc, runs)
+        return sections.body(store, runs), "", desc, src, caption
+    return sections.body(store, runs), "", no_update, no_update, no_update
+
+
+callbacks.clientside(
+    """
+    function(runs, input) {
+        const parts = [];
+        if (runs && runs.length) { parts.push("runs=" + runs.join(",")); }
+        if (input && input.ref) { parts.push("input=" + encodeURIComponent(input.ref)); }
+        const query = parts.length ? "?" + parts.join("&") : "";
+        if (window.location.search !== query) {
+            window.history.replaceState(window.history.state, "", window.location.pathname + query);
+        }
+        return query;
+    }
+    """,
+    Output("cmp-url-sync", "data"),
+    Input("cmp-runs", "data"),
+    Input("cmp-input", "data"),
+)
+
+
+# --- choosing the input ----------------------------------------------------------------------------
+
+
+@callbacks(
+    Output("cmp-input", "data"),
+    Output("cmp-input-preview", "src"),
+    Output("cmp-input-caption", "children"),
+    Output("cmp-input-status", "children"),
+    Input("cmp-test-show", "n_clicks"),
+    Input("cmp-test-index", "n_submit"),
+    Input("cmp-upload", "contents"),
+    Input("cmp-drawing", "data"),
+    State("cmp-test-index", "value"),
+    State("cmp-runs", "data"),
+    prevent_initial_call=True,
+)
+def choose_input(_show, _submit, uploaded, drawing, index, ids):
+    runs = choice.chosen_runs(get_store(), ids)
+    if not runs:
+        return no_update, no_update, no_update, no_update
+    try:
+        if ctx.triggered_id == "cmp-upload":
+            desc = inputs.data_url_input(uploaded, "upload")
+        elif ctx.triggered_id == "cmp-drawing":
+            desc = inputs.data_url_input(drawing, "drawing")
+        else:
+            desc = inputs.test_input(runs[0]["dataset"], index)
+    except inputs.InputRefused as exc:
+        return (
+            no_update,
+            no_update,
+            no_update,
+            html.Span(message(str(exc)), className="text-danger"),
+        )
+    src, caption = choice.preview(desc, runs)
+    return desc, src, caption, ""
+
+
+callbacks.clientside(
+    """
+    function(n) {
+        const canvas = document.getElementById("cmp-canvas");
+        if (!n || !canvas) { return window.dash_clientside.no_update; }
+        return canvas.toDataURL("image/png");
+    }
+    """,
+    Output("cmp-drawing", "data"),
+    Input("cmp-draw-use", "n_clicks"),
+    prevent_initial_call=True,
+)
+
+
+# --- jobs ------------------------------------------------------------------------------------------
+
+
+def _state(ids: Any, desc: Any, pair: Any, ask: bool) -> tuple[dict[str, Any], bool]:
+    store = get_store()
+    runs = choice.chosen_runs(store, ids)
+    state = inputs.status(store, runs, desc, analysis.parse_pair(pair, len(runs)), ask=ask)
+    return state, not inputs.waiting(state)
+
+
+@callbacks(
+    Output("cmp-status", "data"),
+    Output("cmp-poll", "disabled"),
+    Output("cmp-wait", "data"),
+    Output("cmp-wait-note", "children"),
+    Output("cmp-retry", "className"),
+    Input("cmp-body-runs", "data"),
+    Input("cmp-input", "data"),
+    Input("cmp-pair", "value"),
+    Input("cmp-retry", "n_clicks"),
+)
+def ensure(ids, desc, pair, _retry):
+    """Ask for whatever the views need that the store does not hold yet."""
+    state, done = _state(ids, desc, pair, ask=True)
+    note = ""
+    if ctx.triggered_id == "cmp-retry" and not wait.resend_queued(get_store(), state):
+        note = t("compare.wait.queue_waiting")  # the poll's notes follow after PATIENCE
+    return state, done, None if done else time.time(), note, wait.retry_class(False)
+
+
+@callbacks(
+    Output("cmp-status", "data", allow_duplicate=True),
+    Output("cmp-poll", "disabled", allow_duplicate=True),
+    Output("cmp-wait-note", "children", allow_duplicate=True),
+    Output("cmp-retry", "className", allow_duplicate=True),
+    Input("cmp-poll", "n_intervals"),
+    State("cmp-body-runs", "data"),
+    State("cmp-input", "data"),
+    State("cmp-pair", "value"),
+    State("cmp-status", "data"),
+    State("cmp-wait", "data"),
+    prevent_initial_call=True,
+)
+def poll(_n, ids, desc, pair, last, since):
+    """Follow the jobs; stop, say why and offer a retry when no worker answers (compare_wait)."""
+    state, done = _state(ids, desc, pair, ask=False)
+    if done:
+        return (no_update if state == last else state), True, "", wait.retry_class(False)
+    answer = wait.verdict(get_store(), state, since, time.time(), broker_ok())
+    if answer["stop"]:
+        state = wait.stopped(state, answer["why"])
+    stopped_early = answer["stop"] and bool(answer["why"])
+    return (
+        no_update if state == last else state,
+        answer["stop"],
+        answer["note"],
+        wait.retry_class(stopped_early),
+    )
+
+
+# --- views -----------------------------------------------------------------------------------------
+
+
+def _depth(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+@callbacks(
+    Output("cmp-preds", "children"),
+    Input("cmp-status", "data"),
+    State("cmp-body-runs", "data"),
+    State("cmp-input", "data"),
+)
+def show_predictions(state, ids, desc):
+    store = get_store()
+    label = desc.get("label") if desc and desc.get("kind") == "test" else None
+    return panels.predictions(store, choice.chosen_runs(store, ids), state, label)
+
+
+@callbacks(
+    Output("cmp-acts", "children"),
+    Input("cmp-status", "data"),
+    Input("cmp-depth", "value"),
+    Input("cmp-scale", "value"),
+    State("cmp-body-runs", "data"),
+)
+def show_activations(state, depth, scale, ids):
+    store = get_store()
+    runs = choice.chosen_runs(store, ids)
+    infos = [run_data.layer_infos(run) for run in runs]
+    return panels.activations(store, runs, infos, state, _depth(depth), scale)
+
+
+@callbacks(
+    Output("cmp-filters", "children"),
+    Input("cmp-conv", "value"),
+    Input("cmp-epoch", "value"),
+    Input("cmp-align", "value"),
+    Input("cmp-status", "data"),
+    State("cmp-body-runs", "data"),
+)
+def show_filters(depth, epoch, mode, state, ids):
+    store = get_store()
+    return panels.filters(store, choice.chosen_runs(store, ids), _depth(depth), epoch, mode, state)
+
+
+@callbacks(
+    Output("cmp-stats-table", "data"),
+    Output("cmp-stats-summary", "children"),
+    Input("cmp-conv", "value"),
+    Input("cmp-status", "data"),
+    State("cmp-body-runs", "data"),
+)
+def show_stats(depth, state, ids):
+    store = get_store()
+    return analysis.stats_rows(store, choice.chosen_runs(store, ids), _depth(depth), state)
+
+
+@callbacks(
+    Output("cmp-cka", "figure"),
+    Output("cmp-cka-caption", "children"),
+    Input("cmp-pair", "value"),
+    Input("cmp-status", "data"),
+    State("cmp-body-runs", "data"),
+)
+def show_cka(pair, state, ids):
+    store = get_store()
+    runs = choice.chosen_runs(store, ids)
+    return analysis.cka(store, runs, analysis.parse_pair(pair, len(runs)), state)
