@@ -1,4 +1,4 @@
-"""Hostile input: every row of the README table of bad inputs, sent to the API through the Flask test client.
+"""Hostile input: every row of the bad-input tables in docs/SECURITY.md, sent to the API through the Flask test client.
 
 Each gets a 4xx with a sentence (or per-field messages) saying what was wrong; none gets a 5xx,
 and nothing is lost: after the whole table the runs are exactly as they were. The last tests check
@@ -21,7 +21,7 @@ from shared.store import RUNNING
 from tests.api.support import fake_trained_run
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "README.md"
+DOC = ROOT / "docs" / "SECURITY.md"
 SOURCES = [
     p for d in ("shared", "dashboard", "worker", "scripts") for p in (ROOT / d).rglob("*.py")
 ]
@@ -31,7 +31,7 @@ HTML_NAME = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 @dataclass
 class Case:
-    input: str  # as the README table of bad inputs names it
+    input: str  # as the bad-input tables in docs/SECURITY.md name it
     method: str
     path: str  # {queued}, {running}, {done}: ids of runs in those states
     status: int
