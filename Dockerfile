@@ -22,6 +22,6 @@ CMD ["python", "-m", "dashboard"]
 FROM base AS worker
 RUN pip install '.[worker]'
 USER cnnlens
-# Training processes are recycled after each run (TensorFlow leaks across model builds).
-CMD ["celery", "-A", "worker.celery_app", "worker", "-Q", "training", "--concurrency", "1", \
-     "--max-tasks-per-child", "1", "--loglevel", "INFO"]
+# A training worker unless told another kind (compose's extractor and analyzer are); its command
+# line comes from worker/commands.py: one process per training (TensorFlow leaks across builds).
+CMD ["python", "-m", "worker.commands", "training"]

@@ -26,6 +26,7 @@ import requests
 
 from shared.settings import Settings
 from shared.store import RunStore
+from worker.commands import node_name, worker_command
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_BASE = "redis://127.0.0.1:6379"
@@ -125,9 +126,11 @@ class Process:
 
 
 class Worker(Process):
-    """`celery worker` on one queue (training, extraction or analysis). A training worker lowers
-    its own CPU priority (CNNLENS_TRAIN_NICE, default 10, see worker/celery_app.py); `nice`
-    overrides it."""
+    """`celery worker` on one queue (training, extraction or analysis), as worker/commands.py
+    builds it for every caller, without Celery beat: a recovery sweep every few seconds would
+    take the extraction worker's one child from the requests a benchmark times. A training
+    worker lowers its own CPU priority (CNNLENS_TRAIN_NICE, default 10, see
+    worker/celery_app.py); `nice` overrides it."""
 
     def __init__(
         self,
@@ -137,27 +140,14 @@ class Worker(Process):
         concurrency: int = 1,
         nice: int | None = None,
     ):
-        extra = ["--max-tasks-per-child", "1"] if queue == "training" else []
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "worker.celery_app",
-            "worker",
-            "-Q",
+        command = worker_command(
             queue,
-            "--concurrency",
-            str(concurrency),
-            "--loglevel",
-            "INFO",
-            "-n",
-            f"{queue}-{os.getpid()}-{time.monotonic_ns()}@bench",
-            *extra,
-        ]
-        if nice is not None:
-            env = dict(env, CNNLENS_TRAIN_NICE=str(nice))
-        super().__init__(cmd, env, log_path)
+            concurrency=concurrency,
+            beat=False,
+            node=node_name(queue, host="bench", unique=True),
+            nice=nice,
+        )
+        super().__init__(command.argv, command.environment(env), log_path)
         self.concurrency = concurrency
 
     def warm_children(self) -> int:

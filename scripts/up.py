@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from shared.settings import Settings  # noqa: E402
+from worker.commands import KINDS, TRAINING, node_name, worker_command  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -98,24 +99,6 @@ def choose_broker(
     return {"CNNLENS_BROKER_URL": url}
 
 
-def worker_cmd(queue: str, extra: list[str]) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "worker.celery_app",
-        "worker",
-        "-Q",
-        queue,
-        "--loglevel",
-        "INFO",
-        "-n",
-        f"{queue}-{os.getpid()}@%h",
-        *extra,
-    ]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -135,15 +118,15 @@ def main() -> int:
 
     RunStore(Settings()).init()  # create the tables once, before any child races to
 
+    # The nodes are named after this launcher's pid, so a second `make worker` on the same host
+    # joins instead of clashing; a restarted worker takes its predecessor's name.
     commands = {
-        "training worker": worker_cmd(
-            "training",
-            ["--concurrency", str(settings.worker_concurrency), "--max-tasks-per-child", "1"],
-        ),
-        # -B: Celery beat rides along here and sends the recovery sweep every few seconds.
-        "extraction worker": worker_cmd("extraction", ["--concurrency", "1", "-B"]),
-        # CKA and filter statistics: a process of their own, so extractions never wait behind them.
-        "analysis worker": worker_cmd("analysis", ["--concurrency", "1"]),
+        f"{kind} worker": worker_command(
+            kind,
+            concurrency=settings.worker_concurrency if kind == TRAINING else 1,
+            node=node_name(kind),
+        ).argv
+        for kind in KINDS  # the extraction worker runs Celery beat: the recovery sweep
     }
     if not args.worker_only:
         commands["dashboard"] = [sys.executable, "-m", "dashboard"]

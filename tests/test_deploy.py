@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,6 +39,46 @@ def test_compose_file_is_valid_and_safe():
     assert "127.0.0.1:8050" in text  # the dashboard only on loopback unless configured
 
 
+# The compose services that run workers, and the kind each one is.
+WORKER_SERVICES = {"worker": "training", "extractor": "extraction", "analyzer": "analysis"}
+
+
+def built_command(service: dict) -> list[str]:
+    """The celery command line a compose worker service ends up running: its
+    `python -m worker.commands KIND`, asked to print instead, in the service's environment."""
+    command = service["command"]
+    assert command[:3] == ["python", "-m", "worker.commands"], command
+    done = subprocess.run(
+        [sys.executable, *command[1:], "--print"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **{k: str(v) for k, v in service["environment"].items()}},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return shlex.split(done.stdout)
+
+
+@pytest.mark.skipif(COMPOSE is None, reason="docker-compose is not installed (.ci/run installs it)")
+def test_compose_workers_use_the_one_command_builder():
+    import yaml
+
+    done = compose_config({"REDIS_PASSWORD": "s3cret", "POSTGRES_PASSWORD": "pw"})
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    for name, kind in WORKER_SERVICES.items():
+        assert services[name]["command"] == ["python", "-m", "worker.commands", kind]
+        argv = built_command(services[name])
+        assert argv[argv.index("-Q") + 1] == kind
+        assert argv[argv.index("--concurrency") + 1] == "1"
+        # No node name: compose's health checks ping Celery's default celery@$HOSTNAME.
+        assert "-n" not in argv
+        # ($$ is compose's escape for $; some versions print it unescaped.)
+        healthcheck = " ".join(services[name]["healthcheck"]["test"])
+        assert re.search(r"-d \S*celery@\$+HOSTNAME", healthcheck), healthcheck
+
+
 @pytest.mark.skipif(COMPOSE is None, reason="docker-compose is not installed (.ci/run installs it)")
 def test_compose_runs_the_recovery_sweep_in_the_extractor():
     import yaml
@@ -43,10 +86,10 @@ def test_compose_runs_the_recovery_sweep_in_the_extractor():
     done = compose_config({"REDIS_PASSWORD": "s3cret", "POSTGRES_PASSWORD": "pw"})
     assert done.returncode == 0, done.stderr
     services = yaml.safe_load(done.stdout)["services"]
-    assert "-B" in services["extractor"]["command"]  # Celery beat sends cnnlens.recover
-    assert "-B" not in (services["worker"].get("command") or [])  # beat once, not per worker
-    assert "-B" not in services["analyzer"]["command"]
-    for name in ("worker", "extractor", "analyzer"):
+    assert "-B" in built_command(services["extractor"])  # Celery beat sends cnnlens.recover
+    assert "-B" not in built_command(services["worker"])  # beat once, not per worker
+    assert "-B" not in built_command(services["analyzer"])
+    for name in WORKER_SERVICES:
         assert services[name]["environment"]["CNNLENS_HEARTBEAT_TIMEOUT"] == "20"
 
 
@@ -63,7 +106,7 @@ def test_compose_keeps_analysis_jobs_off_the_extraction_queue():
     services = yaml.safe_load(done.stdout)["services"]
 
     def queues(name: str) -> str:
-        command = services[name]["command"]
+        command = built_command(services[name])
         return command[command.index("-Q") + 1]
 
     assert queues("extractor") == tasks.EXTRACTION_QUEUE
@@ -85,3 +128,5 @@ def test_dockerfile_keeps_tensorflow_out_of_the_dashboard_image():
     worker_stage = text.split("AS worker", 1)[1]
     assert "[worker]" not in dashboard_stage and "pip install ." in dashboard_stage
     assert "[worker]" in worker_stage
+    # The image's default command is a training worker, built like every other worker's.
+    assert 'CMD ["python", "-m", "worker.commands", "training"]' in worker_stage

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
 from tests.redis_dbs import BASE, WORKER_DB
+from worker.commands import ANALYSIS, EXTRACTION, TRAINING, node_name, worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,28 +33,28 @@ def reset_settings_caches() -> None:
 
 
 class WorkerProcess:
-    """One `celery worker` child process, logging to a file the test can read on failure."""
+    """One `celery worker` child process, logging to a file the test can read on failure.
 
-    def __init__(self, queue: str, env: dict[str, str], log_path: Path, extra: list[str]):
+    Its command line is worker/commands.py's for `queue` (`options` such as `beat=False` or
+    `concurrency=2` go to `worker_command`), under a node name of its own.
+    """
+
+    def __init__(
+        self,
+        queue: str,
+        env: dict[str, str],
+        log_path: Path,
+        **options: Any,
+    ):
         self.log_path = log_path
         self.log = open(log_path, "w")  # noqa: SIM115 — closed in stop()
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "worker.celery_app",
-            "worker",
-            "-Q",
-            queue,
-            "--loglevel",
-            "INFO",
-            "-n",
-            f"{queue}-{os.getpid()}-{time.monotonic_ns()}@test",
-            *extra,
-        ]
+        command = worker_command(queue, node=node_name(queue, host="test", unique=True), **options)
         self.proc = subprocess.Popen(
-            cmd, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT
+            command.argv,
+            env=command.environment(env),
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, timeout: float = 90) -> None:
@@ -79,14 +80,12 @@ class WorkerProcess:
 
 def start_workers(env: dict[str, str], log_dir: Path) -> list[WorkerProcess]:
     workers = [
-        WorkerProcess(
-            "training",
-            env,
-            log_dir / "worker-training.log",
-            ["--concurrency", "1", "--max-tasks-per-child", "1"],
-        ),
-        WorkerProcess("extraction", env, log_dir / "worker-extraction.log", ["--concurrency", "1"]),
-        WorkerProcess("analysis", env, log_dir / "worker-analysis.log", ["--concurrency", "1"]),
+        WorkerProcess(TRAINING, env, log_dir / "worker-training.log"),
+        # Without Celery beat, as before: these tests are about the queues, and a sweep every
+        # few seconds would only put tasks of its own on the extraction worker they time. The
+        # sweep is the subject of test_faults.py, whose extraction workers run beat.
+        WorkerProcess(EXTRACTION, env, log_dir / "worker-extraction.log", beat=False),
+        WorkerProcess(ANALYSIS, env, log_dir / "worker-analysis.log"),
     ]
     for w in workers:
         w.wait_ready()

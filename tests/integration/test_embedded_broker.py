@@ -30,12 +30,7 @@ def embedded_env(tmp_path, monkeypatch):
     from shared.store import RunStore
 
     store = RunStore().init()  # tables exist before the worker's first look
-    worker = WorkerProcess(
-        "training",
-        env,
-        tmp_path / "worker.log",
-        ["--concurrency", "1", "--max-tasks-per-child", "1"],
-    )
+    worker = WorkerProcess("training", env, tmp_path / "worker.log")
     try:
         worker.wait_ready()
         yield store

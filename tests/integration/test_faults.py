@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -127,14 +128,11 @@ class Cluster:
 
         self.store = RunStore().init()
 
-    def worker(self, queue: str = "training", *extra: str) -> WorkerProcess:
-        args = list(extra)
-        if queue == "training":
-            args = ["--max-tasks-per-child", "1", *(args or ["--concurrency", "1"])]
-        else:  # the extraction worker, with Celery beat sending the recovery sweep
-            args = ["--concurrency", "1", "-B", *args]
+    def worker(self, queue: str = "training", **options: Any) -> WorkerProcess:
+        """A worker as worker/commands.py builds it (`options` go to `worker_command`): the
+        extraction worker runs Celery beat, which sends the recovery sweep."""
         log = self.tmp / f"{queue}-{len(self.workers)}.log"
-        worker = WorkerProcess(queue, self.env, log, args)
+        worker = WorkerProcess(queue, self.env, log, **options)
         self.workers.append(worker)
         worker.wait_ready()
         return worker
@@ -390,7 +388,7 @@ def test_a_task_delivered_twice_is_trained_once(cluster, redis_server):
     from shared.queue import send
 
     c = cluster(CNNLENS_HEARTBEAT_TIMEOUT="120")
-    worker = c.worker("training", "--concurrency", "2")  # both copies are taken at once
+    worker = c.worker("training", concurrency=2)  # both copies are taken at once
     run_id = c.submit(SHORT)
     send(tasks.TRAIN, run_id)  # the duplicate, as a visibility timeout would re-deliver it
     c.wait_status(run_id, ("succeeded", "failed"))
