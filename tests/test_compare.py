@@ -176,16 +176,17 @@ def test_page_for_two_runs_shows_every_section(pair, store):
 def test_picking_runs_in_the_table_updates_the_choice(pair, store):
     a, b = pair
     rows = picker.picker_rows(store.list_runs())
-    triggered = [{"prop_id": "cmp-table.selected_rows", "value": [0, 1]}]
+    ticked = [{"id": rows[0]["id"]}, {"id": rows[1]["id"]}]  # ag-grid reports row objects
+    triggered = [{"prop_id": "cmp-table.selectedRows", "value": ticked}]
     data, selected, chosen, note, chips = td.with_context(
-        triggered, callbacks.pick, [0, 1], "", "all", "succeeded", [], rows
+        triggered, callbacks.pick, ticked, "", "all", "succeeded", [], rows
     )
     assert set(chosen) == {a, b} and note == "" and "relu" in td.texts(chips)
     triggered = [{"prop_id": "cmp-f-name.value", "value": "tan"}]
     data, selected, chosen, *_ = td.with_context(
-        triggered, callbacks.pick, [0, 1], "tan", "all", "all", [a, b], rows
+        triggered, callbacks.pick, ticked, "tan", "all", "all", [a, b], rows
     )
-    assert [r["id"] for r in data] == [b] and selected == [0]
+    assert [r["id"] for r in data] == [b] and selected == [{"id": b}]
 
 
 def test_rebuild_gives_the_comparison_and_a_default_input(pair, store):
@@ -206,7 +207,9 @@ def test_choosing_inputs(pair, store):
     refused = td.with_context(triggered, callbacks.choose_input, 1, None, None, None, None, [a, b])
     assert "Type the number" in td.texts(refused[3])
     drawn = [{"prop_id": "cmp-drawing.data", "value": "x"}]
-    desc, *_ = td.with_context(drawn, callbacks.choose_input, 1, None, None, drawing_url(), 7, [a, b])
+    desc, *_ = td.with_context(
+        drawn, callbacks.choose_input, 1, None, None, drawing_url(), 7, [a, b]
+    )
     assert desc["kind"] == "picture" and desc["how"] == "drawing"
 
 

@@ -24,36 +24,39 @@ callbacks = PageCallbacks()
 
 
 @callbacks(
-    Output("cmp-table", "data"),
-    Output("cmp-table", "selected_rows"),
+    Output("cmp-table", "rowData"),
+    Output("cmp-table", "selectedRows"),
     Output("cmp-runs", "data"),
     Output("cmp-pick-note", "children"),
     Output("cmp-chips", "children"),
-    Input("cmp-table", "selected_rows"),
+    Input("cmp-table", "selectedRows"),
     Input("cmp-f-name", "value"),
     Input("cmp-f-dataset", "value"),
     Input("cmp-f-status", "value"),
     State("cmp-runs", "data"),
-    State("cmp-table", "data"),
+    State("cmp-table", "rowData"),
     prevent_initial_call=True,
 )
-def pick(selected, name, dataset, status, chosen, rows):
+def pick(ticked, name, dataset, status, chosen, rows):
+    """A tick in the grid (ag-grid reports the ticked row objects) or a change of filters."""
     store = get_store()
     chosen = list(chosen or [])
     if ctx.triggered_id == "cmp-table":
-        visible = [row["id"] for row in rows or []]
-        new, note = picker.apply_selection(chosen, visible, selected)
+        rows = rows or []
+        visible = [row["id"] for row in rows]
+        new, note = picker.apply_selection(chosen, visible, picker.ticked_indices(rows, ticked))
         runs = choice.chosen_runs(store, new)
-        fixed = picker.selected_rows(rows or [], new)
+        fixed = picker.selection(rows, new)
+        same = {row["id"] for row in fixed} == {row.get("id") for row in ticked or []}
         return (
             no_update,
-            fixed if fixed != selected else no_update,
+            no_update if same else fixed,
             new if new != chosen else no_update,
             note,
             picker.chips(runs),
         )
     rows = choice.picker_data(store, name, dataset, status)
-    return rows, picker.selected_rows(rows, chosen), no_update, "", no_update
+    return rows, picker.selection(rows, chosen), no_update, "", no_update
 
 
 @callbacks(
@@ -259,7 +262,7 @@ def show_filters(depth, epoch, mode, state, ids):
 
 
 @callbacks(
-    Output("cmp-stats-table", "data"),
+    Output("cmp-stats-table", "rowData"),
     Output("cmp-stats-summary", "children"),
     Input("cmp-conv", "value"),
     Input("cmp-status", "data"),

@@ -1,4 +1,4 @@
-"""The compare page's runs picker: a sortable table of runs with filters, up to four ticked, and the
+"""The compare page's runs picker: a sortable grid of runs with filters, up to four ticked, and the
 chosen runs as coloured letters. Pure: run dicts in, Dash components and selections out.
 """
 
@@ -8,11 +8,9 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import html
-from dash.dash_table.DataTable import DataTable
-from dash.dash_table.Format import Format, Scheme
 
 from dashboard.compare import charts
-from dashboard.ui import components
+from dashboard.ui import components, grid
 from dashboard.ui.i18n import t
 from shared.datasets import DATASETS
 from shared.store import STATUSES, SUCCEEDED
@@ -21,46 +19,18 @@ MAX_RUNS = 4
 ANY = "all"
 
 
-def picker_columns() -> Any:
-    """The picker table's columns, headed in the page's language."""
-    percent = Format(precision=1, scheme=Scheme.percentage)
+def picker_columns() -> list[dict[str, Any]]:
+    """The picker grid's columns, headed in the page's language; the first holds the tick boxes."""
     return [
-        {"name": t("runs.col.name"), "id": "name"},
-        {"name": t("runs.col.dataset"), "id": "dataset"},
-        {"name": t("runs.col.status"), "id": "status"},
-        {"name": t("runs.col.test_acc"), "id": "test_acc", "type": "numeric", "format": percent},
-        {"name": t("runs.col.val_acc"), "id": "val_acc", "type": "numeric", "format": percent},
-        {"name": t("runs.col.architecture"), "id": "architecture"},
-        {"name": t("form.epochs"), "id": "epochs", "type": "numeric"},
-        {"name": t("runs.col.created"), "id": "created"},
+        grid.column("name", t("runs.col.name"), minWidth=160),
+        grid.column("dataset", t("runs.col.dataset")),
+        grid.column("status", t("runs.col.status")),
+        grid.column("test_acc", t("runs.col.test_acc"), grid.PERCENT, sort="desc"),
+        grid.column("val_acc", t("runs.col.val_acc"), grid.PERCENT),
+        grid.column("architecture", t("runs.col.architecture"), minWidth=160),
+        grid.column("epochs", t("form.epochs"), grid.INTEGER),
+        grid.column("created", t("runs.col.created")),
     ]
-
-
-TABLE_STYLE: dict[str, Any] = {
-    "style_table": {"overflowX": "auto", "maxHeight": "330px", "overflowY": "auto"},
-    "style_cell": {
-        "fontFamily": "inherit",
-        "fontSize": "0.85rem",
-        "padding": "5px 8px",
-        "border": "none",
-        "borderBottom": "1px solid #eef2f7",
-        "textAlign": "left",
-        "maxWidth": "260px",
-        "overflow": "hidden",
-        "textOverflow": "ellipsis",
-    },
-    "style_header": {
-        "fontWeight": "600",
-        "color": "#6b7280",
-        "fontSize": "0.72rem",
-        "textTransform": "uppercase",
-        "backgroundColor": "#f8fafc",
-        "borderBottom": "1px solid #e3e8ef",
-    },
-    "style_cell_conditional": [
-        {"if": {"column_type": "numeric"}, "textAlign": "right"},
-    ],
-}
 
 
 # --- runs picker -----------------------------------------------------------------------------------
@@ -106,6 +76,17 @@ def selected_rows(rows: list[dict[str, Any]], chosen: list[str]) -> list[int]:
     return [i for i, row in enumerate(rows) if row["id"] in chosen]
 
 
+def ticked_indices(rows: list[dict[str, Any]], ticked: list[dict[str, Any]] | None) -> list[int]:
+    """The grid's ticked rows (row objects, as ag-grid reports them) as indices into `rows`."""
+    ids = {row.get("id") for row in ticked or [] if isinstance(row, dict)}
+    return [i for i, row in enumerate(rows) if row["id"] in ids]
+
+
+def selection(rows: list[dict[str, Any]], chosen: list[str]) -> list[dict[str, Any]]:
+    """The chosen runs among `rows`, in the form the grid takes (`getRowId` reads only the id)."""
+    return [{"id": rows[i]["id"]} for i in selected_rows(rows, chosen)]
+
+
 def chips(runs: list[dict[str, Any]]) -> list[Any]:
     """The chosen runs as coloured letters; the letter names the run everywhere below."""
     if not runs:
@@ -123,7 +104,6 @@ def chips(runs: list[dict[str, Any]]) -> list[Any]:
 
 def picker(rows: list[dict[str, Any]], chosen_runs: list[dict[str, Any]]) -> dbc.Card:
     chosen = [run["id"] for run in chosen_runs]
-    data: Any = rows  # DataTable's annotations are narrower than JSON rows
     filters = dbc.Row(
         [
             dbc.Col(
@@ -155,17 +135,17 @@ def picker(rows: list[dict[str, Any]], chosen_runs: list[dict[str, Any]]) -> dbc
         ],
         class_name="g-2 mb-2",
     )
-    table = DataTable(
-        id="cmp-table",
-        columns=picker_columns(),
-        data=data,
-        row_selectable="multi",
-        selected_rows=selected_rows(rows, chosen),
-        sort_action="native",
-        sort_by=[{"column_id": "test_acc", "direction": "desc"}],
-        cell_selectable=False,
-        style_data_conditional=[{"if": {"state": "selected"}, "backgroundColor": "#eff6ff"}],
-        **TABLE_STYLE,
+    table = grid.grid(
+        "cmp-table",
+        picker_columns(),
+        rows,
+        getRowId="params.data.id",
+        selectedRows=selection(rows, chosen),
+        dashGridOptions={
+            "rowSelection": {"mode": "multiRow", "checkboxes": True, "headerCheckbox": False},
+            "domLayout": "normal",
+        },
+        style={"height": "330px"},
     )
     body = html.Div(
         [

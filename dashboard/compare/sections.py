@@ -10,36 +10,31 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
-from dash.dash_table.DataTable import DataTable
-from dash.dash_table.Format import Format, Scheme
 
 from dashboard.compare import analysis, panels
 from dashboard.compare.overview import overview
-from dashboard.compare.picker import TABLE_STYLE
 from dashboard.compare.wait import RETRY_HIDDEN
 from dashboard.service import run_data
-from dashboard.ui import components, figures
+from dashboard.ui import components, figures, grid
 from dashboard.ui.components import graph
 from dashboard.ui.i18n import t
 from shared.store import RunStore
 
 POLL_MS = 700
-PERCENT = Format(precision=1, scheme=Scheme.percentage)
-NUMBER = Format(precision=3, scheme=Scheme.fixed)
 
 
-def stats_columns() -> Any:
-    """The statistics table's columns, headed in the page's language."""
+def stats_columns() -> list[dict[str, Any]]:
+    """The statistics grid's columns, headed in the page's language."""
     return [
-        {"name": t("compare.col.run"), "id": "run"},
-        {"name": t("compare.col.layer"), "id": "layer"},
-        {"name": t("compare.col.filter"), "id": "filter", "type": "numeric"},
-        {"name": t("compare.col.mean"), "id": "mean", "type": "numeric", "format": NUMBER},
-        {"name": t("compare.col.std"), "id": "std", "type": "numeric", "format": NUMBER},
-        {"name": t("compare.col.max"), "id": "max", "type": "numeric", "format": NUMBER},
-        {"name": t("compare.col.silent"), "id": "silent", "type": "numeric", "format": PERCENT},
-        {"name": t("compare.col.sparsity"), "id": "sparsity", "type": "numeric", "format": PERCENT},
-        {"name": t("compare.col.dead"), "id": "dead"},
+        grid.column("run", t("compare.col.run"), minWidth=140),
+        grid.column("layer", t("compare.col.layer")),
+        grid.column("filter", t("compare.col.filter"), grid.INTEGER),
+        grid.column("mean", t("compare.col.mean"), grid.DECIMAL),
+        grid.column("std", t("compare.col.std"), grid.DECIMAL),
+        grid.column("max", t("compare.col.max"), grid.DECIMAL),
+        grid.column("silent", t("compare.col.silent"), grid.PERCENT),
+        grid.column("sparsity", t("compare.col.sparsity"), grid.PERCENT),
+        grid.column("dead", t("compare.col.dead")),
     ]
 
 
@@ -127,21 +122,20 @@ def filters_card(store: RunStore, runs: list[dict[str, Any]]) -> dbc.Card:
 
 
 def stats_card() -> dbc.Card:
-    table = DataTable(
-        id="cmp-stats-table",
-        columns=stats_columns(),
-        data=[],
-        sort_action="native",
-        page_size=16,
-        cell_selectable=False,
-        style_data_conditional=[
-            {
-                "if": {"filter_query": f'{{dead}} = "{t("compare.stats.dead_word")}"'},
-                "backgroundColor": "#fee2e2",
-                "color": "#991b1b",
-            }
-        ],
-        **TABLE_STYLE,
+    table = grid.grid(
+        "cmp-stats-table",
+        stats_columns(),
+        [],
+        getRowStyle={
+            "styleConditions": [
+                {
+                    "condition": "params.data.dead !== ''",
+                    "style": {"backgroundColor": "#fee2e2", "color": "#991b1b"},
+                }
+            ]
+        },
+        dashGridOptions={"pagination": True, "paginationPageSize": 16},
+        style={"height": "560px"},
     )
     return components.section(
         t("compare.stats.title"),

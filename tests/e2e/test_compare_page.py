@@ -26,7 +26,7 @@ def test_choosing_runs_keeps_them_in_the_address(page, stack, finished_run, shar
         expect(page.get_by_text("Tick at least two runs")).to_be_visible()
     with step(page, "tick two runs in the table"):
         for name in names:
-            row = page.locator("#cmp-table tr", has_text=name)
+            row = page.locator("#cmp-table .ag-row", has_text=name)
             row.locator("input[type=checkbox]").check()
         expect(page.locator("#cmp-chips")).to_contain_text(finished_run["name"])
         expect(page.locator("#cmp-chips")).to_contain_text(other["name"])
