@@ -37,6 +37,7 @@ from tests.integration.netns import (
     can_connect,
     postgres_bin,
 )
+from worker import commands
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -46,7 +47,7 @@ RUN = {"name": "two hosts", "epochs": 8, "train_limit": 8000, "batch_size": 32}
 HEARTBEAT_TIMEOUT = 3  # seconds; compose's default is 20
 RECOVER_INTERVAL = 1  # seconds; compose's default is 15
 WARM_LINE = re.compile(r"TensorFlow \S+ ready in")
-KINDS = ("training", "extraction", "analysis")
+KINDS = commands.KINDS
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> float:
@@ -56,17 +57,6 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> fl
             raise AssertionError(f"{what} (after {timeout:g} s)")
         time.sleep(0.05)
     return time.monotonic() - started
-
-
-def worker_argv(kind: str, node: str) -> list[str]:
-    """What `make worker` starts for one kind (as tests/integration/conftest.py builds it)."""
-    argv = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", kind]
-    argv += ["--concurrency", "1", "--loglevel", "INFO", "-n", node]
-    if kind == "training":
-        argv += ["--max-tasks-per-child", "1"]
-    if kind == "extraction":
-        argv.append("-B")  # every host sweeps, so the sweep outlives any one host
-    return argv
 
 
 class Host:
@@ -83,10 +73,13 @@ class Host:
 
     def start(self) -> None:
         for kind in KINDS:
+            # What `make worker` starts: every host's extraction worker runs Celery beat, so the
+            # recovery sweep outlives any one host.
+            command = commands.worker_command(kind, node=self.node(kind))
             with open(self.logs[kind], "w") as log:
                 proc = subprocess.Popen(
-                    [*self.net.exec_prefix(self.ns), *worker_argv(kind, self.node(kind))],
-                    env=self.env,
+                    [*self.net.exec_prefix(self.ns), *command.argv],
+                    env=command.environment(self.env),
                     cwd=ROOT,
                     stdout=log,
                     stderr=subprocess.STDOUT,
