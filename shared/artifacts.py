@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+# Run and job ids: 32 lowercase hex digits (`new_id`). The pattern is also the API document's.
+RUN_ID_PATTERN = "^[0-9a-f]{32}$"
+RUN_ID_RE = re.compile(RUN_ID_PATTERN)
 # Relative artifact paths a caller may ask for: plain names in known sub-folders, no '..'.
 SAFE_REL_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 

@@ -9,14 +9,20 @@ and whatever would fail later in Keras is reported now, per field.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.datasets import DATASETS
 
 INPUT_SHAPE = (28, 28, 1)
+MAX_NAME = 120  # characters of a run's name (also the width of its SQL column)
+MAX_EPOCHS = 200
+# Names are shown everywhere and stored in SQL (PostgreSQL refuses NUL): no control characters.
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+NAME_PATTERN = f"^[^{CONTROL_CHARS.pattern[1:-1]}]*$"  # the same rule, as a JSON Schema pattern
 PARAM_BUDGET = 5_000_000
 # Activation values a model may produce for one image, summed over its layers. Extraction holds
 # all of them for an input (float32: 4 MB at this budget), the probe set stores them, and analysis
@@ -69,7 +75,8 @@ class Dense(_Layer):
 LayerSpec = Annotated[
     Conv2D | MaxPool2D | AvgPool2D | Dropout | Flatten | Dense, Field(discriminator="type")
 ]
-LAYER_TYPES = ("conv2d", "maxpool2d", "avgpool2d", "dropout", "flatten", "dense")
+LayerType = Literal["conv2d", "maxpool2d", "avgpool2d", "dropout", "flatten", "dense"]
+LAYER_TYPES: tuple[str, ...] = get_args(LayerType)
 
 
 def default_layers() -> list[Any]:
@@ -83,14 +90,20 @@ def default_layers() -> list[Any]:
 
 
 class RunConfig(BaseModel):
+    """A run config. Every field has a default (the teaching notebook's model on mnist-sample),
+    so {} is valid. Beyond these field rules, the whole model is checked: every feature map at
+    least 1×1, at least one conv2d layer, a last layer of dense softmax with one unit per class,
+    and a parameter budget."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field("", max_length=120)
+    # NAME_PATTERN is checked by the validator below, which says so in a sentence of its own.
+    name: str = Field("", max_length=MAX_NAME, json_schema_extra={"pattern": NAME_PATTERN})
     dataset: Literal["mnist-sample", "mnist", "fashion_mnist"] = "mnist-sample"
     layers: list[LayerSpec] = Field(default_factory=default_layers, min_length=1, max_length=24)
     optimizer: Literal["adam", "sgd", "rmsprop", "adagrad", "nadam"] = "adam"
     learning_rate: float = Field(0.001, gt=0.0, le=1.0)
-    epochs: int = Field(3, ge=1, le=200)
+    epochs: int = Field(3, ge=1, le=MAX_EPOCHS)
     batch_size: int = Field(32, ge=1, le=4096)
     validation_split: float = Field(0.1, ge=0.0, le=0.5)
     seed: int = Field(42, ge=0, le=2**31 - 1)
@@ -99,8 +112,7 @@ class RunConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _printable_name(cls, value: str) -> str:
-        # Names are shown everywhere and stored in SQL (PostgreSQL refuses NUL): text only.
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        if CONTROL_CHARS.search(value):
             raise ValueError("the name may not contain control characters such as tabs or newlines")
         return value.strip()
 
@@ -111,7 +123,7 @@ class LayerInfo:
 
     index: int
     name: str
-    type: str
+    type: LayerType
     output_shape: tuple[int, ...]
     params: int
     kernel_shape: tuple[int, ...] | None = None  # conv2d only: (kh, kw, cin, cout)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from shared.config import ConfigError, RunConfig, parse_config
+from shared.config import MAX_EPOCHS, MAX_NAME, ConfigError, RunConfig, parse_config
 
 MAX_FILTERS = 512
-MAX_EPOCHS = 200
-NAME_LIMIT = 120
+NAME_LIMIT = MAX_NAME
 
 # kind → (button label, what it changes, for the button's tooltip)
 KINDS: dict[str, tuple[str, str]] = {
