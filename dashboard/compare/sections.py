@@ -134,7 +134,11 @@ def stats_card() -> dbc.Card:
                 }
             ]
         },
-        dashGridOptions={"pagination": True, "paginationPageSize": 16},
+        dashGridOptions={
+            "pagination": True,
+            "paginationPageSize": 16,
+            "paginationPageSizeSelector": False,
+        },
         style={"height": "560px"},
     )
     return components.section(

@@ -28,7 +28,13 @@ def column(field: str, header: str, number: str | None = None, **extra: Any) -> 
 
 def grid(grid_id: str, columns: list[dict[str, Any]], rows: list[dict[str, Any]], **extra: Any):
     """A grid with the page's look; `extra` goes to `dag.AgGrid` (selection, row styles…)."""
-    options = {"animateRows": False, "suppressCellFocus": True, **extra.pop("dashGridOptions", {})}
+    options = {
+        "animateRows": False,
+        "suppressCellFocus": True,
+        "rowHeight": 34,
+        "headerHeight": 38,
+        **extra.pop("dashGridOptions", {}),
+    }
     return dag.AgGrid(
         id=grid_id,
         columnDefs=columns,
