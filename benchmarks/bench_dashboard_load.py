@@ -187,7 +187,11 @@ def measure(services: Services, scenario: Scenario, seconds: float, idle_run: st
     images = (steps_done(services, run_ids) - steps_before) * 32  # the default batch size
     if worker is not None:
         for run_id in run_ids:
-            requests.post(f"{services.dashboard.url}/api/runs/{run_id}/cancel", timeout=30)
+            requests.post(
+                f"{services.dashboard.url}/api/runs/{run_id}/cancel",
+                headers={"X-Requested-With": "cnnlens-bench"},
+                timeout=30,
+            )
         for run_id in run_ids:
             services.wait_status(run_id, FINISHED, timeout=120)
         services.stop(worker)

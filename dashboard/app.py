@@ -15,6 +15,7 @@ import flask
 from dash import Input, Output, dcc, html
 
 from dashboard import state
+from dashboard.api.guard import install_guard
 from dashboard.api.routes import register_api
 from dashboard.ui import i18n
 from dashboard.ui.i18n import t
@@ -109,8 +110,19 @@ def broker_badge(ok: bool):
     )
 
 
+# Answered without the login: compose's health checks (and a proxy's) know no password, and the
+# answer says only whether the broker and the store are reachable.
+LOGIN_EXEMPT = ("/api/health",)
+
+
 def _install_basic_auth(server: flask.Flask, settings: Settings) -> None:
-    """Optional HTTP Basic login for lab deployments (needs TLS in front when exposed)."""
+    """Optional HTTP Basic login for lab deployments (needs TLS in front when exposed).
+
+    Only one of the two settings is a mistake that would leave the dashboard open: refused.
+    """
+    problem = settings.auth_problem()
+    if problem:
+        raise RuntimeError(problem)
     user, password = settings.auth_user, settings.auth_password
     if not (user and password):
         return
@@ -118,6 +130,8 @@ def _install_basic_auth(server: flask.Flask, settings: Settings) -> None:
 
     @server.before_request
     def _require_login():
+        if flask.request.path in LOGIN_EXEMPT and flask.request.method in ("GET", "HEAD"):
+            return None
         given = flask.request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), expected.encode()):
             return flask.Response(
@@ -168,6 +182,7 @@ def create_app(store: RunStore | None = None) -> dash.Dash:
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     _install_basic_auth(server, settings)
+    install_guard(server, settings)
     register_api(server, store or state.get_store())
     i18n.register_switch(server)
     app.layout = root_layout

@@ -2,14 +2,39 @@
 
 `python -m dashboard` runs this. The Flask dev server is for development only; waitress is a
 production WSGI server that needs no compiler and runs everywhere Python does.
+
+Waitress reads a whole request body (to memory, then to a temporary file) before the app sees
+it, so Flask's MAX_CONTENT_LENGTH and the login come too late for a large body: waitress gets the
+same limit, and refuses a body whose Content-Length is over it from the header alone.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
+from typing import Any
 
 from dashboard.app import create_app
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
+
+THREADS = 8
+# Open connections at once; each may hold up to a request body in waitress' buffers.
+CONNECTIONS = 48
+# Seconds an idle (or trickling) connection is kept open.
+CHANNEL_TIMEOUT = 60
+
+
+def waitress_options(settings: Settings) -> dict[str, Any]:
+    """What `waitress.serve` is given besides the app, host and port."""
+    return {
+        "threads": THREADS,
+        "ident": "cnnlens",
+        # waitress refuses a body of this size or more; Flask allows max_request_bytes itself.
+        "max_request_body_size": settings.max_request_bytes + 1,
+        "connection_limit": CONNECTIONS,
+        "channel_timeout": CHANNEL_TIMEOUT,
+        "expose_tracebacks": False,
+    }
 
 
 def main() -> None:
@@ -17,6 +42,9 @@ def main() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = get_settings()
+    problem = settings.auth_problem()
+    if problem:
+        sys.exit(f"CNN Lens will not start: {problem}")
     app = create_app()
     shown_host = "localhost" if settings.host in ("0.0.0.0", "::") else settings.host
     print(f"CNN Lens dashboard on http://{shown_host}:{settings.port}/", flush=True)
@@ -25,7 +53,7 @@ def main() -> None:
         return
     from waitress import serve
 
-    serve(app.server, host=settings.host, port=settings.port, threads=8, ident="cnnlens")
+    serve(app.server, host=settings.host, port=settings.port, **waitress_options(settings))
 
 
 if __name__ == "__main__":

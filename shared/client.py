@@ -27,6 +27,7 @@ STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupte
 FINISHED = ("succeeded", "failed", "cancelled")
 DEFAULT_URL = "http://127.0.0.1:8050"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+REQUESTED_WITH = "X-Requested-With"
 # Answers after which a submit may have reached the server although its answer did not reach us
 # (0: no connection or a timeout): retried with the same key, which the server deduplicates.
 RETRY_STATUSES = (0, 502, 503, 504)
@@ -57,6 +58,9 @@ class CnnLensClient:
         self.retry_delay = retry_delay
         self.session = requests.Session()
         self.session.auth = auth
+        # The server refuses writes that are neither JSON nor marked as coming from a script
+        # (a cross-site form could send them): cancel and delete have no body, so mark them all.
+        self.session.headers[REQUESTED_WITH] = "cnnlens"
 
     # --- runs ------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:

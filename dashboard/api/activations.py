@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 import numpy as np
-from flask import Response, url_for
+from flask import Response, request, url_for
 
 from dashboard.api import uploads
 from dashboard.api.common import (
@@ -95,6 +95,18 @@ def get_filter(run_id: str, layer: str) -> Response:
     )
 
 
+def _probe_layers(run: dict[str, Any], layer: str | None) -> list[Any]:
+    """Every layer, or only the one `?layer=` names (a model's answer can be megabytes)."""
+    infos = run_layers(run)
+    if layer is None:
+        return infos
+    chosen = [info for info in infos if info.name == layer]
+    if not chosen:
+        names = ", ".join(info.name for info in infos)
+        raise ApiError(404, f"run {run['id']} has no layer {shown(layer)}; its layers are: {names}")
+    return chosen
+
+
 def get_probe(run_id: str, k: str) -> Response:
     run = load_run(run_id, with_history=False)
     files = store().files
@@ -109,7 +121,7 @@ def get_probe(run_id: str, k: str) -> Response:
     inputs = files.load_array(run_id, f"{PROBE_DIR}/inputs.npy", mmap=True)
     predictions = files.load_array(run_id, f"{PROBE_DIR}/predictions.npy", mmap=True)
     layers = []
-    for info in run_layers(run):
+    for info in _probe_layers(run, request.args.get("layer")):
         array = files.load_array(run_id, f"{PROBE_DIR}/{info.name}.npy", mmap=True)
         if array is None or index >= array.shape[0]:
             continue

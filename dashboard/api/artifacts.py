@@ -18,7 +18,7 @@ from flask import Response, send_file, url_for
 
 from dashboard.api.common import load_run, shown, store
 from dashboard.api.errors import ApiError
-from shared.artifacts import CACHE_DIR, CONFIG, FILTERS_DIR, HISTORY, METRICS, MODEL, PROBE_DIR
+from shared.artifacts import CONFIG, FILTERS_DIR, HISTORY, METRICS, MODEL, PROBE_DIR
 from shared.store import HISTORY_KEYS
 
 STORED = {
@@ -40,11 +40,6 @@ def _npy_names(run_id: str, folder: str) -> list[str]:
     return [n[:-4] for n in store().files.list(run_id, folder) if n.endswith(".npy")]
 
 
-def _cached_names(run_id: str) -> list[str]:
-    names = store().files.list(run_id, CACHE_DIR)
-    return [f"{CACHE_DIR}/{n}" for n in names if CACHED_RE.match(f"{CACHE_DIR}/{n}")]
-
-
 def _available(run_id: str, name: str) -> bool:
     files = store().files
     if name in STORED:
@@ -59,10 +54,14 @@ def _available(run_id: str, name: str) -> bool:
 
 
 def available_artifacts(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """What can be downloaded for this run now: name, url and (for stored files) size."""
+    """What can be downloaded for this run now: name, url and (for stored files) size.
+
+    Cached extractions are not listed (a run may hold hundreds, and reading a run should not
+    walk its cache); each extraction's answer names its own download.
+    """
     run_id = run["id"]
     out = []
-    for name in (*ARTIFACT_NAMES, *_cached_names(run_id)):
+    for name in ARTIFACT_NAMES:
         if not _available(run_id, name):
             continue
         size = None

@@ -18,12 +18,14 @@ class ApiError(Exception):
         status: int,
         message: str = "",
         errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
         **extra: Any,
     ):
         super().__init__(message or "; ".join(e["message"] for e in errors or []))
         self.status = status
         self.message = message
         self.errors = errors
+        self.headers = headers  # sent with the answer, e.g. Retry-After with a 429
         self.extra = extra
 
     def body(self) -> dict[str, Any]:

@@ -121,7 +121,7 @@ def not_found(rest: str = "") -> Response:
 
 
 def _api_error(exc: ApiError) -> Response:
-    return json_response(exc.body(), exc.status)
+    return json_response(exc.body(), exc.status, exc.headers)
 
 
 def _http_error(exc: HTTPException) -> Response:

@@ -28,6 +28,7 @@ from dashboard.api.errors import ApiError, invalid
 from dashboard.service import run_actions
 from shared.config import LAYER_TYPES, ConfigError, LayerInfo, RunConfig, infer_layers
 from shared.datasets import DATASETS
+from shared.housekeeping import QueueFull
 from shared.idempotency import HEADER, IdempotencyConflict
 from shared.store import FINISHED, STATUSES
 
@@ -117,7 +118,14 @@ def create_run() -> Response:
         raise ApiError(422, errors=exc.errors) from None
     except IdempotencyConflict as exc:
         raise invalid(HEADER, str(exc)) from None
+    except QueueFull as exc:
+        raise queue_full(exc) from None
     return created(run)
+
+
+def queue_full(exc: QueueFull) -> ApiError:
+    """429: too many runs wait to train; Retry-After says when to ask again."""
+    return ApiError(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
 
 
 def created(run: dict[str, Any]) -> Response:
@@ -190,6 +198,8 @@ def retry_run(run_id: str) -> Response:
         raise ApiError(409, str(exc)) from None
     except ConfigError as exc:  # the config no longer validates on this machine
         raise ApiError(422, errors=exc.errors) from None
+    except QueueFull as exc:
+        raise queue_full(exc) from None
     if run is None:  # deleted in the meantime
         raise ApiError(404, f"no run with id {shown(run_id)}")
     return created(run)

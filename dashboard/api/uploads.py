@@ -17,11 +17,19 @@ import numpy as np
 from flask import request
 
 from dashboard.api.errors import ApiError, invalid
-from shared.images import MAX_BYTES, ImageRejected, decode_data_url, decode_upload, to_png_bytes
+from shared.images import (
+    MAX_BYTES,
+    DecoderBusy,
+    ImageRejected,
+    decode_data_url,
+    decode_upload,
+    to_png_bytes,
+)
 
 FIELD = "image"
 DATA_URL_FIELD = "image_data_url"
 PREVIEW_SCALE = 1
+BUSY_RETRY_AFTER = 5  # seconds
 
 
 def is_multipart() -> bool:
@@ -29,6 +37,8 @@ def is_multipart() -> bool:
 
 
 def _refused(exc: ImageRejected, size: int) -> ApiError:
+    if isinstance(exc, DecoderBusy):  # other pictures hold every decode slot: not this one's fault
+        return ApiError(503, str(exc), headers={"Retry-After": str(BUSY_RETRY_AFTER)})
     if size > MAX_BYTES:
         return ApiError(413, str(exc))
     return invalid(FIELD, str(exc))

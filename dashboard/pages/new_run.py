@@ -17,6 +17,7 @@ from dashboard.ui.components import BUSY, flash, tr
 from dashboard.ui.i18n import t, tn
 from dashboard.ui.messages import config_errors_text, message
 from shared.config import ConfigError
+from shared.housekeeping import QueueFull
 from shared.idempotency import derived_key
 from shared.store import RunStore
 
@@ -150,6 +151,9 @@ def submit_config(
     except ConfigError as exc:
         text = config_errors_text(exc.errors)
         return no_update, no_update, dbc.Alert(text, color="danger", class_name="py-2")
+    except QueueFull as exc:
+        alert = dbc.Alert(message(str(exc)), color="warning", class_name="py-2")
+        return no_update, no_update, alert
     text = message(run["warning"]) if run.get("warning") else t("new.queued", name=run["name"])
     color = "warning" if run.get("warning") else "success"
     return f"/run/{run['id']}", flash(text, color), None

@@ -17,6 +17,7 @@ from dashboard.ui import layer_editor
 from dashboard.ui.components import BUSY, fmt_int, section, select_options, tr
 from dashboard.ui.i18n import t, tn
 from dashboard.ui.messages import field_label, message
+from shared import housekeeping
 from shared.config import ConfigError, RunConfig, architecture_summary
 from shared.idempotency import derived_key
 from shared.store import RunStore
@@ -124,6 +125,10 @@ def submit_plan(
     click queues the sweep once, and the second click shows the same runs.
     """
     runs: list[dict[str, Any]] = []
+    try:  # the whole sweep fits in the queue, or none of it is queued
+        housekeeping.check_queue_room(store, adding=sum(p.config is not None for p in planned))
+    except housekeeping.QueueFull as exc:
+        return dbc.Alert(message(str(exc)), color="warning")
     try:
         for i, p in enumerate(planned):
             if p.config is not None:
@@ -131,7 +136,7 @@ def submit_plan(
                 runs.append(
                     run_actions.submit_run(store, p.config, parent_id=parent, idempotency_key=key)
                 )
-    except ConfigError as exc:
+    except (ConfigError, housekeeping.QueueFull) as exc:
         return dbc.Alert(t("sweep.stopped", n=len(runs), problem=exc), color="danger")
     ids = [r["id"] for r in runs]
     first, rest = runs[: params.COMPARE_AT_ONCE], runs[params.COMPARE_AT_ONCE :]

@@ -19,6 +19,7 @@ from dashboard.ui import components
 from dashboard.ui.i18n import t
 from dashboard.ui.messages import config_errors_text, message
 from shared.config import ConfigError
+from shared.housekeeping import QueueFull
 from shared.idempotency import IdempotencyConflict, derived_key
 from shared.store import RunStore
 
@@ -166,6 +167,8 @@ def retry(store: RunStore, run_id: str, token: str | None = None) -> tuple[Any, 
     except ConfigError as exc:
         reasons = "; ".join(message(e["message"]) for e in exc.errors)
         return no_update, components.flash(t("manage.cannot_retry", reasons=reasons), "warning")
+    except QueueFull as exc:
+        return no_update, components.flash(message(str(exc)), "warning")
     if new is None:
         return "/", components.flash(t("run.deleted"), "secondary")
     note = f" ({message(new['warning'])})" if new.get("warning") else ""

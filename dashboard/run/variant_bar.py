@@ -13,6 +13,7 @@ from dashboard.ui import components
 from dashboard.ui.i18n import t
 from dashboard.ui.messages import message
 from shared.config import ConfigError
+from shared.housekeeping import QueueFull
 from shared.idempotency import IdempotencyConflict, derived_key
 from shared.store import RunStore
 
@@ -73,6 +74,9 @@ def submit(
     except (variants.VariantError, ConfigError, IdempotencyConflict) as exc:
         text = variant_reason(str(exc))
         return no_update, no_update, dbc.Alert(text, color="danger", class_name="py-2 mb-0")
+    except QueueFull as exc:
+        alert = dbc.Alert(message(str(exc)), color="warning", class_name="py-2 mb-0")
+        return no_update, no_update, alert
     label = t(f"variant.{kind}.label")
     text = t("variant.queued", label=label, name=run["name"])
     if run.get("warning"):

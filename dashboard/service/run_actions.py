@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from dashboard.service.variants import VariantError, variant
-from shared import tasks
+from shared import housekeeping, tasks
 from shared.artifacts import CACHE_DIR
 from shared.config import ConfigError, RunConfig, parse_config
 from shared.datasets import DATASETS, load_raw, unavailable_reason
@@ -28,7 +28,10 @@ log = logging.getLogger(__name__)
 
 def validate(data: Any, store: RunStore) -> tuple[RunConfig, list]:
     """parse_config plus the checks that depend on this machine (is the dataset here?)."""
-    config, layers = parse_config(data, store.settings.param_budget)
+    settings = store.settings
+    config, layers = parse_config(
+        data, settings.param_budget, settings.activation_budget, settings.batch_activation_budget
+    )
     reason = unavailable_reason(config.dataset)
     if reason:
         raise ConfigError([{"field": "dataset", "message": reason}])
@@ -53,14 +56,17 @@ def submit_run(
     parent_id: str | None = None,
     idempotency_key: str | None = None,
 ) -> dict[str, Any]:
-    """Validate, record the run as queued, and enqueue its training. Raises ConfigError, and
-    IdempotencyConflict when `idempotency_key` was used for another config.
+    """Validate, record the run as queued, and enqueue its training. Raises ConfigError,
+    IdempotencyConflict when `idempotency_key` was used for another config, and QueueFull when
+    too many runs already wait (shared/housekeeping.py).
 
     The run is in the store before the message is sent: if the broker is down, the run stays
     queued and the recovery sweep enqueues it again when the broker is back. A request repeated
     with the same key gets the first run back (`"replayed": True`) and sends nothing.
     """
     config, layers = validate(data, store)
+    if not (idempotency_key and housekeeping.key_in_use(store, idempotency_key)):
+        housekeeping.check_queue_room(store)  # QueueFull past CNNLENS_MAX_QUEUED_RUNS
     run = store.create_run(config, layers, parent_id=parent_id, idempotency_key=idempotency_key)
     if run.get("replayed"):
         return run
@@ -257,8 +263,12 @@ def request_activations(store: RunStore, run_id: str, image: np.ndarray) -> dict
     digest = input_hash(image)
     cached = store.files.load_arrays(run_id, cache_rel(digest))
     if cached is not None:
+        housekeeping.touch_cache(store, run_id, digest)  # recently used: evicted last
         return {"status": "cached", "result": summarize_cached(run_id, digest, cached)}
     store.files.save_array(run_id, f"{CACHE_DIR}/{digest}.input.npy", image)
+    # Room for the new result: the run's least recently used extractions go past the limit.
+    housekeeping.evict_cache(store, run_id, keep=(digest,))
+    housekeeping.maybe_prune_jobs(store)
     job_id = extraction_job_id(run_id, digest)
     existing = store.get_job(job_id)
     if existing and existing["status"] in ("queued", "running"):

@@ -543,7 +543,7 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/new", "/_dash-layout", "/_dash-dependencies", "/api/runs", "/api/health"]
+    "path", ["/", "/new", "/_dash-layout", "/_dash-dependencies", "/api/runs", "/api/openapi.json"]
 )
 def test_login_covers_pages_and_api(dashboard, path):
     refused = dashboard.get(path)

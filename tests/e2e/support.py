@@ -219,7 +219,10 @@ class Stack:
         )
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = requests.request(method, f"{self.url}/api{path}", timeout=10, **kwargs)
+        headers = {"X-Requested-With": "cnnlens-tests", **kwargs.pop("headers", {})}
+        response = requests.request(
+            method, f"{self.url}/api{path}", timeout=10, headers=headers, **kwargs
+        )
         return response.json() if response.content else None
 
     def wait_for_run(self, run_id: str, statuses=("succeeded",), timeout: float = 120) -> dict:
@@ -242,7 +245,7 @@ class Stack:
             return
         for run in runs:
             if run["status"] in ("queued", "running", "interrupted"):
-                requests.post(f"{self.url}/api/runs/{run['id']}/cancel", timeout=5)
+                self.api("POST", f"/runs/{run['id']}/cancel")
 
     def stop(self) -> None:
         import redis

@@ -89,6 +89,7 @@ def test_an_uploaded_picture_goes_through_the_worker(api, services, runs):
         f"/api/runs/{runs[0]}/activations",
         data={"image": (io.BytesIO(buffer.getvalue()), "seven.png")},
         content_type="multipart/form-data",
+        headers={"X-Requested-With": "test"},  # what curl -F must send too (not JSON)
     )
     assert response.status_code == 202, response.get_json()
     assert response.get_json()["input_png"].startswith("data:image/png;base64,")

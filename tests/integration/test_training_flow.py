@@ -53,7 +53,8 @@ def test_cancelled_run_ends_cancelled(api, services):
     while api.get(f"/api/runs/{run_id}").get_json()["status"] != "running":
         assert time.time() < deadline, "run never started"
         time.sleep(0.2)
-    assert api.post(f"/api/runs/{run_id}/cancel").status_code == 202
+    cancel = api.post(f"/api/runs/{run_id}/cancel", headers={"X-Requested-With": "test"})
+    assert cancel.status_code == 202
     run = wait_for_status(api, run_id, ("cancelled", "succeeded", "failed"), timeout=60)
     assert run["status"] == "cancelled"
     assert len(run["history"]["loss"]) < 50
