@@ -1,4 +1,4 @@
-"""A small Python client for the CNN Lens HTTP API (see DESIGN.md, "HTTP API").
+"""A small Python client for the CNN Lens HTTP API (docs/ARCHITECTURE.md, "The API").
 
 It imports only `requests`, so scripts and the `cnnlens` command start fast and need neither the
 store nor the dashboard. Every failure is an `ApiError` carrying the server's own sentence:

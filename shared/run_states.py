@@ -1,4 +1,5 @@
-"""A run's states (DESIGN.md, "Run states"): what the store writes and every reader compares with.
+"""A run's states (docs/ARCHITECTURE.md, "Run states"): what the store writes and every reader
+compares with.
 
 `queued → running → succeeded | failed | cancelled`; a run whose worker died is `interrupted`
 until it is claimed again. Jobs (extraction, analysis) use the same names, without the last two.
