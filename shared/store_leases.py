@@ -1,7 +1,7 @@
 """The RunStore's claims, leases and heartbeats: which worker process trains a run right now.
 
-A task can be delivered twice (DESIGN.md, "at-least-once delivery"), so a training first claims
-its run with one guarded UPDATE: exactly one delivery wins while the lease is fresh, and the
+A task can be delivered twice (docs/ARCHITECTURE.md, "Leases, redelivery and the recovery
+sweep"), so a training first claims its run with one guarded UPDATE: exactly one delivery wins while the lease is fresh, and the
 winner renews the lease with every heartbeat. `RunStore` mixes these calls in.
 """
 
@@ -83,12 +83,29 @@ class RunLeases:
             )
         return res.rowcount == 1
 
-    def finish(self, run_id: str, status: str, error: str | None = None, **values: Any) -> None:
-        """End the run in `status` and release its lease."""
+    def finish(
+        self,
+        run_id: str,
+        status: str,
+        error: str | None = None,
+        owner: str | None = None,
+        **values: Any,
+    ) -> bool:
+        """End the run in `status` and release its lease; False when nothing was written.
+
+        A worker passes its `owner`: the run then ends only while that lease is still the
+        holder's, so a worker that lost the run (taken over, marked interrupted, deleted) can
+        no longer mark it failed or succeeded under its new owner. Without `owner` (the
+        dashboard, tests) the run ends whoever holds it.
+        """
+        runs = db.runs.c
+        guard = runs.id == run_id
+        if owner is not None:
+            guard = guard & (runs.lease_owner == owner)
         with self.engine.begin() as conn:
-            conn.execute(
+            res = conn.execute(
                 update(db.runs)
-                .where(db.runs.c.id == run_id)
+                .where(guard)
                 .values(
                     status=status,
                     error=error,
@@ -98,6 +115,7 @@ class RunLeases:
                     **values,
                 )
             )
+        return res.rowcount == 1
 
     def mark_stale_interrupted(self, heartbeat_timeout: float) -> list[str]:
         """Runs left `running` with no heartbeat for `heartbeat_timeout` s become `interrupted`."""

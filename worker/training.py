@@ -82,6 +82,7 @@ def train_run(
         return _finish(
             store,
             run_id,
+            owner,
             FAILED,
             error=(
                 f"the run was started {tries} times and its worker stopped each time before it "
@@ -89,7 +90,7 @@ def train_run(
             ),
         )
     if run["cancel_requested"]:
-        return _finish(store, run_id, CANCELLED)
+        return _finish(store, run_id, owner, CANCELLED)
     heartbeat = Heartbeat(store, run_id, owner)
     try:
         with LeaseKeeper(heartbeat):
@@ -99,15 +100,43 @@ def train_run(
             log.info("run %s was deleted while training", run_id)
             store.files.remove_run(run_id)  # writes after the deletion may have re-made the folder
             return None
-        log.exception("run %s failed", run_id)
-        return _finish(store, run_id, FAILED, error=failure_message(exc, store))
+        status = _finish(store, run_id, owner, FAILED, error=failure_message(exc, store))
+        if status is None:
+            log.warning(
+                "run %s stopped on an error after its lease was taken; its holder goes on",
+                run_id,
+                exc_info=True,
+            )
+        else:
+            log.exception("run %s failed", run_id)
+        return status
 
 
 def _finish(
-    store: RunStore, run_id: str, status: str, error: str | None = None, **values: Any
-) -> str:
-    store.files.remove(run_id, CHECKPOINT_DIR)  # a finished run is never resumed
-    store.finish(run_id, status, error=error, **values)
+    store: RunStore,
+    run_id: str,
+    owner: str,
+    status: str,
+    error: str | None = None,
+    **values: Any,
+) -> str | None:
+    """End the run in `status` if `owner` still holds its lease, then remove its checkpoint.
+
+    The status is committed first: a kill between the two leaves a finished run with a stray
+    checkpoint (never resumed: a finished run is never claimed), not a run that trains again
+    from epoch 0 because its checkpoint is gone. A worker whose lease was taken (another
+    delivery owns the run, a sweep marked it interrupted, or it was deleted) writes nothing,
+    and leaves the checkpoint to whoever resumes from it. Returns the status, or None then.
+    """
+    if not store.finish(run_id, status, error=error, owner=owner, **values):
+        log.warning(
+            "run %s not marked %s: its lease is no longer %s's; left to its holder",
+            run_id,
+            status,
+            owner,
+        )
+        return None
+    store.files.remove(run_id, CHECKPOINT_DIR)
     log.info("run %s %s%s", run_id, status, f": {error}" if error else "")
     return status
 
@@ -191,18 +220,26 @@ def _train(
         log.warning("run %s was taken over by another worker; leaving it to that one", run_id)
         return None
     if stop == mon.CANCELLED:
-        return _finish(store, run_id, CANCELLED)
+        return _finish(store, run_id, heartbeat.owner, CANCELLED)
     if stop == mon.DIVERGED:
         return _finish(
             store,
             run_id,
+            heartbeat.owner,
             FAILED,
             error=(
                 "the loss became NaN or infinite (training diverged); try a lower learning rate"
             ),
         )
     assert score is not None
-    return _finish(store, run_id, SUCCEEDED, test_loss=score.loss, test_accuracy=score.accuracy)
+    return _finish(
+        store,
+        run_id,
+        heartbeat.owner,
+        SUCCEEDED,
+        test_loss=score.loss,
+        test_accuracy=score.accuracy,
+    )
 
 
 def _save_results(
