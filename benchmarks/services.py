@@ -139,6 +139,7 @@ class Worker(Process):
         log_path: Path,
         concurrency: int = 1,
         nice: int | None = None,
+        runs_per_process: int = 1,
     ):
         command = worker_command(
             queue,
@@ -146,6 +147,7 @@ class Worker(Process):
             beat=False,
             node=node_name(queue, host="bench", unique=True),
             nice=nice,
+            runs_per_process=runs_per_process,
         )
         super().__init__(command.argv, command.environment(env), log_path)
         self.concurrency = concurrency
@@ -276,6 +278,7 @@ class Services:
         nice: int | None = None,
         env: dict[str, str] | None = None,
         wait: bool = True,
+        runs_per_process: int = 1,
     ) -> Worker:
         n = sum(isinstance(p, Worker) for p in self.processes)
         worker = Worker(
@@ -284,6 +287,7 @@ class Services:
             self.data_dir / f"worker-{queue}-{n}.log",
             concurrency=concurrency,
             nice=nice,
+            runs_per_process=runs_per_process,
         )
         self.processes.append(worker)
         if wait:

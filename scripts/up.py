@@ -125,6 +125,7 @@ def main() -> int:
             kind,
             concurrency=settings.worker_concurrency if kind == TRAINING else 1,
             node=node_name(kind),
+            runs_per_process=settings.train_runs_per_process if kind == TRAINING else 1,
         ).argv
         for kind in KINDS  # the extraction worker runs Celery beat: the recovery sweep
     }

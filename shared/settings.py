@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(8 * 1024 * 1024, alias="CNNLENS_MAX_REQUEST_BYTES")
 
     worker_concurrency: int = Field(1, alias="CNNLENS_WORKER_CONCURRENCY")
+    # Trainings one pool process runs before it is replaced by a fresh one (Celery's
+    # --max-tasks-per-child). Each new process pays a TensorFlow start (7-15 s on 2 cores); a
+    # process that stays clears Keras' state between runs (worker/tasks.py). 1 = a fresh process
+    # for every run (benchmarks/bench_sweep.py measures both).
+    train_runs_per_process: int = Field(1, ge=1, le=1000, alias="CNNLENS_TRAIN_RUNS_PER_PROCESS")
     # One thread inside each op: at batch 32 a second intra-op thread made these small models no
     # faster and cost a quarter more CPU. Two ops at a time: the backward pass has independent
     # ops (a conv's input and filter gradients, each variable's optimizer update) that then run
@@ -54,6 +59,9 @@ class Settings(BaseSettings):
     # sweep sends another (its worker died between taking the message and claiming the run).
     requeue_after: float = Field(120.0, gt=0, alias="CNNLENS_REQUEUE_AFTER")
     max_attempts: int = Field(3, alias="CNNLENS_MAX_ATTEMPTS")
+    # Deliveries that may start one extraction or analysis job before it is failed (its worker
+    # process was killed each time, e.g. out of memory); asking for it again starts a new count.
+    job_max_attempts: int = Field(3, ge=1, alias="CNNLENS_JOB_MAX_ATTEMPTS")
     # Hard limit for one training task, in seconds; the broker's visibility timeout sits above it.
     train_time_limit: int = Field(6 * 3600, alias="CNNLENS_TRAIN_TIME_LIMIT")
     param_budget: int = Field(5_000_000, alias="CNNLENS_PARAM_BUDGET")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from shared import tasks
+from worker import commands
 from worker.commands import (
     ANALYSIS,
     EXTRACTION,
@@ -60,6 +61,20 @@ def test_only_training_recycles_its_process_after_every_task():
     assert option(worker_command(TRAINING).argv, "--max-tasks-per-child") == "1"
     for kind in (EXTRACTION, ANALYSIS):  # they keep their loaded models
         assert "--max-tasks-per-child" not in worker_command(kind).argv
+
+
+def test_a_training_process_can_serve_several_runs():
+    argv = worker_command(TRAINING, runs_per_process=8).argv
+    assert option(argv, "--max-tasks-per-child") == "8"
+    with pytest.raises(ValueError, match="at least 1"):
+        worker_command(TRAINING, runs_per_process=0)
+
+
+def test_the_container_entry_point_reads_runs_per_process(monkeypatch, capsys):
+    monkeypatch.setenv("CNNLENS_TRAIN_RUNS_PER_PROCESS", "5")
+    commands.main(["training", "--print"])
+    printed = capsys.readouterr().out.split()
+    assert printed[printed.index("--max-tasks-per-child") + 1] == "5"
 
 
 def test_beat_rides_on_the_extraction_worker_only():

@@ -2,8 +2,9 @@
 
 Three kinds of worker, one queue each (see worker/celery_app.py for why):
 
-- `training`: `--max-tasks-per-child 1`, so every training gets a fresh process (TensorFlow leaks
-  memory across model builds); concurrency is the one knob (CNNLENS_WORKER_CONCURRENCY).
+- `training`: `--max-tasks-per-child N` (CNNLENS_TRAIN_RUNS_PER_PROCESS): a process trains N runs
+  and is then replaced, so whatever TensorFlow keeps across model builds cannot pile up; each
+  replacement pays a TensorFlow start. Concurrency is the other knob (CNNLENS_WORKER_CONCURRENCY).
 - `extraction`: one long-lived child that keeps recently used models loaded; by default it also
   runs Celery beat (`-B`), which sends the recovery sweep. No other kind may carry beat, so
   scaling the training workers (`docker compose up --scale worker=3`) never multiplies the sweep;
@@ -89,6 +90,7 @@ def worker_command(
     loglevel: str = "INFO",
     nice: int | None = None,
     tf_threads: tuple[int, int] | None = None,
+    runs_per_process: int = 1,
     python: str = sys.executable,
 ) -> WorkerCommand:
     """The command line of one worker of `kind` (training, extraction or analysis).
@@ -99,11 +101,14 @@ def worker_command(
     nice: CPU priority of a training or analysis worker (CNNLENS_TRAIN_NICE; the worker lowers
         its own priority at start, worker/celery_app.py); None keeps the settings' value.
     tf_threads: TensorFlow (intra-op, inter-op) threads per child; None keeps the settings'.
+    runs_per_process: trainings per pool child before a fresh one replaces it (training only).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown worker kind {kind!r}; one of {', '.join(KINDS)}")
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+    if runs_per_process < 1:
+        raise ValueError(f"runs_per_process must be at least 1, not {runs_per_process}")
     if kind != TRAINING and concurrency != 1:
         raise ValueError(f"the {kind} worker has one pool child by design (worker/celery_app.py)")
     if beat is None:
@@ -113,7 +118,7 @@ def worker_command(
     argv = [python, "-m", "celery", "-A", APP, "worker", "-Q", kind]
     argv += ["--concurrency", str(concurrency), *COMMON_OPTIONS, "--loglevel", loglevel]
     if kind == TRAINING:
-        argv += ["--max-tasks-per-child", "1"]
+        argv += ["--max-tasks-per-child", str(runs_per_process)]
     if beat:
         argv.append("-B")
     if node is not None:
@@ -139,12 +144,21 @@ def main(args: Sequence[str] | None = None) -> None:
         "--print", action="store_true", help="print the command line instead of running it"
     )
     options = parser.parse_args(args)
-    concurrency = 1
+    concurrency, runs_per_process = 1, 1
     if options.kind == TRAINING:
         from shared.settings import Settings
 
-        concurrency = Settings().worker_concurrency
-    command = worker_command(options.kind, concurrency=concurrency, node=options.node)
+        settings = Settings()
+        concurrency, runs_per_process = (
+            settings.worker_concurrency,
+            settings.train_runs_per_process,
+        )
+    command = worker_command(
+        options.kind,
+        concurrency=concurrency,
+        node=options.node,
+        runs_per_process=runs_per_process,
+    )
     if options.print:
         print(command)
         return
