@@ -183,9 +183,9 @@ def test_the_validator_rejects_what_kubernetes_would():
     wrong_type = copy.deepcopy(dashboard)
     wrong_type["spec"]["replicas"] = "one"
     broken.append(wrong_type)
-    no_image = copy.deepcopy(dashboard)
-    del container(no_image)["name"]
-    broken.append(no_image)
+    no_name = copy.deepcopy(dashboard)
+    del container(no_name)["name"]
+    broken.append(no_name)
     for obj in broken:
         with pytest.raises(kubernetes_validate.ValidationError):
             kubernetes_validate.validate(obj, VERSIONS[-1], strict=True)
@@ -195,7 +195,7 @@ def test_objects_live_in_one_namespace_and_no_secret_is_checked_in():
     objects = all_objects()
     assert find("Namespace", NAMESPACE)
     for obj in objects:
-        assert obj["kind"] != "Secret", "secrets are created by hand (docs/KUBERNETES.md)"
+        assert obj["kind"] != "Secret", "secrets are made by hand (docs/OPERATIONS.md)"
         if obj["kind"] != "Namespace":
             assert obj["metadata"].get("namespace") == NAMESPACE, obj["metadata"]["name"]
         if obj["kind"] in ("Deployment", "StatefulSet"):
