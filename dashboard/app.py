@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import logging
 
 import dash
 import dash_bootstrap_components as dbc
@@ -17,11 +18,13 @@ from dash import Input, Output, dcc, html
 from dashboard import state
 from dashboard.api.guard import install_guard
 from dashboard.api.routes import register_api
-from dashboard.ui import i18n
+from dashboard.ui import components, i18n
 from dashboard.ui.i18n import t
 from dashboard.ui.page_callbacks import forget_unclaimed_page_callbacks
 from shared.settings import Settings, get_settings
 from shared.store import RunStore
+
+log = logging.getLogger(__name__)
 
 NAV_PAGES = (
     ("nav.runs", "/"),
@@ -163,6 +166,14 @@ def root_layout() -> html.Div:
     )
 
 
+def _callback_failed(error: Exception) -> None:
+    """Every callback's last resort (Dash's on_error): an input it could not use (a crafted
+    request, a value no widget sends) is logged and answered with a toast, never a 500. The
+    callback's outputs stay as they were."""
+    log.error("callback failed on its input", exc_info=error)
+    dash.set_props("app-flash", {"data": components.flash(t("app.callback_failed"), "warning")})
+
+
 def create_app(store: RunStore | None = None) -> dash.Dash:
     if store is not None:
         state.set_store(store)
@@ -178,6 +189,7 @@ def create_app(store: RunStore | None = None) -> dash.Dash:
         title="CNN Lens",
         update_title="",  # keep the tab title still while intervals poll
         suppress_callback_exceptions=True,
+        on_error=_callback_failed,
     )
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes

@@ -17,6 +17,7 @@ from dashboard.state import broker_ok, get_store
 from dashboard.ui.i18n import t
 from dashboard.ui.messages import message
 from dashboard.ui.page_callbacks import PageCallbacks
+from shared.config import MAX_EPOCHS
 
 callbacks = PageCallbacks()
 
@@ -215,11 +216,19 @@ def poll(_n, ids, desc, pair, last, since):
 # --- views -----------------------------------------------------------------------------------------
 
 
+MAX_DEPTH = 64  # more than any model has layers (RunConfig: at most 24)
+
+
 def _depth(value: Any) -> int:
-    try:
-        return max(0, int(value))
-    except (TypeError, ValueError):
-        return 0
+    """A slider's or dropdown's layer index; anything that is not one (a string, infinity, a
+    5,000-digit number from a crafted request) is the first layer."""
+    number = inputs.whole_number(value)
+    return 0 if number is None else min(max(0, number), MAX_DEPTH)
+
+
+def _epoch(value: Any) -> int | None:
+    number = inputs.whole_number(value)
+    return None if number is None else min(max(0, number), MAX_EPOCHS)
 
 
 @callbacks(
@@ -258,7 +267,8 @@ def show_activations(state, depth, scale, ids):
 )
 def show_filters(depth, epoch, mode, state, ids):
     store = get_store()
-    return panels.filters(store, choice.chosen_runs(store, ids), _depth(depth), epoch, mode, state)
+    runs = choice.chosen_runs(store, ids)
+    return panels.filters(store, runs, _depth(depth), _epoch(epoch), mode, state)
 
 
 @callbacks(

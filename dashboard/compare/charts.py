@@ -17,7 +17,7 @@ import numpy as np
 from dash import dcc, html
 from PIL import Image
 
-from dashboard.ui.figures import BAD, GOOD, NEUTRAL, TEMPLATE, empty_figure
+from dashboard.ui.figures import BAD, GOOD, NEUTRAL, TEMPLATE, empty_figure, plotly_text
 from dashboard.ui.i18n import t
 from dashboard.ui.montage import Montage, montage
 
@@ -257,7 +257,8 @@ def curves(histories: Sequence[tuple[str, str, dict[str, Any]]]) -> Any:
     if n == 0:
         return empty_figure(t("compare.fig.no_epoch"))
     data = []
-    for label, color, history in histories:
+    for name, color, history in histories:
+        label = plotly_text(name)  # a run's name: text, never Plotly's markup
         for axis, key in (("", "loss"), ("2", "accuracy")):
             for prefix, dash, what in (("", "solid", "training"), ("val_", "dash", "validation")):
                 words = {"what": t(f"fig.{what}"), "metric": t(f"fig.{key}_word")}
@@ -319,6 +320,7 @@ def cka_heatmap(result: dict[str, Any], label_a: str, label_b: str) -> Any:
     if z.ndim != 2 or z.size == 0:
         return empty_figure(t("compare.fig.no_matrix"))
     rows, cols = result["layers_a"], result["layers_b"]
+    label_a, label_b = plotly_text(label_a), plotly_text(label_b)
     heat = {
         "type": "heatmap",
         "z": z.round(4).tolist(),

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
+import re
 import zlib
 from typing import Any
 
@@ -33,6 +35,7 @@ from shared.store import FAILED, SUCCEEDED, RunStore
 
 SIDE = 28
 PROBE_INDICES = f"{PROBE_DIR}/indices.npy"
+INDEX_RE = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²" and "٣" are digits to isdigit()
 MAX_PIXELS_TEXT = 2048  # characters of a `px:` reference: 784 bytes compress far below this
 READY, PENDING = "ready", "pending"
 
@@ -52,14 +55,30 @@ def not_trained(run: dict[str, Any]) -> str:
 # --- describing inputs -----------------------------------------------------------------------------
 
 
+def whole_number(value: Any) -> int | None:
+    """An index typed in a box, sent by a callback or read from a link: a whole number given as
+    an int, an integral float or plain ASCII digits (at most 12), else None. No int() of "²" (a
+    digit to str.isdigit) nor of a 5,000-digit string, both of which raise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, str) and INDEX_RE.fullmatch(value.strip()):
+        return int(value.strip())
+    return None
+
+
 def test_input(dataset: str, index: Any) -> dict[str, Any]:
-    if index is None or not float(index).is_integer():
+    number = whole_number(index)
+    if number is None:
         raise InputRefused(t("compare.input.type_number"))
     try:
-        _, label = run_actions.test_image(dataset, int(index))
+        _, label = run_actions.test_image(dataset, number)
     except (run_actions.InputError, DatasetUnavailable) as exc:
         raise InputRefused(str(exc)) from None
-    index = int(index)
+    index = number
     return {
         "kind": "test",
         "dataset": dataset,
@@ -106,8 +125,8 @@ def data_url_input(data_url: Any, how: str) -> dict[str, Any]:
 
 def from_ref(ref: str | None, dataset: str) -> dict[str, Any] | None:
     """The input a URL names ("test:42" or "px:..."), or None when it names nothing usable."""
-    kind, _, value = (ref or "").partition(":")
-    if kind == "test" and value.isdigit():
+    kind, _, value = (ref if isinstance(ref, str) else "").partition(":")
+    if kind == "test" and INDEX_RE.fullmatch(value):
         try:
             return test_input(dataset, int(value))
         except InputRefused:
@@ -143,7 +162,8 @@ def describe(desc: dict[str, Any] | None, classes: tuple[str, ...] = ()) -> str:
     if not desc:
         return t("compare.describe.none")
     if desc.get("kind") == "test":
-        label = int(desc.get("label", -1))
+        label = whole_number(desc.get("label"))
+        label = -1 if label is None else label
         name = classes[label] if 0 <= label < len(classes) else str(label)
         return t(
             "compare.describe.test", index=desc["index"], dataset=desc["dataset"], name=name
@@ -160,9 +180,10 @@ def _probe_index(store: RunStore, run: dict[str, Any], desc: dict[str, Any]) -> 
     if desc.get("kind") != "test" or run["dataset"] != desc.get("dataset"):
         return None
     indices = store.files.load_array(run["id"], PROBE_INDICES)
-    if indices is None:
+    index = whole_number(desc.get("index"))
+    if indices is None or index is None or not 0 <= index < 2**31:
         return None
-    hits = np.flatnonzero(indices == int(desc["index"]))
+    hits = np.flatnonzero(indices == index)
     return int(hits[0]) if hits.size else None
 
 

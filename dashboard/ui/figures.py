@@ -40,6 +40,17 @@ def _array(data: Any) -> np.ndarray | None:
     return arr if arr.size else None
 
 
+# Plotly reads a subset of HTML in every text it draws (legends, hover labels, titles, annotations:
+# <a href>, <span style>, <b>, <br>...) and fills %{...} in hover templates. A run's name is user
+# text: these entities show it as typed (Plotly turns them back into the characters).
+_PLOTLY_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "%": "&#37;"})
+
+
+def plotly_text(text: Any) -> str:
+    """User text (a run's name) for any Plotly label, legend or hover template: shown as text."""
+    return str(text).translate(_PLOTLY_ESCAPES)
+
+
 def localised(fig: go.Figure) -> go.Figure:
     """Plotly's decimal and thousands separators for the page's language (0,5 in Spanish)."""
     fig.update_layout(separators=i18n.t("fmt.plotly_separators"))
