@@ -184,6 +184,16 @@ class PrivateRedis:
         self.proc.wait(timeout=10)
 
 
+def require_servers() -> None:
+    """Raise Unavailable unless redis-server, PostgreSQL's server and runuser are installed."""
+    if REDIS_SERVER is None:
+        raise Unavailable("redis-server is not installed")
+    if RUNUSER is None:
+        raise Unavailable("runuser (util-linux) is not installed")
+    postgres_bin()
+    unprivileged_user()
+
+
 def postgres_bin() -> Path:
     """The newest PostgreSQL server's bin folder (Debian keeps them under /usr/lib/postgresql)."""
     for folder in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_major, reverse=True):
