@@ -43,6 +43,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             tasks.TRAIN: {"queue": tasks.TRAINING_QUEUE},
             tasks.EXTRACT: {"queue": tasks.EXTRACTION_QUEUE},
             tasks.RECOVER: {"queue": tasks.EXTRACTION_QUEUE},
+            tasks.ATTRIBUTE: {"queue": tasks.EXTRACTION_QUEUE},
             tasks.CKA: {"queue": tasks.ANALYSIS_QUEUE},
             tasks.STATS: {"queue": tasks.ANALYSIS_QUEUE},
         },

@@ -8,6 +8,9 @@ EXTRACT = "cnnlens.extract"
 RECOVER = "cnnlens.recover"
 CKA = "cnnlens.cka"  # layer similarity of two runs on the probe batch
 STATS = "cnnlens.stats"  # per-filter statistics of one run on the probe batch
+# Which pixels counted for a class (worker/attribution.py): one input, tens of ms warm, so it
+# goes to the extraction queue and its warm worker, like an extraction.
+ATTRIBUTE = "cnnlens.attribute"
 
 TRAINING_QUEUE = "training"
 EXTRACTION_QUEUE = "extraction"
