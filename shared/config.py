@@ -31,7 +31,19 @@ ACTIVATION_BUDGET = 1_000_000
 # The same sum times the training batch: the forward pass Keras keeps for the backward pass
 # (float32: 400 MB at this budget; the default model fits at the largest batch, 4,096).
 BATCH_ACTIVATION_BUDGET = 100_000_000
-Activation = Literal["relu", "sigmoid", "tanh", "elu", "selu", "gelu", "linear", "softmax"]
+# Keras' own names for these functions (keras.activations); "swish" is Keras' alias of "silu".
+Activation = Literal[
+    "relu",
+    "sigmoid",
+    "tanh",
+    "elu",
+    "selu",
+    "gelu",
+    "leaky_relu",
+    "swish",
+    "linear",
+    "softmax",
+]
 
 
 class _Layer(BaseModel):
@@ -72,10 +84,55 @@ class Dense(_Layer):
     activation: Activation = "softmax"
 
 
+class BatchNorm(_Layer):
+    """Keras' BatchNormalization over the last axis (the channels): 4 values per channel, of
+    which gamma and beta are trained and the moving mean and variance are not."""
+
+    type: Literal["batchnorm"] = "batchnorm"
+    momentum: float = Field(0.99, ge=0.0, lt=1.0)
+    epsilon: float = Field(0.001, gt=0.0, le=1.0)
+
+
+class GlobalAvgPool2D(_Layer):
+    type: Literal["globalavgpool2d"] = "globalavgpool2d"
+
+
+class GlobalMaxPool2D(_Layer):
+    type: Literal["globalmaxpool2d"] = "globalmaxpool2d"
+
+
+class ActivationLayer(_Layer):
+    """An activation on its own (Keras' Activation layer), e.g. after a batchnorm."""
+
+    type: Literal["activation"] = "activation"
+    activation: Activation = "relu"
+
+
 LayerSpec = Annotated[
-    Conv2D | MaxPool2D | AvgPool2D | Dropout | Flatten | Dense, Field(discriminator="type")
+    Conv2D
+    | MaxPool2D
+    | AvgPool2D
+    | Dropout
+    | Flatten
+    | Dense
+    | BatchNorm
+    | GlobalAvgPool2D
+    | GlobalMaxPool2D
+    | ActivationLayer,
+    Field(discriminator="type"),
 ]
-LayerType = Literal["conv2d", "maxpool2d", "avgpool2d", "dropout", "flatten", "dense"]
+LayerType = Literal[
+    "conv2d",
+    "maxpool2d",
+    "avgpool2d",
+    "dropout",
+    "flatten",
+    "dense",
+    "batchnorm",
+    "globalavgpool2d",
+    "globalmaxpool2d",
+    "activation",
+]
 LAYER_TYPES: tuple[str, ...] = get_args(LayerType)
 
 
@@ -165,12 +222,13 @@ def infer_layers(config: RunConfig) -> tuple[list[LayerInfo], list[dict[str, str
         field = f"layers.{i}"
         params = 0
         kernel_shape = None
-        if isinstance(layer, Conv2D | MaxPool2D | AvgPool2D) and len(shape) != 3:
+        image_layers = Conv2D | MaxPool2D | AvgPool2D | GlobalAvgPool2D | GlobalMaxPool2D
+        if isinstance(layer, image_layers) and len(shape) != 3:
             errors.append(
                 {
                     "field": field,
                     "message": f"a {layer.type} layer needs an image-shaped input, "
-                    "but it comes after flatten or dense; move it before them",
+                    "but it comes after flatten, global pooling or dense; move it before them",
                 }
             )
             return infos, errors
@@ -203,6 +261,10 @@ def infer_layers(config: RunConfig) -> tuple[list[LayerInfo], list[dict[str, str
                 )
                 return infos, errors
             shape = (h // layer.pool_size, w // layer.pool_size, c)
+        elif isinstance(layer, GlobalAvgPool2D | GlobalMaxPool2D):
+            shape = (shape[2],)  # one value per channel
+        elif isinstance(layer, BatchNorm):
+            params = 4 * shape[-1]  # gamma, beta (trained), moving mean and variance (not)
         elif isinstance(layer, Flatten):
             shape = (math.prod(shape),)
         elif isinstance(layer, Dense):
@@ -309,10 +371,14 @@ def check_config(
     return infos
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
-    # Drop pydantic's union tag ("conv2d") from paths such as layers.0.conv2d.filters.
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p in LAYER_TYPES)]
-    return ".".join(parts) or "config"
+def field_path(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as a field path, without the union tag pydantic puts after a
+    layer's index (layers.0.conv2d.filters → layers.0.filters). Only there: "activation" is both
+    a layer type and a parameter (layers.0.activation)."""
+    parts = list(loc)
+    if len(parts) > 2 and parts[0] == "layers" and parts[2] in LAYER_TYPES:
+        del parts[2]
+    return ".".join(str(p) for p in parts) or "config"
 
 
 def _friendly(err: dict[str, Any]) -> str:
@@ -370,7 +436,7 @@ def parse_config(
     except ValidationError as exc:
         raise ConfigError(
             [
-                {"field": _field_path(e["loc"]), "message": _friendly(dict(e))}
+                {"field": field_path(e["loc"]), "message": _friendly(dict(e))}
                 for e in exc.errors(include_url=False)
             ]
         ) from None
@@ -394,4 +460,12 @@ def architecture_summary(config: RunConfig) -> str:
             parts.append("F")
         elif isinstance(layer, Dense):
             parts.append(f"D{layer.units}")
+        elif isinstance(layer, BatchNorm):
+            parts.append("BN")
+        elif isinstance(layer, GlobalAvgPool2D):
+            parts.append("GAP")
+        elif isinstance(layer, GlobalMaxPool2D):
+            parts.append("GMP")
+        elif isinstance(layer, ActivationLayer):
+            parts.append(f"A {layer.activation}")
     return " → ".join(parts)

@@ -14,11 +14,15 @@ import numpy as np
 
 from shared.config import (
     INPUT_SHAPE,
+    ActivationLayer,
     AvgPool2D,
+    BatchNorm,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
     LayerInfo,
     MaxPool2D,
     RunConfig,
@@ -78,6 +82,16 @@ def _keras_layer(spec, name: str, seed: int) -> keras.layers.Layer:
         return keras.layers.Flatten(name=name)
     if isinstance(spec, Dense):
         return keras.layers.Dense(spec.units, activation=spec.activation, name=name)
+    if isinstance(spec, BatchNorm):
+        return keras.layers.BatchNormalization(
+            momentum=spec.momentum, epsilon=spec.epsilon, name=name
+        )
+    if isinstance(spec, GlobalAvgPool2D):
+        return keras.layers.GlobalAveragePooling2D(name=name)
+    if isinstance(spec, GlobalMaxPool2D):
+        return keras.layers.GlobalMaxPooling2D(name=name)
+    if isinstance(spec, ActivationLayer):
+        return keras.layers.Activation(spec.activation, name=name)
     raise ValueError(f"unknown layer type {getattr(spec, 'type', spec)!r}")
 
 

@@ -26,7 +26,7 @@ from dashboard.api.common import (
 )
 from dashboard.api.errors import ApiError, invalid
 from dashboard.service import run_actions
-from shared.config import LAYER_TYPES, ConfigError, LayerInfo, RunConfig, infer_layers
+from shared.config import ConfigError, LayerInfo, RunConfig, field_path, infer_layers
 from shared.datasets import DATASETS
 from shared.housekeeping import QueueFull
 from shared.idempotency import HEADER, IdempotencyConflict
@@ -74,7 +74,7 @@ def _check_json_types(data: dict[str, Any]) -> None:
             return
     except ValidationError as exc:
         type_errors += [
-            {"field": _field_path(e["loc"]), "message": _TYPE_ERRORS[e["type"]]}
+            {"field": field_path(e["loc"]), "message": _TYPE_ERRORS[e["type"]]}
             for e in exc.errors(include_url=False)
             if e["type"] in _TYPE_ERRORS
         ]
@@ -95,12 +95,6 @@ _TYPE_ERRORS = {
     "bool_type": "must be true or false",
     "string_type": "must be text (a JSON string)",
 }
-
-
-def _field_path(loc: tuple[Any, ...]) -> str:
-    # Like the shared validator's paths: drop pydantic's union tag (layers.0.conv2d.filters).
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p in LAYER_TYPES)]
-    return ".".join(parts) or "config"
 
 
 def create_run() -> Response:

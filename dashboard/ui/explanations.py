@@ -61,6 +61,13 @@ def layer_caption(
         return tr("caption.flatten", n=number(f"{shape[0]:,}"))
     if kind == "dropout":
         return [t("caption.dropout")]
+    if kind == "batchnorm":
+        return tr("caption.batchnorm", n=shape[-1])
+    if kind in ("globalavgpool2d", "globalmaxpool2d"):
+        key = "caption.globalavgpool" if kind == "globalavgpool2d" else "caption.globalmaxpool"
+        return tr(key, n=shape[0])
+    if kind == "activation":
+        return tr("caption.activation", activation=activation or "relu")
     if activation == "softmax":
         return tr("caption.softmax")
     return tr("caption.dense", n=shape[0])

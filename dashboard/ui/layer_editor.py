@@ -17,12 +17,16 @@ from dashboard.ui.messages import field_label, message
 from shared.config import (
     INPUT_SHAPE,
     Activation,
+    ActivationLayer,
     AvgPool2D,
+    BatchNorm,
     ConfigError,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
     LayerInfo,
     LayerSpec,
     MaxPool2D,
@@ -38,6 +42,10 @@ LAYER_MODELS: dict[str, Any] = {
     "dropout": Dropout,
     "flatten": Flatten,
     "dense": Dense,
+    "batchnorm": BatchNorm,
+    "globalavgpool2d": GlobalAvgPool2D,
+    "globalmaxpool2d": GlobalMaxPool2D,
+    "activation": ActivationLayer,
 }
 LAYER_TITLES = {
     "conv2d": "Conv2D",
@@ -46,6 +54,10 @@ LAYER_TITLES = {
     "dropout": "Dropout",
     "flatten": "Flatten",
     "dense": "Dense",
+    "batchnorm": "BatchNormalization",
+    "globalavgpool2d": "GlobalAveragePooling2D",
+    "globalmaxpool2d": "GlobalMaxPooling2D",
+    "activation": "Activation",
 }
 # (parameter, label, kind, options-or-(min, max, step))
 LAYER_PARAMS: dict[str, list[tuple[str, str, str, Any]]] = {
@@ -64,7 +76,17 @@ LAYER_PARAMS: dict[str, list[tuple[str, str, str, Any]]] = {
         ("units", "units", "number", (1, 4096, 1)),
         ("activation", "activation", "select", ACTIVATIONS),
     ],
+    "batchnorm": [
+        ("momentum", "momentum", "number", (0, 0.999, 0.01)),
+        ("epsilon", "epsilon", "number", (0.00001, 1, 0.0001)),
+    ],
+    "globalavgpool2d": [],
+    "globalmaxpool2d": [],
+    "activation": [("activation", "activation", "select", ACTIVATIONS)],
 }
+# Layers that read feature maps: they go before the first flatten, global pooling or dense.
+IMAGE_LAYERS = ("conv2d", "maxpool2d", "avgpool2d")
+HEAD_STARTS = ("flatten", "globalavgpool2d", "globalmaxpool2d")
 FIELDS = (
     "name",
     "dataset",
@@ -171,11 +193,10 @@ def apply_preset(config: dict[str, Any], name: str) -> dict[str, Any]:
 def insert_position(layers: list[dict[str, Any]], kind: str) -> int:
     """Where a new layer of this type fits: image layers before flatten, dense before the output."""
     types = [layer.get("type") for layer in layers]
-    if kind in ("conv2d", "maxpool2d", "avgpool2d", "flatten"):
-        for stop in ("flatten", "dense") if kind != "flatten" else ("dense",):
-            if stop in types:
-                return types.index(stop)
-        return len(layers)
+    if kind in IMAGE_LAYERS or kind in HEAD_STARTS:
+        stops = (*HEAD_STARTS, "dense") if kind in IMAGE_LAYERS else ("dense",)
+        found = [types.index(stop) for stop in stops if stop in types]
+        return min(found) if found else len(layers)
     if types and types[-1] == "dense":
         return len(layers) - 1
     return len(layers)
@@ -297,6 +318,10 @@ def describe(layer: dict[str, Any]) -> str:
         return t("describe.dropout", rate=layer.get("rate"))
     if kind == "dense":
         return t("describe.dense", n=layer.get("units"), activation=layer.get("activation"))
+    if kind == "activation":
+        return str(layer.get("activation", ""))
+    if kind == "batchnorm":
+        return t("describe.batchnorm", momentum=layer.get("momentum"))
     return ""
 
 

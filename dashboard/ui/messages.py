@@ -35,8 +35,8 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("msg.number", r"must be a number"),
         (
             "msg.needs_image",
-            r"a (?P<kind>\w+) layer needs an image-shaped input, but it comes after flatten or "
-            r"dense; move it before them",
+            r"a (?P<kind>\w+) layer needs an image-shaped input, but it comes after flatten, "
+            r"global pooling or dense; move it before them",
         ),
         (
             "msg.kernel_too_big",
