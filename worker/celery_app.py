@@ -56,6 +56,10 @@ def _worker_config() -> dict:
                 "time_limit": EXTRACT_TIME_LIMIT,
                 "soft_time_limit": _soft_limit(EXTRACT_TIME_LIMIT),
             },
+            tasks.ATTRIBUTE: {
+                "time_limit": EXTRACT_TIME_LIMIT,
+                "soft_time_limit": _soft_limit(EXTRACT_TIME_LIMIT),
+            },
             tasks.RECOVER: {"time_limit": 120, "soft_time_limit": 100},
             **{
                 name: {
@@ -125,7 +129,7 @@ def prepare_tensorflow(**_: object) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(settings.tf_inter_threads)
 
     from shared.datasets import load_raw
-    from worker import extraction, training  # noqa: F401  (imported here, not on first task)
+    from worker import attribution, extraction, training  # noqa: F401  (here, not on first task)
     from worker.model import warm_up
 
     warm_up()

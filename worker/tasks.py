@@ -78,3 +78,11 @@ def stats(job_id: str) -> str | None:
     from worker.compare_jobs import stats_job
 
     return stats_job(store(), str(job_id))
+
+
+@app.task(name=tasks.ATTRIBUTE)
+def attribute(job_id: str) -> str | None:
+    """An attribution job (worker/attribution.py), in the extraction worker's warm process."""
+    from worker.attribution import attribute_job
+
+    return attribute_job(store(), str(job_id))

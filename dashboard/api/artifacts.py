@@ -2,8 +2,8 @@
 
 Only the names below can be asked for: stored files by their fixed names, `metrics.csv` (from the
 per-epoch history), `filters.npz` and `activations.npz` (the per-layer arrays bundled), and cached
-extractions `activations/cache/<hash>.npz`. Everything else — `..`, absolute paths, checkpoints,
-other files — is a 404, decided before any path is built.
+extractions `activations/cache/<hash>.npz` and attributions `attributions/<key>.npz`. Everything
+else — `..`, absolute paths, checkpoints, other files — is a 404, decided before any path is built.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ GENERATED = {
     "filters.npz": "application/octet-stream",
     "activations.npz": "application/octet-stream",
 }
-CACHED_RE = re.compile(r"^activations/cache/[0-9a-f]{32}\.npz$")
+# Cached extractions, and attribution results (shared/attribution_result.py).
+CACHED_RE = re.compile(r"^(activations/cache|attributions)/[0-9a-f]{32}\.npz$")
 ARTIFACT_NAMES = (*STORED, *GENERATED)
 
 
@@ -104,7 +105,8 @@ def download_artifact(run_id: str, name: str) -> Response:
         raise ApiError(
             404,
             f"there is no artifact named {shown(name)}; downloads are: "
-            f"{', '.join(ARTIFACT_NAMES)} and activations/cache/<hash>.npz",
+            f"{', '.join(ARTIFACT_NAMES)}, activations/cache/<hash>.npz and "
+            "attributions/<key>.npz",
         )
     if not _available(run_id, name):
         raise ApiError(

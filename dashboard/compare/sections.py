@@ -11,7 +11,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.compare import analysis, panels
+from dashboard.compare import analysis, attribution, panels
 from dashboard.compare.overview import overview
 from dashboard.compare.wait import RETRY_HIDDEN
 from dashboard.service import run_data
@@ -192,6 +192,7 @@ def body(store: RunStore, runs: list[dict[str, Any]]) -> list[Any]:
             t("compare.preds.title"), _row("cmp-preds"), components.tr("compare.preds.help")
         ),
         activations_card(infos),
+        attribution.card(runs),
         filters_card(store, runs),
         stats_card(),
         cka_card(runs),

@@ -13,7 +13,15 @@ from typing import Any
 import dash
 from dash import dcc, html
 
-from dashboard.compare import callbacks, choice, inputs, overview, picker, sections
+from dashboard.compare import (
+    attribution,
+    callbacks,
+    choice,
+    inputs,
+    overview,
+    picker,
+    sections,
+)
 from dashboard.state import get_store
 from dashboard.ui.i18n import t
 
@@ -63,3 +71,4 @@ def layout(runs: str | None = None, input: str | None = None, **_query: Any) -> 
 
 
 callbacks.callbacks.register()
+attribution.callbacks.register()

@@ -16,6 +16,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard.run import (
     action_callbacks,
+    attribution,
     inspection,
     inspection_callbacks,
     manage,
@@ -59,6 +60,7 @@ def artifact_sections(
         ),
         inspection.filters_card(store, run, infos),
         inspection.activations_card(store, run, infos, probe) if probe else views.placeholder(run),
+        *([attribution.card(run)] if probe else []),
     ]
 
 
@@ -168,3 +170,4 @@ def poll(_n, run_id, last):
 # Dash imports this page again for every app it builds: register the moved callbacks with it.
 inspection_callbacks.callbacks.register()
 action_callbacks.callbacks.register()
+attribution.callbacks.register()

@@ -58,6 +58,11 @@ TERMS: dict[str, Term] = {
     "confusion-matrix": Term("confusion-matrix", ("accuracy",)),
     "dead-filter": Term("dead-filter", ("relu", "filter")),
     "cka": Term("cka", ("feature-map",)),
+    "saliency": Term("saliency", ("integrated-gradients", "sanity-check")),
+    "integrated-gradients": Term("integrated-gradients", ("saliency", "sanity-check")),
+    "grad-cam": Term("grad-cam", ("feature-map", "saliency")),
+    "occlusion": Term("occlusion", ("saliency", "sanity-check")),
+    "sanity-check": Term("sanity-check", ("saliency", "integrated-gradients", "grad-cam")),
     "aligned-filters": Term("aligned-filters", ("filter", "cka")),
 }
 
