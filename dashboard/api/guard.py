@@ -4,7 +4,8 @@
 Flask server (pages, Dash's callback endpoint and the API):
 
 - The Host header must name this server (`CNNLENS_ALLOWED_HOSTS`, loopback names by default), so
-  a DNS-rebinding page that resolves its own name to 127.0.0.1 gets nothing.
+  a DNS-rebinding page that resolves its own name to 127.0.0.1 gets nothing. `GET /api/health`
+  answers any host name: health checks come by IP address.
 - A request that changes state (POST, PUT, PATCH, DELETE) is refused when the browser says it
   comes from another site (`Sec-Fetch-Site: cross-site` or `same-site`) or from another origin
   (`Origin` not this host, or `null`).
@@ -30,6 +31,7 @@ CUSTOM_HEADER = "X-Requested-With"
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 API_PREFIX = "/api/"
 FOREIGN_SITES = ("cross-site", "same-site")
+HEALTH = "/api/health"
 
 
 def _hostname(host: str) -> str:
@@ -109,10 +111,13 @@ def install_guard(server: flask.Flask, settings: Settings) -> None:
 
     @server.before_request
     def _guard():
-        problem = _host_problem(allowed)
+        request = flask.request
+        # Health checks (compose, a load balancer, a probe) come by IP address; the answer only
+        # says whether the broker and the store are reachable.
+        health = request.path == HEALTH and request.method in ("GET", "HEAD")
+        problem = None if health else _host_problem(allowed)
         if problem:
             return _refuse(400, problem)
-        request = flask.request
         if request.method not in WRITES:
             return None
         problem = _origin_problem()
