@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from shared.datasets import DATASETS
+from shared.datasets import DATASETS, describe, input_shape, is_dataset_id
 
 INPUT_SHAPE = (28, 28, 1)
 MAX_NAME = 120  # characters of a run's name (also the width of its SQL column)
@@ -156,7 +156,12 @@ class RunConfig(BaseModel):
 
     # NAME_PATTERN is checked by the validator below, which says so in a sentence of its own.
     name: str = Field("", max_length=MAX_NAME, json_schema_extra={"pattern": NAME_PATTERN})
-    dataset: Literal["mnist-sample", "mnist", "fashion_mnist"] = "mnist-sample"
+    # A built-in dataset's name, or an imported dataset's id (32 hex digits, see shared/datasets.py).
+    dataset: str = Field(
+        "mnist-sample",
+        max_length=32,
+        json_schema_extra={"pattern": f"^({'|'.join(DATASETS)}|[0-9a-f]{{32}})$"},
+    )
     layers: list[LayerSpec] = Field(default_factory=default_layers, min_length=1, max_length=24)
     optimizer: Literal["adam", "sgd", "rmsprop", "adagrad", "nadam"] = "adam"
     learning_rate: float = Field(0.001, gt=0.0, le=1.0)
@@ -165,6 +170,14 @@ class RunConfig(BaseModel):
     validation_split: float = Field(0.1, ge=0.0, le=0.5)
     seed: int = Field(42, ge=0, le=2**31 - 1)
     train_limit: int | None = Field(None, ge=10, le=10_000_000)
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value not in DATASETS and not is_dataset_id(value):
+            names = ", ".join(f"'{name}'" for name in DATASETS)
+            raise ValueError(f"must be one of {names}, or the id of an imported dataset")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -214,7 +227,7 @@ def infer_layers(config: RunConfig) -> tuple[list[LayerInfo], list[dict[str, str
     """Walk the layers computing shapes and parameters; return them and any structural errors."""
     errors: list[dict[str, str]] = []
     infos: list[LayerInfo] = []
-    shape: tuple[int, ...] = INPUT_SHAPE
+    shape: tuple[int, ...] = input_shape(config.dataset)
     counters: dict[str, int] = {}
     for i, layer in enumerate(config.layers):
         counters[layer.type] = counters.get(layer.type, 0) + 1
@@ -336,7 +349,15 @@ def check_config(
                     "filters and feature maps",
                 }
             )
-        n_classes = DATASETS[config.dataset].num_classes
+        dataset = describe(config.dataset)
+        if dataset is None:
+            errors.append(
+                {
+                    "field": "dataset",
+                    "message": f"there is no ready imported dataset with id '{config.dataset}'",
+                }
+            )
+        n_classes = dataset.num_classes if dataset else 10
         last = config.layers[-1]
         if not (
             isinstance(last, Dense) and last.units == n_classes and last.activation == "softmax"

@@ -3,18 +3,31 @@
 `mnist-sample` ships with the project (10,000 real MNIST digits), so everything works offline.
 `mnist` and `fashion_mnist` are read from the files `keras.datasets` caches under
 `~/.keras/datasets/`; Fashion-MNIST is also read from Debian's `dataset-fashion-mnist` package.
-Nothing is downloaded: a dataset whose files are missing is reported as unavailable.
+`shapes-rgb` (32×32 colour pictures, `shared.synthetic`) is generated on first use and cached in
+`<data dir>/datasets/builtin/`. Nothing is downloaded: a dataset whose files are missing is
+reported as unavailable.
+
+Imported datasets (`shared.dataset_import`) are named by their id (32 hex digits) and live in
+`<data dir>/datasets/<id>/`: `data.npz` (the four arrays) and `meta.json` (name, classes, shape,
+counts), written in that order, each atomically; `meta.json` is what makes one usable.
+
+Images are uint8: (N, H, W) for grayscale, (N, H, W, 3) for colour; `to_model_input` gives the
+model (N, H, W, C) floats in [0, 1].
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from shared import synthetic
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -43,16 +56,27 @@ def keras_cache_dir() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
 
 
+DATASET_ID_RE = re.compile(r"^[0-9a-f]{32}$")  # an imported dataset's id, like a run's
+META = "meta.json"
+DATA = "data.npz"
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
     title: str
     classes: tuple[str, ...]
     description: str
+    shape: tuple[int, int, int] = (28, 28, 1)  # height, width, channels of one image
+    imported: bool = False
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def channels(self) -> int:
+        return self.shape[2]
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -74,11 +98,85 @@ DATASETS: dict[str, DatasetInfo] = {
         FASHION_CLASSES,
         "Zalando's clothing images, from Debian's dataset-fashion-mnist or keras' cache.",
     ),
+    synthetic.NAME: DatasetInfo(
+        synthetic.NAME,
+        "Coloured shapes (14,000 RGB pictures, generated)",
+        synthetic.CLASS_NAMES,
+        "32×32 colour pictures of eight classes (four colours × shapes and textures), generated "
+        "on this machine on first use.",
+        (synthetic.SIDE, synthetic.SIDE, 3),
+    ),
 }
 
 
 class DatasetUnavailable(Exception):
     """The dataset's files are not on this machine; the message says how to get them."""
+
+
+def is_dataset_id(name: str) -> bool:
+    return bool(DATASET_ID_RE.match(name or ""))
+
+
+def datasets_dir() -> Path:
+    """Where imported datasets and the generated one live: `<data dir>/datasets/`."""
+    from shared.settings import get_settings  # read when needed: tests point it elsewhere
+
+    return get_settings().data_dir / "datasets"
+
+
+def imported_dir(dataset_id: str) -> Path:
+    if not is_dataset_id(dataset_id):
+        raise ValueError(f"not a dataset id: {dataset_id!r}")
+    return datasets_dir() / dataset_id
+
+
+@lru_cache(maxsize=64)
+def _read_meta(path: str, mtime_ns: int) -> DatasetInfo | None:
+    try:
+        meta = json.loads(Path(path).read_text())
+        h, w, c = (int(v) for v in meta["shape"])
+        return DatasetInfo(
+            Path(path).parent.name,
+            str(meta["name"]),
+            tuple(str(c) for c in meta["classes"]),
+            f"imported: {meta['counts']['train']:,} training and {meta['counts']['test']:,} "
+            f"test images, {h}×{w}{' RGB' if c == 3 else ' grayscale'}",
+            (h, w, c),
+            imported=True,
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def describe(name: str) -> DatasetInfo | None:
+    """The catalogue entry of a built-in dataset, or of a ready imported one (by id); else None."""
+    if name in DATASETS:
+        return DATASETS[name]
+    if not is_dataset_id(name):
+        return None
+    path = imported_dir(name) / META
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _read_meta(str(path), mtime)
+
+
+def input_shape(name: str) -> tuple[int, int, int]:
+    """(height, width, channels) of the dataset's images; MNIST's for an unknown name."""
+    info = describe(name)
+    return info.shape if info else (28, 28, 1)
+
+
+def image_shape(name: str) -> tuple[int, ...]:
+    """The shape of one stored image: (h, w) for grayscale, (h, w, 3) for colour."""
+    h, w, c = input_shape(name)
+    return (h, w) if c == 1 else (h, w, c)
+
+
+def class_names(name: str) -> tuple[str, ...]:
+    info = describe(name)
+    return info.classes if info else ()
 
 
 def _fashion_dir() -> Path | None:
@@ -111,6 +209,15 @@ def unavailable_reason(name: str) -> str | None:
                 f"package or copy its four files into {keras_cache_dir() / 'fashion-mnist'}"
             )
         )
+    if name == synthetic.NAME:
+        return None  # generated when first needed
+    if is_dataset_id(name):
+        if describe(name) is None or not (imported_dir(name) / DATA).exists():
+            return (
+                f"there is no ready imported dataset with id '{name}' (it may still be importing, "
+                "have failed, or have been deleted); see the Datasets page"
+            )
+        return None
     return f"unknown dataset '{name}'"
 
 
@@ -124,10 +231,16 @@ def _read_idx(path: Path) -> np.ndarray:
 
 @lru_cache(maxsize=3)
 def load_raw(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x_train, y_train, x_test, y_test) as uint8, images (N, 28, 28). Cached per process."""
+    """(x_train, y_train, x_test, y_test): uint8 images (N, H, W) or (N, H, W, 3) and labels.
+    Cached per process."""
     reason = unavailable_reason(name)
     if reason:
         raise DatasetUnavailable(reason)
+    if name == synthetic.NAME:
+        return synthetic.load_or_build(datasets_dir() / "builtin")
+    if is_dataset_id(name):
+        with np.load(imported_dir(name) / DATA, allow_pickle=False) as npz:
+            return npz["x_train"], npz["y_train"], npz["x_test"], npz["y_test"]
     if name in ("mnist-sample", "mnist"):
         path = (
             PACKAGE_DATA / "mnist-10k.npz"
@@ -143,8 +256,10 @@ def load_raw(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) → float32 (N, 28, 28, 1) in [0, 1], as the notebook prepares them."""
-    return (images.astype(np.float32) / np.float32(255.0))[..., np.newaxis]
+    """uint8 (N, H, W) → float32 (N, H, W, 1) in [0, 1], as the notebook prepares them; colour
+    images (N, H, W, 3) keep their channels."""
+    x = images.astype(np.float32) / np.float32(255.0)
+    return x[..., np.newaxis] if x.ndim == 3 else x
 
 
 def probe_indices(y_test: np.ndarray, num_classes: int) -> list[int]:

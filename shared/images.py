@@ -66,6 +66,13 @@ def decode_data_url(
     text: str, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS
 ) -> np.ndarray:
     """Decode a "data:image/png;base64,..." string (dcc.Upload, a canvas) like `decode_upload`."""
+    return decode_upload(
+        data_url_bytes(text, max_bytes=max_bytes), max_bytes=max_bytes, max_pixels=max_pixels
+    )
+
+
+def data_url_bytes(text: str, max_bytes: int = MAX_BYTES) -> bytes:
+    """The file bytes of a "data:image/...;base64,..." string, refused past `max_bytes`."""
     if not isinstance(text, str) or not text.startswith("data:") or "," not in text:
         raise ImageRejected("Expected an image as a data URL (data:image/...;base64,...).")
     header, payload = text.split(",", 1)
@@ -75,10 +82,9 @@ def decode_data_url(
     if len(payload) > 4 * math.ceil(max_bytes / 3) + 4:
         raise ImageRejected(_too_big_message(len(payload) * 3 // 4, max_bytes))
     try:
-        data = base64.b64decode(payload, validate=True)
+        return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         raise ImageRejected("The data URL is not valid base64.") from None
-    return decode_upload(data, max_bytes=max_bytes, max_pixels=max_pixels)
 
 
 def decode_upload(
@@ -118,7 +124,7 @@ def _in_words(size: int) -> str:
     return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{math.ceil(size / 1024)} KB"
 
 
-def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
+def _open_checked(data: bytes, max_pixels: int, draft_mode: str = "L") -> Image.Image:
     """Open, check the header's size, then decode fully, so a damaged file fails here, not later.
 
     Image.open only reads the header, so a picture with too many pixels is refused before they
@@ -144,7 +150,7 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
     if img.format == "JPEG":
         # Let libjpeg decode at 1/2..1/8 scale and straight to grey: a phone photo then costs a
         # fraction of its full size, and we only need 20 px of it in the end.
-        img.draft("L", (WORKING_SIDE, WORKING_SIDE))
+        img.draft(draft_mode, (WORKING_SIDE, WORKING_SIDE))
     try:
         img.load()
     except Exception:
@@ -306,13 +312,13 @@ def _place_by_centre_of_mass(digit: np.ndarray, side: int) -> np.ndarray:
 
 
 def to_png_bytes(img28: np.ndarray, scale: int = 1) -> bytes:
-    """Encode a 2-D uint8 image as PNG, to show the user what the model will see.
+    """Encode a uint8 image, (h, w) or (h, w, 3), as PNG, to show the user what the model sees.
 
     `scale` enlarges it with nearest-neighbour sampling so the pixels stay crisp in a browser.
     """
     a = np.asarray(img28)
-    if a.ndim != 2 or a.dtype != np.uint8:
-        raise ValueError(f"expected a 2-D uint8 image, got {a.dtype} with shape {a.shape}")
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)) or a.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 (h, w) or (h, w, 3) image, got {a.dtype} {a.shape}")
     img = Image.fromarray(a)
     if scale > 1:
         img = img.resize((a.shape[1] * scale, a.shape[0] * scale), Image.Resampling.NEAREST)
@@ -350,3 +356,78 @@ def _is_square_grid(values: Any, side: int) -> bool:
         return len(values) == side and all(len(row) == side for row in values)
     except TypeError:  # not a sequence, or rows that are plain numbers
         return False
+
+
+# --- any dataset's input size and channels -------------------------------------------------------
+
+
+def decode_for_shape(
+    data: bytes | str,
+    shape: tuple[int, ...],
+    max_bytes: int = MAX_BYTES,
+    max_pixels: int = MAX_PIXELS,
+) -> np.ndarray:
+    """A picture (file bytes or a data URL) made the input of a dataset whose images are `shape`:
+    (h, w) grayscale or (h, w, 3) colour, uint8.
+
+    28×28 grayscale, the MNIST-like datasets, gets `decode_upload`'s MNIST-style preparation. Any
+    other shape is a photo of the kind the dataset holds: turned upright, transparent parts laid
+    on white, cropped about its centre to the dataset's aspect ratio, then resized to h×w (box
+    filter), in grey or in colour. The same limits and decode slots as `decode_upload` apply.
+    """
+    shape = tuple(int(v) for v in shape)
+    if shape == (SIDE, SIDE):
+        return decode_upload(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3):
+        raise ValueError(f"expected (h, w) or (h, w, 3), got {shape}")
+    if isinstance(data, str):
+        data = data_url_bytes(data, max_bytes=max_bytes)
+    if len(data) > max_bytes:
+        raise ImageRejected(_too_big_message(len(data), max_bytes))
+    colour = len(shape) == 3
+    with decode_slot():
+        img = _open_checked(bytes(data), max_pixels, draft_mode="RGB" if colour else "L")
+        wide = img.mode in ("I", "F") or img.mode.startswith("I;16")
+        if colour and not wide:
+            picture = _colour(img)
+        else:
+            grey = _grayscale(img)
+            picture = np.repeat(grey[..., None], 3, axis=2) if colour else grey
+        return _crop_resize(picture, shape[0], shape[1])
+
+
+def _colour(img: Image.Image) -> np.ndarray:
+    """Any mode -> float64 RGB (h, w, 3) in [0, 255], shrunk first, transparency on white."""
+    orientation = img.getexif().get(ORIENTATION, 1)
+    transparent = img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
+    small = _upright(_shrink(img, transparent, False), orientation)
+    if transparent:
+        rgba = _as_array(small.convert("RGBA"))
+        alpha = rgba[..., 3:] / 255.0
+        return rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)
+    return _as_array(small.convert("RGB"))
+
+
+def _crop_resize(picture: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Crop about the centre to height:width, then resize to height×width (box filter)."""
+    h, w = picture.shape[:2]
+    if h * width > w * height:  # taller than the target: crop rows
+        keep = max(1, round(w * height / width))
+        top = (h - keep) // 2
+        picture = picture[top : top + keep]
+    else:
+        keep = max(1, round(h * width / height))
+        left = (w - keep) // 2
+        picture = picture[:, left : left + keep]
+    planes = picture[..., None] if picture.ndim == 2 else picture
+    resized = [
+        np.asarray(
+            Image.fromarray(planes[..., k].astype(np.float32)).resize(
+                (width, height), Image.Resampling.BOX
+            ),
+            dtype=np.float64,
+        )
+        for k in range(planes.shape[2])
+    ]
+    out = np.stack(resized, axis=2) if picture.ndim == 3 else resized[0]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)

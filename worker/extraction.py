@@ -39,20 +39,28 @@ class LoadedModel:
     mtime_ns: int
     layer_names: list[str]
     forward: Callable[[tf.Tensor], list[tf.Tensor]]
+    input_shape: tuple[int, int, int] = INPUT_SHAPE  # (h, w, c) of one image
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """The shape of a stored input: (h, w) for grayscale, as the probe inputs are stored."""
+        h, w, c = self.input_shape
+        return (h, w) if c == 1 else (h, w, c)
 
 
 def _load(path: Path, mtime_ns: int) -> LoadedModel:
     # safe_mode=True: a .keras file never gets to run arbitrary code (lambda layers) here.
     model = keras.saving.load_model(path, compile=False, safe_mode=True)
     lens = layer_outputs_model(model)
+    h, w, c = (int(v) for v in model.input_shape[1:])
 
-    @tf.function(input_signature=[tf.TensorSpec((None, *INPUT_SHAPE), tf.float32)])
+    @tf.function(input_signature=[tf.TensorSpec((None, h, w, c), tf.float32)])
     def forward(images: tf.Tensor) -> list[tf.Tensor]:
         outputs = lens(images, training=False)
         return list(outputs) if isinstance(outputs, list | tuple) else [outputs]
 
-    forward(tf.zeros((1, *INPUT_SHAPE)))  # trace now, not on the user's request
-    return LoadedModel(mtime_ns, output_layer_names(model), forward)
+    forward(tf.zeros((1, h, w, c)))  # trace now, not on the user's request
+    return LoadedModel(mtime_ns, output_layer_names(model), forward, (h, w, c))
 
 
 class ModelCache:
@@ -90,10 +98,13 @@ def compute_activations(
     image = store.files.load_array(run_id, f"{CACHE_DIR}/{digest}.input.npy")
     if image is None:
         raise ExtractionError("the input image is missing; ask for the activations again")
-    if image.shape != INPUT_SHAPE[:2]:
-        raise ExtractionError("the stored input is not a 28×28 grayscale image")
-    image = np.asarray(image, dtype=np.uint8)
     loaded = cache.get(run_id, model_path)
+    if image.shape != loaded.image_shape:
+        h, w, c = loaded.input_shape
+        raise ExtractionError(
+            f"the stored input is not a {h}×{w} {'grayscale' if c == 1 else 'colour'} image"
+        )
+    image = np.asarray(image, dtype=np.uint8)
     outputs = loaded.forward(tf.constant(to_model_input(image[np.newaxis])))
     arrays: dict[str, np.ndarray] = {
         "input": image,

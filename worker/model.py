@@ -28,6 +28,7 @@ from shared.config import (
     RunConfig,
     infer_layers,
 )
+from shared.datasets import input_shape
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -98,7 +99,7 @@ def _keras_layer(spec, name: str, seed: int) -> keras.layers.Layer:
 def build_model(config: RunConfig, infos: list[LayerInfo] | None = None) -> keras.Model:
     """An uncompiled functional model whose layers carry the schema's names and shapes."""
     infos = infos or layer_infos(config)
-    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    inputs = keras.Input(shape=input_shape(config.dataset), name="image")
     x = inputs
     for spec, info in zip(config.layers, infos, strict=True):
         x = _keras_layer(spec, info.name, config.seed + info.index)(x)

@@ -22,7 +22,7 @@ from billiard.exceptions import SoftTimeLimitExceeded
 
 from shared.artifacts import CHECKPOINT_DIR
 from shared.config import LayerInfo, RunConfig
-from shared.datasets import DATASETS, DatasetUnavailable, load_raw, to_model_input
+from shared.datasets import DatasetUnavailable, describe, load_raw, to_model_input
 from shared.store import CANCELLED, FAILED, SUCCEEDED, RunStore
 from worker import inputs, results
 from worker import monitor as mon
@@ -150,7 +150,11 @@ def _train(
     run_id = run["id"]
     config = RunConfig.model_validate(run["config"])
     infos = layer_infos(config)
-    dataset = DATASETS[config.dataset]
+    dataset = describe(config.dataset)
+    if dataset is None:
+        raise DatasetUnavailable(
+            f"the dataset '{config.dataset}' is no longer on this machine (deleted?)"
+        )
 
     x_train_raw, y_train_raw, x_test_raw, y_test = load_raw(config.dataset)
     if config.train_limit is not None:

@@ -27,7 +27,7 @@ from dashboard.api.errors import ApiError, invalid
 from dashboard.api.runs import run_layers
 from dashboard.service import run_actions
 from shared.artifacts import FILTERS_DIR, PROBE_DIR
-from shared.datasets import DATASETS, DatasetUnavailable
+from shared.datasets import DatasetUnavailable, class_names, image_shape
 from shared.queue import BrokerUnavailable
 from shared.store import SUCCEEDED
 
@@ -135,7 +135,7 @@ def get_probe(run_id: str, k: str) -> Response:
             }
         )
     label = int(labels[index])
-    classes = DATASETS[run["dataset"]].classes if run["dataset"] in DATASETS else ()
+    classes = class_names(run["dataset"])
     probabilities = None if predictions is None else nested(predictions[index], 6)
     return json_response(
         {
@@ -159,22 +159,35 @@ def _whole(value: Any) -> bool:
     )
 
 
-def parse_image(value: Any) -> np.ndarray:
-    """A 28×28 grid of whole numbers 0–255 as uint8, or a 422 saying what is wrong with it."""
-    side = IMAGE_SIDE
-    shape_msg = f"must be {side} rows of {side} whole numbers from 0 to 255"
-    if not isinstance(value, list) or len(value) != side:
+def _pixel(cell: Any, where: str) -> None:
+    if isinstance(cell, float) and not math.isfinite(cell):
+        raise invalid(where, "must be a finite number, not NaN or infinity")
+    if not _whole(cell) or not 0 <= cell <= 255:
+        raise invalid(where, "must be a whole number from 0 to 255")
+
+
+def parse_image(value: Any, shape: tuple[int, ...] = (IMAGE_SIDE, IMAGE_SIDE)) -> np.ndarray:
+    """A grid of whole numbers 0–255 of the run's image shape ((h, w) rows of numbers, or
+    (h, w, 3) rows of [r, g, b]) as uint8, or a 422 saying what is wrong with it."""
+    height, width = shape[:2]
+    colour = len(shape) == 3
+    what = "[r, g, b] triples" if colour else "whole numbers"
+    shape_msg = f"must be {height} rows of {width} {what} from 0 to 255"
+    if not isinstance(value, list) or len(value) != height:
         raise invalid(
             "image", f"{shape_msg}; got {len(value) if isinstance(value, list) else 0} rows"
         )
     for r, row in enumerate(value):
-        if not isinstance(row, list) or len(row) != side:
-            raise invalid(f"image.{r}", f"each row must be a list of {side} numbers")
+        if not isinstance(row, list) or len(row) != width:
+            raise invalid(f"image.{r}", f"each row must be a list of {width} {what}")
         for c, cell in enumerate(row):
-            if isinstance(cell, float) and not math.isfinite(cell):
-                raise invalid(f"image.{r}.{c}", "must be a finite number, not NaN or infinity")
-            if not _whole(cell) or not 0 <= cell <= 255:
-                raise invalid(f"image.{r}.{c}", "must be a whole number from 0 to 255")
+            if not colour:
+                _pixel(cell, f"image.{r}.{c}")
+                continue
+            if not isinstance(cell, list) or len(cell) != 3:
+                raise invalid(f"image.{r}.{c}", "must be a list of 3 numbers: red, green, blue")
+            for k, part in enumerate(cell):
+                _pixel(part, f"image.{r}.{c}.{k}")
     return np.asarray(value, dtype=np.float64).astype(np.uint8)
 
 
@@ -193,7 +206,7 @@ def _requested_image(run: dict[str, Any], body: Any) -> np.ndarray:
             "(28 rows of 28 numbers from 0 to 255)",
         )
     if "image" in body:
-        return parse_image(body["image"])
+        return parse_image(body["image"], image_shape(run["dataset"]))
     index = body["test_index"]
     if not _whole(index) or index < 0:
         raise invalid("test_index", "must be a whole number, 0 or more")
@@ -218,10 +231,11 @@ def request_activations(run_id: str) -> Response:
         raise ApiError(409, f"the run has no trained model yet (it is {run['status']})")
     # A picture (uploaded file or data URL) is converted; the answer shows what the model got.
     picture = True
+    shape = image_shape(run["dataset"])
     if multipart:
-        image = uploads.uploaded_image()
+        image = uploads.uploaded_image(shape)
     elif isinstance(body, dict) and uploads.DATA_URL_FIELD in body:
-        image = uploads.data_url_image(body)
+        image = uploads.data_url_image(body, shape)
     elif body is None:
         raise invalid("body", 'send {"test_index": i} or {"image": [[...]]}')
     else:

@@ -123,9 +123,9 @@ def choose_input(_show, _submit, uploaded, drawing, index, ids):
         return no_update, no_update, no_update, no_update
     try:
         if ctx.triggered_id == "cmp-upload":
-            desc = inputs.data_url_input(uploaded, "upload")
+            desc = inputs.data_url_input(uploaded, "upload", runs[0]["dataset"])
         elif ctx.triggered_id == "cmp-drawing":
-            desc = inputs.data_url_input(drawing, "drawing")
+            desc = inputs.data_url_input(drawing, "drawing", runs[0]["dataset"])
         else:
             desc = inputs.test_input(runs[0]["dataset"], index)
     except inputs.InputRefused as exc:

@@ -31,11 +31,13 @@ def letter(i: int) -> str:
 
 
 def scaled(tiles: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
-    """(n, h, w) values into [0, 1]: per tile when no range is given, else on [lo, hi]."""
+    """(n, h, w) values into [0, 1]: per tile when no range is given, else on [lo, hi]. Colour
+    tiles (n, h, w, 3) are scaled over their three channels together, keeping their hues."""
     t = np.nan_to_num(np.asarray(tiles, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     if lo is None or hi is None:
-        low = t.min(axis=(1, 2), keepdims=True)
-        span = t.max(axis=(1, 2), keepdims=True) - low
+        axes = tuple(range(1, t.ndim))
+        low = t.min(axis=axes, keepdims=True)
+        span = t.max(axis=axes, keepdims=True) - low
         return np.divide(t - low, span, out=np.zeros_like(t), where=span > 1e-12)
     span = hi - lo
     return np.clip((t - lo) / span, 0.0, 1.0) if span > 1e-12 else np.zeros_like(t)

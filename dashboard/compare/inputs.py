@@ -28,8 +28,8 @@ from dashboard.ui.components import status_word
 from dashboard.ui.i18n import t
 from shared import comparison
 from shared.artifacts import PROBE_DIR
-from shared.datasets import DatasetUnavailable
-from shared.images import ImageRejected, decode_data_url
+from shared.datasets import DatasetUnavailable, image_shape
+from shared.images import ImageRejected, decode_for_shape
 from shared.queue import BrokerUnavailable
 from shared.store import FAILED, SUCCEEDED, RunStore
 
@@ -46,6 +46,17 @@ class InputRefused(ValueError):
 
 def queue_down() -> str:
     return t("compare.state.queue_down")
+
+
+def other_dataset(run: dict[str, Any], shape: tuple[int, ...]) -> str:
+    """Why an input of another dataset's shape does not go through this run."""
+    want = image_shape(run["dataset"])
+    return t(
+        "compare.other_dataset",
+        dataset=run["dataset"],
+        want="×".join(str(v) for v in want),
+        got="×".join(str(v) for v in shape),
+    )
 
 
 def not_trained(run: dict[str, Any]) -> str:
@@ -93,32 +104,54 @@ def _encode(image: np.ndarray) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def _decode(pixels: str) -> np.ndarray | None:
-    """The 28×28 image of a `px:` reference, or None. It comes from a link anyone can write, so
-    the text is capped and never inflated past one image (no zip bomb)."""
-    if len(pixels) > MAX_PIXELS_TEXT:
+def _shape(value: Any) -> tuple[int, ...]:
+    """A picture's shape as the browser sent it back: (h, w) or (h, w, 3), 8–128 a side, else
+    MNIST's (the desc is the page's own, but anything from a browser is checked)."""
+    if (
+        isinstance(value, list | tuple)
+        and len(value) in (2, 3)
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and all(8 <= v <= 128 for v in value[:2])
+        and (len(value) == 2 or value[2] == 3)
+    ):
+        return tuple(value)
+    return (SIDE, SIDE)
+
+
+def _decode(pixels: str, shape: tuple[int, ...] = (SIDE, SIDE)) -> np.ndarray | None:
+    """The image of a `px:` reference, of `shape`, or None. It comes from a link anyone can
+    write, so the text is capped and never inflated past one image (no zip bomb)."""
+    size = math.prod(shape)
+    if len(pixels) > max(MAX_PIXELS_TEXT, 4 * (size + size // 1000 + 64) // 3 + 4):
         return None
     inflate = zlib.decompressobj()
     try:
         raw = inflate.decompress(
-            base64.urlsafe_b64decode(pixels + "=" * (-len(pixels) % 4)), SIDE * SIDE + 1
+            base64.urlsafe_b64decode(pixels + "=" * (-len(pixels) % 4)), size + 1
         )
     except (binascii.Error, ValueError, zlib.error):
         return None
-    if len(raw) != SIDE * SIDE or inflate.unconsumed_tail:
+    if len(raw) != size or inflate.unconsumed_tail:
         return None
-    return np.frombuffer(raw, dtype=np.uint8).reshape(SIDE, SIDE).copy()
+    return np.frombuffer(raw, dtype=np.uint8).reshape(shape).copy()
 
 
 def picture_input(image: np.ndarray, how: str) -> dict[str, Any]:
     pixels = _encode(image)
-    return {"kind": "picture", "how": how, "pixels": pixels, "ref": f"px:{pixels}"}
+    return {
+        "kind": "picture",
+        "how": how,
+        "pixels": pixels,
+        "shape": list(image.shape),
+        "ref": f"px:{pixels}",
+    }
 
 
-def data_url_input(data_url: Any, how: str) -> dict[str, Any]:
-    """An uploaded or drawn picture (a data URL), converted MNIST-style."""
+def data_url_input(data_url: Any, how: str, dataset: str = "mnist-sample") -> dict[str, Any]:
+    """An uploaded or drawn picture (a data URL), made an input of `dataset`'s shape (MNIST-style
+    for the 28×28 grayscale datasets)."""
     try:
-        return picture_input(decode_data_url(data_url), how)
+        return picture_input(decode_for_shape(data_url, image_shape(dataset)), how)
     except ImageRejected as exc:
         raise InputRefused(str(exc)) from None
 
@@ -132,7 +165,7 @@ def from_ref(ref: str | None, dataset: str) -> dict[str, Any] | None:
         except InputRefused:
             return None
     if kind == "px":
-        image = _decode(value)
+        image = _decode(value, image_shape(dataset))
         return picture_input(image, "link") if image is not None else None
     return None
 
@@ -155,7 +188,7 @@ def input_image(desc: dict[str, Any] | None) -> np.ndarray | None:
             return run_actions.test_image(str(desc["dataset"]), int(desc["index"]))[0]
         except (run_actions.InputError, DatasetUnavailable, KeyError, ValueError):
             return None
-    return _decode(str(desc.get("pixels", "")))
+    return _decode(str(desc.get("pixels", "")), _shape(desc.get("shape")))
 
 
 def describe(desc: dict[str, Any] | None, classes: tuple[str, ...] = ()) -> str:
@@ -193,6 +226,8 @@ def source(
     """{"probe": k} | {"digest": d} (ready) | {"pending": d} | {"error": sentence} for one run."""
     if run["status"] != SUCCEEDED:
         return {"error": not_trained(run)}
+    if image.shape != image_shape(run["dataset"]):
+        return {"error": other_dataset(run, image.shape)}
     probe = _probe_index(store, run, desc)
     if probe is not None:
         return {"probe": probe}

@@ -119,7 +119,9 @@ def overview(runs: list[dict[str, Any]]) -> list[Any]:
 # --- the input -------------------------------------------------------------------------------------
 
 
-def input_card(preview_src: str | None, caption: str) -> dbc.Card:
+def input_card(preview_src: str | None, caption: str, drawable: bool = True) -> dbc.Card:
+    """The input's sources: a test image, a picture, and a drawing when the runs' images are
+    grayscale (a mouse drawing says little to a model of colour pictures)."""
     test = html.Div(
         [
             html.Span(t("compare.input.test"), className="lens-label"),
@@ -178,7 +180,7 @@ def input_card(preview_src: str | None, caption: str) -> dbc.Card:
                 className="d-flex gap-1 mt-1",
             ),
         ],
-        className="lens-cmp-source",
+        className="lens-cmp-source" if drawable else "d-none",
     )
     shown = html.Div(
         [

@@ -263,7 +263,8 @@ def filters(
             note = t("compare.no_conv_layer") if info is None else t("compare.no_filters")
             cols.append(_column(i, run, info.name if info else "—", _note(note), len(runs)))
             continue
-        tiles = figures.kernel_tiles(kernel)
+        # The first conv layer on colour input: its filters in colour, as on the run page.
+        tiles = figures.kernel_tiles(kernel, figures.RGB if depth == 0 else None)
         assert tiles is not None
         order, corr, note = list(range(len(tiles))), [None] * len(tiles), ""
         if mode == ALIGNED and i > 0 and ref is not None:

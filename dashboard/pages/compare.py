@@ -24,6 +24,7 @@ from dashboard.compare import (
 )
 from dashboard.state import get_store
 from dashboard.ui.i18n import t
+from shared.datasets import input_shape
 
 dash.register_page(
     __name__, path="/compare", name="Compare", title=lambda **_: t("compare.tab_title"), order=2
@@ -54,7 +55,9 @@ def layout(runs: str | None = None, input: str | None = None, **_query: Any) -> 
             ),
             picker.picker(rows, chosen),
             html.Div(
-                overview.input_card(src, caption),
+                overview.input_card(
+                    src, caption, drawable=not chosen or input_shape(chosen[0]["dataset"])[2] == 1
+                ),
                 id="cmp-input-card",
                 className="" if ready else "d-none",
             ),

@@ -15,9 +15,11 @@ from dashboard.ui import components, explanations, figures
 from dashboard.ui.components import graph
 from dashboard.ui.i18n import t
 from shared.config import LayerInfo
+from shared.datasets import input_shape
 from shared.store import RunStore
 
 MEAN = "mean"
+RGB = figures.RGB
 
 
 def scales() -> list[dict[str, str]]:
@@ -50,17 +52,34 @@ def _conv_infos(infos: list[LayerInfo]) -> list[LayerInfo]:
     return [i for i in infos if i.type == "conv2d"]
 
 
-def channel_options(cin: int) -> list[dict[str, Any]]:
-    return [{"label": t("inspect.channel.mean"), "value": MEAN}] + [
-        {"label": t("inspect.channel.n", c=c), "value": str(c)} for c in range(cin)
-    ]
+def channel_options(cin: int, colour: bool = False) -> list[dict[str, Any]]:
+    rgb = [{"label": t("inspect.channel.rgb"), "value": RGB}] if colour else []
+    return (
+        rgb
+        + [{"label": t("inspect.channel.mean"), "value": MEAN}]
+        + [{"label": t("inspect.channel.n", c=c), "value": str(c)} for c in range(cin)]
+    )
+
+
+def sees_colour(run: dict[str, Any], infos: list[LayerInfo], layer: str | None) -> bool:
+    """True for the first conv layer of a run on colour images: its filters can be shown in
+    colour, one weight per primary (deeper layers' channels are feature maps, not colours)."""
+    convs = _conv_infos(infos)
+    return (
+        bool(convs)
+        and convs[0].name == layer
+        and input_shape(str(run.get("dataset", "")))[2] == 3
+        and bool(convs[0].kernel_shape)
+        and convs[0].kernel_shape[2] == 3  # type: ignore[index]
+    )
 
 
 def filters_card(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) -> dbc.Card:
     convs = _conv_infos(infos)
     first = convs[0].name if convs else None
     snaps = run_data.filter_snapshots(store, run["id"], first) if first else 0
-    fig, options, disabled, caption = filter_view(store, run, first, MEAN, None, "tile")
+    start = RGB if sees_colour(run, infos, first) else MEAN
+    fig, options, disabled, caption = filter_view(store, run, first, start, None, "tile")
     epoch = html.Div(
         [
             html.Span(t("inspect.after_epoch"), className="lens-label"),
@@ -106,7 +125,7 @@ def filters_card(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) -
                 t("inspect.input_channel"),
                 dbc.Select(
                     id="run-filter-channel",
-                    value=MEAN,
+                    value=start,
                     options=options,
                     disabled=disabled,
                     size="sm",
@@ -154,9 +173,12 @@ def filter_view(
     if kernel is None or kernel.ndim != 4:
         return figures.filter_grid(None), channel_options(0), True, ""
     kh, kw, cin, cout = kernel.shape
+    colour = sees_colour(run, run_data.layer_infos(run), layer)
     ch: int | str = int(channel) if channel not in (None, MEAN) and str(channel).isdigit() else MEAN
     if isinstance(ch, int) and ch >= cin:
         ch = MEAN
+    if channel == RGB and colour:
+        ch = RGB
     fig = figures.filter_grid(kernel, ch, per_tile=scale != "layer")
     when = (
         t("inspect.when.initial")
@@ -165,11 +187,13 @@ def filter_view(
     )
     if cin == 1:
         what = t("inspect.what.gray", n=cout, kh=kh, kw=kw, when=when)
+    elif ch == RGB:
+        what = t("inspect.what.rgb", n=cout, kh=kh, kw=kw, when=when)
     elif ch == MEAN:
         what = t("inspect.what.mean", n=cout, kh=kh, kw=kw, cin=cin, when=when)
     else:
         what = t("inspect.what.slice", n=cout, kh=kh, kw=kw, ch=ch, when=when)
-    return fig, channel_options(cin if cin > 1 else 0), cin == 1, what
+    return fig, channel_options(cin if cin > 1 else 0, colour), cin == 1, what
 
 
 def filter_detail(

@@ -65,20 +65,28 @@ def config_section(run: dict[str, Any], infos: list[LayerInfo]) -> dbc.Card:
 
 
 def filters_section(store: RunStore, run_id: str, infos: list[LayerInfo]) -> dbc.Card:
-    blocks = []
+    blocks: list[Any] = []
     for info in infos:
         if info.type != "conv2d" or not info.kernel_shape:
             continue
         kh, kw, cin, cout = info.kernel_shape
         kernel = run_data.load_filters(store, run_id, info.name)
-        how = "" if cin == 1 else t("report.filters_mean", cin=cin)
+        colour = cin == 3 and not blocks  # the first conv layer, fed by colour images
+        how = (
+            ""
+            if cin == 1
+            else t("report.filters_rgb" if colour else "report.filters_mean", cin=cin)
+        )
         blocks.append(
             html.Div(
                 [
                     html.H6(
                         t("report.filters_head", name=info.name, n=cout, kh=kh, kw=kw, how=how)
                     ),
-                    graph(f"report-filters-{info.name}", figures.filter_grid(kernel)),
+                    graph(
+                        f"report-filters-{info.name}",
+                        figures.filter_grid(kernel, figures.RGB if colour else None),
+                    ),
                 ],
                 className="lens-report-layer",
             )

@@ -18,7 +18,7 @@ from dashboard.service.variants import VariantError, variant
 from shared import housekeeping, tasks
 from shared.artifacts import CACHE_DIR
 from shared.config import ConfigError, RunConfig, parse_config
-from shared.datasets import DATASETS, load_raw, unavailable_reason
+from shared.datasets import class_names, image_shape, load_raw, unavailable_reason
 from shared.extraction_result import cache_rel, summarize
 from shared.queue import BrokerUnavailable, send
 from shared.store import CANCELLED, FAILED, INTERRUPTED, RUNNING, RunStore
@@ -235,7 +235,7 @@ class InputError(ValueError):
 
 
 def test_image(dataset: str, index: int) -> tuple[np.ndarray, int]:
-    """A test-set image (uint8 28×28) and its label."""
+    """A test-set image (uint8 (h, w) or (h, w, 3)) and its label."""
     _, _, x_test, y_test = load_raw(dataset)
     if not 0 <= index < len(x_test):
         raise InputError(f"test_index must be between 0 and {len(x_test) - 1} for {dataset}")
@@ -252,14 +252,18 @@ def extraction_job_id(run_id: str, digest: str) -> str:
 
 
 def request_activations(store: RunStore, run_id: str, image: np.ndarray) -> dict[str, Any]:
-    """Ask for every layer's activations of `image` (uint8 28×28) through the run's model.
+    """Ask for every layer's activations of `image` (uint8, the shape of one image of the run's
+    dataset: (h, w) grayscale or (h, w, 3)) through the run's model.
 
     Returns {"status": "cached", "result": ...} when the store already holds them, else
     {"status": "queued", "job_id": ...} after enqueueing an extraction job.
     """
     image = np.asarray(image, dtype=np.uint8)
-    if image.shape != (28, 28):
-        raise InputError("the input must be a 28×28 grayscale image")
+    run = store.get_run(run_id, with_history=False)
+    expected = image_shape(run["dataset"]) if run else (28, 28)
+    if image.shape != expected:
+        kind = "grayscale" if len(expected) == 2 else "colour"
+        raise InputError(f"the input must be a {expected[0]}×{expected[1]} {kind} image")
     digest = input_hash(image)
     cached = store.files.load_arrays(run_id, cache_rel(digest))
     if cached is not None:
@@ -290,4 +294,4 @@ def summarize_cached(run_id: str, digest: str, arrays: dict[str, np.ndarray]) ->
 
 
 def dataset_classes(dataset: str) -> tuple[str, ...]:
-    return DATASETS[dataset].classes
+    return class_names(dataset)

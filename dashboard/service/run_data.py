@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from dashboard.ui.i18n import has, t
 from shared.artifacts import CACHE_DIR, FILTERS_DIR, METRICS, PROBE_DIR
 from shared.config import LayerInfo, RunConfig, infer_layers
-from shared.datasets import DATASETS, DatasetUnavailable, load_raw
+from shared.datasets import DatasetUnavailable, describe, load_raw
 from shared.store import RunStore
 
 DIGEST_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -32,11 +32,14 @@ def layer_infos(run: dict[str, Any]) -> list[LayerInfo]:
 
 
 def class_names(run: dict[str, Any]) -> tuple[str, ...]:
-    """The run's class names in the page's language (digits stay digits)."""
+    """The run's class names in the page's language (digits stay digits; an imported dataset's
+    names as they were given)."""
     dataset = run.get("dataset", "")
-    info = DATASETS.get(dataset)
+    info = describe(dataset)
     if not info:
         return ()
+    if info.imported:
+        return info.classes
     keys = [f"class.{dataset}.{i}" for i in range(len(info.classes))]
     return tuple(t(k) if has(k) else name for k, name in zip(keys, info.classes, strict=True))
 
@@ -64,7 +67,8 @@ def filter_snapshots(store: RunStore, run_id: str, layer: str) -> int:
 
 
 def load_probe(store: RunStore, run_id: str) -> dict[str, np.ndarray] | None:
-    """The probe set: inputs (P, 28, 28) uint8, labels, indices and predictions (P, C)."""
+    """The probe set: inputs (P, H, W) or (P, H, W, 3) uint8, labels, indices and predictions
+    (P, classes)."""
     out = {}
     for key in ("inputs", "labels", "predictions", "indices"):
         arr = store.files.load_array(run_id, f"{PROBE_DIR}/{key}.npy")

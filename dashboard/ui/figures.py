@@ -144,12 +144,18 @@ def _stats(tile: np.ndarray) -> str:
     return i18n.t("fig.stats", min=lo, max=hi, mean=mean)
 
 
+RGB = "rgb"  # the channel choice that shows a first layer's filters on colour input in colour
+
+
 def kernel_tiles(kernel: Any, channel: int | str | None = None) -> np.ndarray | None:
-    """(kh, kw, cin, cout) → (cout, kh, kw): one input channel, or the mean over all of them."""
+    """(kh, kw, cin, cout) → (cout, kh, kw): one input channel, or the mean over all of them;
+    with channel RGB and three input channels, (cout, kh, kw, 3): each filter as a colour patch."""
     k = _array(kernel)
     if k is None or k.ndim != 4:
         return None
     k = k.astype(np.float32)
+    if channel == RGB and k.shape[2] == 3:
+        return k.transpose(3, 0, 1, 2)
     if k.shape[2] == 1:
         plane = k[:, :, 0, :]
     elif isinstance(channel, int) and 0 <= channel < k.shape[2]:
@@ -160,7 +166,9 @@ def kernel_tiles(kernel: Any, channel: int | str | None = None) -> np.ndarray | 
 
 
 def filter_grid(kernel: Any, channel: int | str | None = None, per_tile: bool = True) -> go.Figure:
-    """A conv layer's filters as small gray images (white = large weight, black = small)."""
+    """A conv layer's filters as small gray images (white = large weight, black = small); with
+    channel RGB, a first layer's filters on colour input as colour patches (each channel's
+    weights as that primary's intensity, on one scale per filter or per layer)."""
     tiles = kernel_tiles(kernel, channel)
     if tiles is None:
         return empty_figure(i18n.t("fig.no_filters"))
@@ -337,9 +345,9 @@ def confusion_matrix(matrix: Any, classes: Sequence[str] = ()) -> go.Figure:
 def sample_images(
     images: Any, labels: Any = (), classes: Sequence[str] = (), columns: int = 8
 ) -> go.Figure:
-    """A few dataset images in gray with their labels above them."""
+    """A few dataset images (gray, or in colour) with their labels above them."""
     imgs = _array(images)
-    if imgs is None or imgs.ndim != 3:
+    if imgs is None or not (imgs.ndim == 3 or (imgs.ndim == 4 and imgs.shape[3] == 3)):
         return empty_figure(i18n.t("fig.no_images"))
     tiles = imgs.astype(np.float32) / (255.0 if imgs.dtype == np.uint8 else max(imgs.max(), 1e-6))
     m = montage(tiles, cmap="gray", columns=min(columns, len(tiles)), target=56, band_frac=0.32)

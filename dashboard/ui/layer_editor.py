@@ -15,7 +15,6 @@ from pydantic import TypeAdapter, ValidationError
 from dashboard.ui.i18n import t
 from dashboard.ui.messages import field_label, message
 from shared.config import (
-    INPUT_SHAPE,
     Activation,
     ActivationLayer,
     AvgPool2D,
@@ -33,6 +32,8 @@ from shared.config import (
     RunConfig,
     infer_layers,
 )
+from shared.datasets import describe as describe_dataset
+from shared.datasets import input_shape
 
 ACTIVATIONS = list(get_args(Activation))
 LAYER_MODELS: dict[str, Any] = {
@@ -332,7 +333,7 @@ def preview_rows(config: dict[str, Any]) -> list[dict[str, Any]]:
             "index": None,
             "name": t("describe.input"),
             "what": t("describe.input_what"),
-            "shape": str(INPUT_SHAPE),
+            "shape": str(input_shape(str(config.get("dataset") or ""))),
             "params": 0,
         }
     ]
@@ -377,6 +378,20 @@ def clone_config(run_config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def follow_dataset(config: dict[str, Any]) -> dict[str, Any]:
+    """A new dataset chosen: a last dense softmax layer gets one unit per class of it."""
+    info = describe_dataset(str(config.get("dataset") or ""))
+    layers = config.get("layers") or []
+    last = layers[-1] if layers and isinstance(layers[-1], dict) else None
+    if info is None or not last or last.get("type") != "dense":
+        return config
+    if last.get("activation", "softmax") != "softmax":
+        return config
+    out = copy.deepcopy(config)
+    out["layers"][-1]["units"] = info.num_classes
+    return out
+
+
 def editor_step(
     config: dict[str, Any],
     trigger: Any,
@@ -393,9 +408,12 @@ def editor_step(
     `trigger` is the id of what fired (Dash's ctx.triggered_id) and `clicked` its new value: a
     freshly rendered button fires with None, which is not a click.
     """
+    before = (config or {}).get("dataset")
     config = set_fields(
         set_layer_params(config or default_config(), param_ids, param_values), field_ids, field_vals
     )
+    if config.get("dataset") != before:
+        return follow_dataset(config), True, False
     if trigger == "new-add" and clicked:
         return add_layer(config, add_type or "conv2d"), True, False
     if isinstance(trigger, dict) and clicked:

@@ -47,13 +47,14 @@ def colormap_lut(name: str) -> np.ndarray:
 
 def normalize(tiles: np.ndarray, per_tile: bool = True) -> np.ndarray:
     """Scale (n, h, w) values into [0, 1], per tile (like matplotlib's imshow) or all together.
+    Colour tiles (n, h, w, 3) are scaled per tile over all three channels, so hues are kept.
 
     A constant tile (a dead feature map) becomes 0, not a division by zero.
     """
     t = np.nan_to_num(np.asarray(tiles, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     if t.size == 0:
         return t
-    axes = (1, 2) if per_tile else None
+    axes = tuple(range(1, t.ndim)) if per_tile else None
     lo = t.min(axis=axes, keepdims=per_tile)
     hi = t.max(axis=axes, keepdims=per_tile)
     span = np.where(hi - lo > 1e-12, hi - lo, 1.0)
@@ -99,17 +100,17 @@ def montage(
     gap_frac: float = 0.08,
     band_frac: float = 0.3,
 ) -> Montage:
-    """Colour (n, h, w) values in [0, 1] and lay them out in a grid with gaps and label bands."""
-    n, h, w = tiles01.shape
+    """Colour (n, h, w) values in [0, 1] and lay them out in a grid with gaps and label bands.
+    Tiles that are already colour pictures, (n, h, w, 3) in [0, 1], are laid out as they are."""
+    n, h, w = tiles01.shape[:3]
     cols = columns or grid_columns(n)
     rows = max(1, math.ceil(n / cols))
     f = upscale_factor(h, w, target)
     th, tw = h * f, w * f
     gap = max(1, round(max(th, tw) * gap_frac))
     band = max(1, round(max(th, tw) * band_frac))
-    lut = colormap_lut(cmap)
     idx = (np.clip(tiles01, 0.0, 1.0) * 255).round().astype(np.uint8)
-    colored = lut[idx]  # (n, h, w, 3)
+    colored = idx if idx.ndim == 4 else colormap_lut(cmap)[idx]  # (n, h, w, 3)
     if f > 1:
         colored = colored.repeat(f, axis=1).repeat(f, axis=2)
     height = rows * (th + gap + band) - gap
