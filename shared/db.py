@@ -17,6 +17,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.pool import NullPool
 
 metadata = MetaData()
 
@@ -85,12 +86,23 @@ jobs = Table(
     Column("error", Text),
     Column("created_at", Float, nullable=False),
     Column("finished_at", Float),
+    # Deliveries that started the job since it was last asked for, and when the latest started
+    # (migration 0004): a job whose process keeps dying fails after CNNLENS_JOB_MAX_ATTEMPTS,
+    # and one left `running` past its time limit is found by the recovery sweep.
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("started_at", Float),
 )
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pooled: bool = True, timeout: float = 30) -> Engine:
+    """An engine for `url`. `pooled=False` keeps no connection open between uses (a process
+    that forks, such as a Celery worker's parent, must not hand open connections to its
+    children); `timeout` is how long a connection attempt (or SQLite's busy wait) may take."""
+    pool = {} if pooled else {"poolclass": NullPool}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": timeout, "check_same_thread": False}, **pool
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # WAL lets readers work while a worker writes
@@ -101,4 +113,6 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
+    if not pooled:
+        return create_engine(url, connect_args={"connect_timeout": max(1, round(timeout))}, **pool)
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)

@@ -168,6 +168,13 @@ class RunStore(RunLeases, EpochHistory, JobRecords):
             run["history"] = self.history(run_id)
         return run
 
+    def run_status(self, run_id: str) -> str | None:
+        """The run's status alone (one indexed read), or None when there is no such run."""
+        if not is_run_id(run_id):
+            return None
+        with self.engine.connect() as conn:
+            return conn.execute(select(db.runs.c.status).where(db.runs.c.id == run_id)).scalar()
+
     def list_runs(
         self,
         status: str | None = None,

@@ -17,3 +17,6 @@ EXTRACTION_QUEUE = "extraction"
 # CKA and filter statistics take seconds; a user's one-image extraction takes tens of ms. They get
 # a queue (and worker) of their own, so an extraction never waits behind one of them.
 ANALYSIS_QUEUE = "analysis"
+
+# The task that does each kind of job (`jobs.kind`), for whoever sends a job again.
+JOB_TASKS = {"extract": EXTRACT, "stats": STATS, "cka": CKA}

@@ -434,6 +434,8 @@ def test_revision_0001_is_exactly_shared_db(empty_url):
             ("add_index", "ix_runs_idempotency_key"),
             ("add_column", "idempotency_key"),
             ("add_column", "request_hash"),
+            ("add_column", "attempts"),  # jobs.attempts and jobs.started_at: 0004
+            ("add_column", "started_at"),
         }, diff
         migrate.upgrade(engine)
         with engine.connect() as conn:

@@ -37,6 +37,12 @@ log = logging.getLogger(__name__)
 CHILD_START_SECONDS = 180
 EXTRACT_TIME_LIMIT = 120  # seconds: loading a model and one forward pass take well under one
 COMPARE_TIME_LIMIT = 300  # seconds: two models, a few hundred images, CKA of every layer pair
+# Hard time limit of each kind of job (`jobs.kind`): a job `running` for longer lost its process.
+JOB_TIME_LIMITS: dict[str, float] = {
+    "extract": EXTRACT_TIME_LIMIT,
+    "stats": COMPARE_TIME_LIMIT,
+    "cka": COMPARE_TIME_LIMIT,
+}
 
 
 def _soft_limit(hard: int) -> int:
@@ -157,13 +163,14 @@ def sweep_on_start(sender: object = None, **_: object) -> None:
     if tasks.TRAINING_QUEUE not in queues:
         return
     from shared.store import RunStore
-    from worker.recovery import inspect_broker, sweep
+    from worker.recovery import inspect_broker, sweep, sweep_jobs
 
     store = None
     try:
         store = RunStore(get_settings()).init()
         view = inspect_broker(store.settings)
         sweep(store, lambda run_id: app.send_task(tasks.TRAIN, args=[run_id]), view, full=True)
+        sweep_jobs(store, lambda name, job_id: app.send_task(name, args=[job_id]), JOB_TIME_LIMITS)
     except Exception:  # the broker or the store may be down; the periodic sweep tries again
         log.warning("the start-up recovery sweep failed", exc_info=True)
     finally:

@@ -19,6 +19,13 @@ time they were taken in the `unacked_index` sorted set. Other brokers cannot be 
 the periodic sweep re-sends only the runs it marks interrupted, and a full sweep (when a training
 worker starts) re-sends every queued and interrupted run.
 
+Jobs (extraction, layer similarity, filter statistics) are swept too (`sweep_jobs`): a job
+still `running` `LOST_JOB_MARGIN` seconds past its kind's hard time limit has lost its process
+(killed with its whole worker, or by the time limit itself, which acknowledges the message), so
+it is sent again, or failed with the reason once it has been started `CNNLENS_JOB_MAX_ATTEMPTS`
+times. Until then its deterministic id would keep that input, or that pair of runs, from ever
+being asked for again.
+
 Runs in the Celery worker's parent or a pool child alike: nothing here imports TensorFlow.
 """
 
@@ -34,7 +41,8 @@ from typing import Any
 
 from shared import tasks
 from shared.settings import Settings
-from shared.store import INTERRUPTED, QUEUED, RunStore
+from shared.store import FAILED, INTERRUPTED, QUEUED, RunStore
+from shared.store_jobs import gave_up
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +51,9 @@ UNACKED_KEY = "unacked"
 UNACKED_INDEX_KEY = "unacked_index"
 # A run this young may still have its first message on the way from the dashboard.
 SEND_GRACE_SECONDS = 5.0
+# Seconds past its hard time limit after which a `running` job counts as lost: the limit is
+# measured by the pool from when the process took the task, a moment after the job's start time.
+LOST_JOB_MARGIN = 60.0
 
 
 @dataclass
@@ -160,3 +171,30 @@ def sweep(
     if to_send:
         log.info("sent a training message again to %d run(s): %s", len(to_send), ", ".join(to_send))
     return to_send
+
+
+def sweep_jobs(
+    store: RunStore,
+    send: Callable[[str, str], Any],
+    time_limits: dict[str, float],
+    now: float | None = None,
+) -> list[str]:
+    """Send again (`send(task name, job id)`) every job left `running` past its time limit and
+    `LOST_JOB_MARGIN`, or fail it when it has been started `job_max_attempts` times. Returns the
+    ids sent again."""
+    limits = {kind: limit + LOST_JOB_MARGIN for kind, limit in time_limits.items()}
+    most = store.settings.job_max_attempts
+    sent, failed = [], []
+    for job in store.lost_jobs(limits, now):
+        task = tasks.JOB_TASKS.get(job["kind"])
+        if job["attempts"] >= most or task is None:
+            if store.settle_lost_job(job, FAILED, error=gave_up(max(1, job["attempts"]))):
+                failed.append(job["id"])
+        elif store.settle_lost_job(job, QUEUED):
+            send(task, job["id"])
+            sent.append(job["id"])
+    if sent:
+        log.warning("jobs left running by a lost process, sent again: %s", ", ".join(sent))
+    if failed:
+        log.warning("jobs left running by a lost process, failed: %s", ", ".join(failed))
+    return sent

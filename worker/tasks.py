@@ -13,8 +13,8 @@ from functools import cache
 
 from shared import tasks
 from shared.settings import get_settings
-from shared.store import RunStore
-from worker.celery_app import app
+from shared.store import FAILED, RUNNING, RunStore
+from worker.celery_app import JOB_TIME_LIMITS, app
 from worker.lease import owner_for
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,9 @@ def store() -> RunStore:
     return RunStore(get_settings()).init()
 
 
-@app.task(name=tasks.TRAIN, bind=True)
+# The strategy drops a message for a finished, deleted or unknown run in the worker's parent,
+# so it never costs a pool process (and its TensorFlow start): worker/stale_messages.py.
+@app.task(name=tasks.TRAIN, bind=True, Strategy="worker.stale_messages:training_strategy")
 def train(self, run_id: str) -> str | None:
     from worker.training import train_run
 
@@ -34,10 +36,32 @@ def train(self, run_id: str) -> str | None:
     return train_run(store(), str(run_id), owner)
 
 
+def started(job_id: str) -> bool:
+    """Count this delivery as one more attempt at the job; False when there is nothing to do
+    (no such job, already finished, or just failed for having been started too often)."""
+    runs = store()
+    job = runs.start_job(str(job_id), runs.settings.job_max_attempts)
+    if job is None:
+        log.info("job %s does not exist (deleted with its run?)", job_id)
+        return False
+    if job["status"] != RUNNING:
+        log.log(
+            logging.WARNING if job["status"] == FAILED else logging.INFO,
+            "job %s not run: it is %s%s",
+            job_id,
+            job["status"],
+            f" ({job['error']})" if job["error"] else "",
+        )
+        return False
+    return True
+
+
 @app.task(name=tasks.EXTRACT)
 def extract(job_id: str) -> str | None:
     from worker.extraction import extract_job
 
+    if not started(job_id):
+        return None
     return extract_job(store(), str(job_id))
 
 
@@ -51,7 +75,7 @@ def recover(include_queued: bool = True) -> list[str]:
     """
     import redis
 
-    from worker.recovery import inspect_broker, sweep
+    from worker.recovery import inspect_broker, sweep, sweep_jobs
 
     runs = store()
     try:
@@ -59,17 +83,25 @@ def recover(include_queued: bool = True) -> list[str]:
     except redis.RedisError as exc:  # nothing can be sent either; the next sweep tries again
         log.warning("recovery sweep skipped: the broker does not answer (%s)", exc)
         return []
-    return sweep(runs, send_training, view, full=include_queued)
+    sent = sweep(runs, send_training, view, full=include_queued)
+    sweep_jobs(runs, send_job, JOB_TIME_LIMITS)
+    return sent
 
 
 def send_training(run_id: str) -> None:
     app.send_task(tasks.TRAIN, args=[run_id])
 
 
+def send_job(task_name: str, job_id: str) -> None:
+    app.send_task(task_name, args=[job_id])
+
+
 @app.task(name=tasks.CKA)
 def cka(job_id: str) -> str | None:
     from worker.compare_jobs import cka_job
 
+    if not started(job_id):
+        return None
     return cka_job(store(), str(job_id))
 
 
@@ -77,6 +109,8 @@ def cka(job_id: str) -> str | None:
 def stats(job_id: str) -> str | None:
     from worker.compare_jobs import stats_job
 
+    if not started(job_id):
+        return None
     return stats_job(store(), str(job_id))
 
 
