@@ -19,4 +19,4 @@ EXTRACTION_QUEUE = "extraction"
 ANALYSIS_QUEUE = "analysis"
 
 # The task that does each kind of job (`jobs.kind`), for whoever sends a job again.
-JOB_TASKS = {"extract": EXTRACT, "stats": STATS, "cka": CKA}
+JOB_TASKS = {"extract": EXTRACT, "attribute": ATTRIBUTE, "stats": STATS, "cka": CKA}

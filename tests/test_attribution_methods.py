@@ -317,3 +317,19 @@ def test_spearman_and_ssim_against_direct_formulas():
     )
     assert ar.ssim(a, a) == pytest.approx(1.0)
     assert ar.ssim(a, b) < 0.5
+
+
+def test_attribution_jobs_go_to_the_extraction_queue_and_are_recovered_like_extractions():
+    from shared import tasks
+    from shared.queue import celery_config
+    from shared.settings import get_settings
+    from worker.celery_app import JOB_TIME_LIMITS, app
+
+    assert celery_config(get_settings())["task_routes"][tasks.ATTRIBUTE] == {
+        "queue": tasks.EXTRACTION_QUEUE
+    }
+    assert tasks.JOB_TASKS["attribute"] == tasks.ATTRIBUTE  # the sweep sends a lost one again
+    assert JOB_TIME_LIMITS["attribute"] == JOB_TIME_LIMITS["extract"]
+    import worker.tasks  # noqa: F401  (registers the tasks)
+
+    assert app.tasks[tasks.ATTRIBUTE].name == tasks.ATTRIBUTE

@@ -40,6 +40,7 @@ COMPARE_TIME_LIMIT = 300  # seconds: two models, a few hundred images, CKA of ev
 # Hard time limit of each kind of job (`jobs.kind`): a job `running` for longer lost its process.
 JOB_TIME_LIMITS: dict[str, float] = {
     "extract": EXTRACT_TIME_LIMIT,
+    "attribute": EXTRACT_TIME_LIMIT,
     "stats": COMPARE_TIME_LIMIT,
     "cka": COMPARE_TIME_LIMIT,
 }

@@ -119,4 +119,6 @@ def attribute(job_id: str) -> str | None:
     """An attribution job (worker/attribution.py), in the extraction worker's warm process."""
     from worker.attribution import attribute_job
 
+    if not started(job_id):
+        return None
     return attribute_job(store(), str(job_id))
