@@ -17,14 +17,13 @@ from flask import Response, current_app, request
 
 from dashboard.api.errors import ApiError, invalid
 from shared import idempotency
+from shared.config import CONTROL_CHARS as CONTROL_CHARS  # the name rule, for the views
 from shared.store import RunStore
 
 STORE_KEY = "cnnlens_store"
 JSON_MIMETYPE = "application/json"
-# Names are shown in pages and stored in SQL (PostgreSQL refuses NUL): no control characters.
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# What a name with control characters is told (the rule: shared.config.CONTROL_CHARS).
 CONTROL_MESSAGE = "must not contain control characters (such as newlines, tabs or NUL)"
-NAME_PATTERN = "^[^\\x00-\\x1f\\x7f]*$"  # the same rule, as a JSON Schema pattern
 INTEGER_RE = re.compile(r"-?[0-9]{1,12}")  # plain decimal digits: no "+5", " 5", "5_0" or "5.0"
 
 
@@ -94,10 +93,11 @@ def _reject_constant(name: str) -> Any:
 def read_json_body(*, empty: Any = None) -> Any:
     """The request body parsed as strict JSON, or an ApiError(400) saying what is wrong.
 
-    An empty body returns `empty`. A body must be sent as `application/json` (or `…+json`).
+    An empty body returns `empty`; one of only spaces or newlines is not JSON (a 400, as the
+    document says). A body must be sent as `application/json` (or `…+json`).
     """
     raw = request.get_data(cache=True)  # raises RequestEntityTooLarge (413) past the limit
-    if not raw.strip():
+    if not raw:
         return empty
     if not request.is_json:
         sent_as = request.mimetype or "none"

@@ -12,12 +12,12 @@ from typing import Any
 
 from flask import Response, request, url_for
 
-from dashboard.api.common import CONTROL_CHARS, json_response, load_run, query_int, shown, store
+from dashboard.api.common import json_response, load_run, query_int, shown, store
 from dashboard.api.errors import ApiError, invalid
 from dashboard.service import comparisons
+from shared.config import CONTROL_CHARS, MAX_EPOCHS
 from shared.queue import BrokerUnavailable
 
-MAX_EPOCHS = 200  # RunConfig.epochs' upper bound
 MAX_LAYER_NAME = 64
 BOOLEAN = {"true": True, "1": True, "false": False, "0": False}
 

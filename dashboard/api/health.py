@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response
 
 from dashboard.api.common import json_response, store
+from dashboard.api.models import Health
 from shared.queue import broker_reachable
 
 
@@ -22,10 +23,7 @@ def health() -> Response:
     broker = broker_reachable(runs.settings)
     ok_store = runs.ping()
     ok = broker and ok_store
-    body = {
-        "status": "ok" if ok else "degraded",
-        "broker": broker,
-        "store": ok_store,
-        "version": version(),
-    }
-    return json_response(body, 200 if ok else 503)
+    body = Health(
+        status="ok" if ok else "degraded", broker=broker, store=ok_store, version=version()
+    )
+    return json_response(body.model_dump(), 200 if ok else 503)

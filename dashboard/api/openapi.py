@@ -1,414 +1,175 @@
-"""The OpenAPI 3.1 document of the JSON API, served at /api/openapi.json.
+"""The OpenAPI 3.1 document of the JSON API, served at /api/openapi.json, generated.
 
-It mirrors the route table in `dashboard/api/routes.py` (a test checks that every route is here) and is
-exercised by schemathesis: every status a view can answer with is listed, errors included.
+Paths come from the route table (`routes.ROUTES`), what each operation takes and answers from
+`operations.OPERATIONS`, and every schema from the pydantic models of `models.py`,
+`models_compare.py` and `params.py` (pydantic's own JSON Schema, with `$ref`s into
+`components/schemas`). schemathesis exercises the document (tests/api/test_api_openapi.py):
+every status a view can answer with is listed, errors included.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from dashboard.api.common import NAME_PATTERN
-from dashboard.api.schemas import components, ref
-from shared import idempotency
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
+from pydantic_core import core_schema
 
-RUN_ID = {
-    "name": "run_id",
-    "in": "path",
-    "required": True,
-    "description": "A run id: 32 lowercase hex digits.",
-    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-}
-JOB_ID = RUN_ID | {"name": "job_id", "description": "A job id: 32 lowercase hex digits."}
+from dashboard.api.operations import COMPONENTS, INTERNAL, OPERATIONS, Operation, Reply, replies
+from dashboard.api.params import Params
 
-ARTIFACT_TYPES = (
-    "application/octet-stream",
-    "application/json",
-    "application/x-ndjson",
-    "text/csv",
-)
+REF = "#/components/schemas/{model}"
+Route = tuple[str, str, Callable[..., Any], Sequence[str]]  # (rule, endpoint, view, methods)
 
 
-def json_body(schema_name: str, description: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": ref(schema_name)}},
-        **extra,
-    }
+class _Schema(GenerateJsonSchema):
+    """Pydantic's JSON Schema, less noise: no title per property, and a `None` default that only
+    stands for "absent" (`models.Absent`) is not shown as a default the schema forbids."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> dict[str, Any]:
+        json_schema = super().default_schema(schema)
+        if json_schema.get("default", ...) is None and not _allows_null(json_schema):
+            del json_schema["default"]
+        return json_schema
 
 
-def error(description: str) -> dict[str, Any]:
-    return json_body("Error", description)
+def _allows_null(schema: dict[str, Any]) -> bool:
+    kinds = schema.get("type")
+    return (
+        kinds == "null"
+        or (isinstance(kinds, list) and "null" in kinds)
+        or any(_allows_null(s) for s in schema.get("anyOf", []))
+    )
 
 
-INVALID = json_body("ValidationErrors", "Invalid input: one message per field.")
-BAD_BODY = error("The body is not JSON, not sent as application/json, or not valid UTF-8.")
-TOO_LARGE = error("The body is over the size limit (CNNLENS_MAX_REQUEST_BYTES).")
-INTERNAL = error("An unexpected error; the server log has the traceback.")
-NO_RUN = error("No run with this id (or the id is not 32 hex digits).")
-IDEMPOTENCY_KEY = {
-    "name": idempotency.HEADER,
-    "in": "header",
-    "required": False,
-    "description": "Any unique text (a UUID, say) that makes a retried request safe: a second "
-    "request with the same key within 24 hours creates nothing and answers the run the first "
-    "one created (200, `replayed: true`). The same key with another config is a 422.",
-    "schema": {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": idempotency.MAX_LENGTH,
-        "pattern": idempotency.KEY_PATTERN,
-    },
-}
-REPLAYED = {
-    "Idempotent-Replayed": {
-        "schema": {"type": "string", "enum": ["true"]},
-        "description": "Present when the answer is the run of an earlier request with this key.",
-    }
-}
-LOCATION = {"Location": {"schema": {"type": "string"}, "description": "The run's URL."}}
+Refs = dict[Any, dict[str, str]]  # model -> {"$ref": ...}
 
 
-def operation(
-    op_id: str,
-    summary: str,
-    responses: dict[str, Any],
-    *,
-    parameters: list[dict[str, Any]] | None = None,
-    body: dict[str, Any] | None = None,
-    description: str = "",
-) -> dict[str, Any]:
-    op: dict[str, Any] = {
-        "operationId": op_id,
-        "summary": summary,
-        "responses": responses | {"500": INTERNAL},
-    }
-    if description:
-        op["description"] = description
-    if parameters:
-        op["parameters"] = parameters
-    if body is not None:
-        op["requestBody"] = body
-    return op
+def _schemas(models: Iterable[type[BaseModel]]) -> tuple[Refs, dict[str, Any]]:
+    """`{model: {"$ref": ...}}` and the components they point to."""
+    mode: JsonSchemaMode = "validation"
+    keys, top = models_json_schema(
+        [(m, mode) for m in models],
+        ref_template=REF,
+        schema_generator=_Schema,
+        union_format="primitive_type_array",
+    )
+    components = top.get("$defs", {})
+    _require_tags(components)
+    return {model: ref for (model, _), ref in keys.items()}, components
 
 
-def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
+def _require_tags(components: dict[str, Any]) -> None:
+    """A discriminated union needs the tag: each member requires the discriminator property
+    (the layers of a run config have a default `type`, but a layer without one is refused)."""
+    for schema in _walk(components):
+        tag = schema.get("discriminator", {})
+        for target in tag.get("mapping", {}).values():
+            member = components[target.rsplit("/", 1)[-1]]
+            member["required"] = sorted({tag["propertyName"], *member.get("required", [])})
 
 
-def _run_links() -> dict[str, Any]:
-    run_id = {"run_id": "$response.body#/id"}
-    return {
-        name: {"operationId": op, "parameters": run_id}
-        for name, op in (
-            ("GetRun", "getRun"),
-            ("CancelRun", "cancelRun"),
-            ("DeleteRun", "deleteRun"),
-            ("ListFilters", "listFilters"),
+def _walk(node: Any) -> Iterable[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _models(operation: Operation) -> list[type[BaseModel]]:
+    replies = [*operation.replies.values(), INTERNAL]
+    return [*operation.body.values(), *(r.model for r in replies if r.model is not None)]
+
+
+def _parameters(params: type[Params]) -> list[dict[str, Any]]:
+    schema = params.model_json_schema(
+        ref_template=REF, schema_generator=_Schema, union_format="primitive_type_array"
+    )
+    if "$defs" in schema:
+        raise ValueError(f"{params.__name__}: parameters must be plain values")
+    required = set(schema.get("required", ()))
+    out = []
+    for name, prop in schema["properties"].items():
+        prop = dict(prop)
+        description = prop.pop("description", "")
+        out.append(
+            {
+                "name": name,
+                "in": params.place,
+                "required": name in required,
+                "description": description,
+                "schema": prop,
+            }
         )
+    return out
+
+
+def _reply(reply: Reply, refs: Refs) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": reply.description}
+    if reply.model is not None:
+        out["content"] = {media: {"schema": refs[reply.model]} for media in reply.media}
+    elif reply.media:
+        out["content"] = {media: {"schema": {}} for media in reply.media}
+    if reply.headers:
+        out["headers"] = dict(reply.headers)
+    if reply.links:
+        out["links"] = dict(reply.links)
+    return out
+
+
+def _operation(operation: Operation, method: str, refs: Refs) -> dict[str, Any]:
+    answers = replies(operation, method)
+    out: dict[str, Any] = {
+        "operationId": operation.op_id,
+        "summary": operation.summary,
+        "responses": {str(status): _reply(r, refs) for status, r in answers.items()},
     }
+    if operation.description:
+        out["description"] = operation.description
+    parameters = [p for params in operation.params for p in _parameters(params)]
+    if parameters:
+        out["parameters"] = parameters
+    if operation.body:
+        body: dict[str, Any] = {
+            "required": operation.body_required,
+            "content": {media: {"schema": refs[m]} for media, m in operation.body.items()},
+        }
+        if operation.body_description:
+            body["description"] = operation.body_description
+        out["requestBody"] = body
+    return out
 
 
-def paths() -> dict[str, Any]:
-    from dashboard.api.openapi_compare import compare_paths
-    from shared.datasets import DATASETS
-    from shared.store import STATUSES
-
-    runs = "/api/runs/{run_id}"
-    return {
-        "/api/health": {
-            "get": operation(
-                "health",
-                "Is the service able to work?",
-                {
-                    "200": json_body("Health", "Broker and store are both reachable."),
-                    "503": json_body("Health", "The broker or the store is not reachable."),
-                },
-            )
-        },
-        "/api/openapi.json": {
-            "get": operation(
-                "getOpenapi",
-                "This document.",
-                {
-                    "200": {
-                        "description": "The OpenAPI document.",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    },
-                },
-            )
-        },
-        "/api/runs": {
-            "get": operation(
-                "listRuns",
-                "Runs, newest first.",
-                {
-                    "200": json_body("RunList", "The matching runs."),
-                    "422": INVALID,
-                },
-                parameters=[
-                    query(
-                        "status", {"type": "string", "enum": list(STATUSES)}, "Only this status."
-                    ),
-                    query(
-                        "dataset",
-                        {"type": "string", "enum": list(DATASETS)},
-                        "Only runs on this dataset.",
-                    ),
-                    query(
-                        "name",
-                        {"type": "string", "maxLength": 120, "pattern": NAME_PATTERN},
-                        "Only runs whose name contains this text (any case).",
-                    ),
-                    query(
-                        "limit",
-                        {"type": "integer", "minimum": 1, "maximum": 1000},
-                        "At most this many runs (default 100).",
-                    ),
-                ],
-            ),
-            "post": operation(
-                "createRun",
-                "Validate a run config and queue its training.",
-                {
-                    "201": json_body(
-                        "RunCreated",
-                        "The run is recorded and queued. When the task "
-                        "queue is down it stays queued, with a `warning`, and starts "
-                        "when the queue is back.",
-                        headers=LOCATION,
-                        links=_run_links(),
-                    ),
-                    "200": json_body(
-                        "RunCreated",
-                        "The Idempotency-Key was used by an earlier request with the same "
-                        "config: its run, with `replayed: true`; nothing new is queued.",
-                        headers=LOCATION | REPLAYED,
-                        links=_run_links(),
-                    ),
-                    "400": BAD_BODY,
-                    "413": TOO_LARGE,
-                    "422": json_body(
-                        "ValidationErrors",
-                        "The config is invalid, or the Idempotency-Key is malformed or was used "
-                        "with another config (field `Idempotency-Key`); nothing is queued.",
-                    ),
-                },
-                parameters=[IDEMPOTENCY_KEY],
-                body={
-                    "required": False,
-                    "description": "A run config; an empty body or {} means all defaults.",
-                    "content": {"application/json": {"schema": ref("RunConfig")}},
-                },
-            ),
-        },
-        runs: {
-            "get": operation(
-                "getRun",
-                "A run with its history, layer table and downloads.",
-                {
-                    "200": json_body("RunDetail", "The run."),
-                    "404": NO_RUN,
-                },
-                parameters=[RUN_ID],
-            ),
-            "delete": operation(
-                "deleteRun",
-                "Delete a run and its files.",
-                {
-                    "204": {"description": "Deleted (a running run was asked to stop first)."},
-                    "404": NO_RUN,
-                },
-                parameters=[RUN_ID],
-            ),
-        },
-        f"{runs}/cancel": {
-            "post": operation(
-                "cancelRun",
-                "Cancel a run.",
-                {
-                    "202": json_body(
-                        "CancelAnswer",
-                        "A queued run is cancelled at once; a running one "
-                        "is asked to stop and ends `cancelled`. Cancelling again is fine.",
-                    ),
-                    "404": NO_RUN,
-                    "409": error("The run already finished (succeeded or failed)."),
-                },
-                parameters=[RUN_ID],
-            )
-        },
-        f"{runs}/filters": {
-            "get": operation(
-                "listFilters",
-                "The run's conv layers.",
-                {
-                    "200": json_body(
-                        "FilterList",
-                        "Conv layers with kernel shapes and whether their "
-                        "learned filters are stored yet.",
-                    ),
-                    "404": NO_RUN,
-                },
-                parameters=[RUN_ID],
-            )
-        },
-        f"{runs}/filters/{{layer}}": {
-            "get": operation(
-                "getFilter",
-                "One conv layer's kernel.",
-                {
-                    "200": json_body(
-                        "FilterValues",
-                        "The kernel, shape (kh, kw, cin, cout), values rounded to 6 digits.",
-                    ),
-                    "404": error(
-                        "No such run, or no conv layer of that name (the message lists them)."
-                    ),
-                    "409": error(
-                        "The filters are not stored yet: the run has not finished training."
-                    ),
-                    "422": INVALID,
-                },
-                parameters=[
-                    RUN_ID,
-                    {
-                        "name": "layer",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                        "description": "e.g. conv2d_1",
-                    },
-                    query(
-                        "epoch",
-                        {"type": "integer", "minimum": 0, "maximum": 200},
-                        "The kernel after this epoch (0: initial weights) instead of the "
-                        "final one.",
-                    ),
-                ],
-            )
-        },
-        f"{runs}/activations/probe/{{k}}": {
-            "get": operation(
-                "getProbeActivations",
-                "Every layer's activations for probe image k.",
-                {
-                    "200": json_body(
-                        "ProbeActivations",
-                        "Input, label, class probabilities and "
-                        "each layer's activations (rounded to 4 digits).",
-                    ),
-                    "404": error("No such run, or k is out of range (the message gives it)."),
-                    "409": error("The run has no probe activations yet."),
-                },
-                parameters=[
-                    RUN_ID,
-                    {
-                        "name": "k",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "integer", "minimum": 0},
-                        "description": "Probe image index: the first test image of class k.",
-                    },
-                ],
-            )
-        },
-        f"{runs}/activations": {
-            "post": operation(
-                "requestActivations",
-                "Every layer's activations for a chosen input.",
-                {
-                    "200": json_body("ActivationsCached", "Already extracted: the result."),
-                    "202": json_body(
-                        "ActivationsQueued",
-                        "An extraction job is queued; poll /api/jobs/{job_id}.",
-                        links={
-                            "GetJob": {
-                                "operationId": "getJob",
-                                "parameters": {"job_id": "$response.body#/job_id"},
-                            }
-                        },
-                        headers={
-                            "Location": {
-                                "schema": {"type": "string"},
-                                "description": "The job's URL.",
-                            }
-                        },
-                    ),
-                    "400": BAD_BODY,
-                    "404": NO_RUN,
-                    "409": error(
-                        "The run has no trained model yet, or its test images are not on "
-                        "this machine."
-                    ),
-                    "413": TOO_LARGE,
-                    "422": INVALID,
-                    "503": error("The task queue is not reachable; try again."),
-                },
-                parameters=[RUN_ID],
-                body={
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": ref("ActivationRequest")},
-                        "multipart/form-data": {"schema": ref("ActivationUpload")},
-                    },
-                },
-                description="A picture (a file upload or a data URL) is converted to a 28×28 "
-                "white-on-black input like MNIST's; the answer's `input_png` shows it. Pictures "
-                "over 2 MB are refused with a 413, unreadable ones with a 422 saying why.",
-            )
-        },
-        f"{runs}/artifacts/{{name}}": {
-            "get": operation(
-                "downloadArtifact",
-                "Download a run's file.",
-                {
-                    "200": {
-                        "description": "The file, as an attachment.",
-                        "headers": {"Content-Disposition": {"schema": {"type": "string"}}},
-                        "content": {t: {"schema": {}} for t in ARTIFACT_TYPES},
-                    },
-                    "404": error("No such run, no such artifact name, or not written yet."),
-                },
-                parameters=[
-                    RUN_ID,
-                    {
-                        "name": "name",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                        "description": "model.keras, config.json, history.jsonl, metrics.json, "
-                        "metrics.csv, filters.npz, activations.npz, or "
-                        "activations/cache/<hash>.npz",
-                    },
-                ],
-                description="Anything else — '..', absolute paths, other files — is a 404.",
-            )
-        },
-        "/api/jobs/{job_id}": {
-            "get": operation(
-                "getJob",
-                "A job's status: an extraction, a CKA matrix or filter statistics.",
-                {
-                    "200": json_body("Job", "The job; `result` is set when it succeeded."),
-                    "404": error("No job with this id."),
-                },
-                parameters=[JOB_ID],
-            )
-        },
-        **compare_paths(),
-    }
+def openapi_path(prefix: str, rule: str) -> str:
+    """A Flask rule as an OpenAPI path: `/runs/<run_id>` -> `/api/runs/{run_id}`."""
+    return prefix + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
 
 
-def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
-    from dashboard.api.openapi_manage import manage_paths, manage_schemas, with_operations
-
+def build_openapi(routes: Iterable[Route], prefix: str, version: str) -> dict[str, Any]:
+    """The document of the API whose routes are `routes`, served under `prefix`."""
+    routes = list(routes)
+    endpoints = {endpoint for _, endpoint, _, _ in routes}
+    if endpoints != set(OPERATIONS):
+        raise ValueError(
+            "routes and OPERATIONS differ: "
+            f"{sorted(endpoints - set(OPERATIONS))} {sorted(set(OPERATIONS) - endpoints)}"
+        )
+    models = dict.fromkeys([*(m for op in OPERATIONS.values() for m in _models(op)), *COMPONENTS])
+    refs, components = _schemas(models)
+    paths: dict[str, dict[str, Any]] = {}
+    for rule, endpoint, _view, methods in routes:
+        for method in methods:
+            paths.setdefault(openapi_path(prefix, rule), {})[method.lower()] = _operation(
+                OPERATIONS[endpoint], method, refs
+            )
     return {
         "openapi": "3.1.0",
         "info": {
@@ -419,6 +180,6 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
             '{"errors": [{"field", "message"}]}. Unknown ids are 404. A '
             "wrong method is a 405 with an Allow header.",
         },
-        "paths": with_operations(paths(), manage_paths()),
-        "components": {"schemas": components() | manage_schemas()},
+        "paths": paths,
+        "components": {"schemas": components},
     }

@@ -1,7 +1,8 @@
 """The JSON API under /api on the dashboard's Flask server.
 
 `register_api(server, store)` adds one Blueprint. The route table below is the whole API; every
-route is described in `dashboard/api/openapi.py` (served at /api/openapi.json). Views live in one
+route has its entry in `dashboard/api/operations.py`, from which `dashboard/api/openapi.py`
+generates the document served at /api/openapi.json. Views live in one
 module per resource (`health`, `runs`, `jobs`, `activations`, `artifacts`, `compare`), stay thin,
 and call the service layer (`dashboard/service/`) and the store.
 
@@ -40,11 +41,11 @@ OPENAPI_KEY = "cnnlens_openapi"
 def openapi_json() -> Response:
     doc = current_app.extensions.get(OPENAPI_KEY)
     if doc is None:
-        doc = current_app.extensions[OPENAPI_KEY] = build_openapi(health.version())
+        doc = current_app.extensions[OPENAPI_KEY] = openapi_document()
     return json_response(doc)
 
 
-# (rule, endpoint, view, methods) — the API at a glance; dashboard/api/openapi.py mirrors it.
+# (rule, endpoint, view, methods) — the API at a glance; dashboard/api/operations.py describes it.
 ROUTES: tuple[tuple[str, str, Callable[..., Response], tuple[str, ...]], ...] = (
     ("/health", "health", health.health, ("GET",)),
     ("/openapi.json", "openapi", openapi_json, ("GET",)),
@@ -75,6 +76,11 @@ ROUTES: tuple[tuple[str, str, Callable[..., Response], tuple[str, ...]], ...] = 
     ("/compare/filters", "compare_filters", compare.compare_filters, ("GET",)),
     ("/compare/cka", "compare_cka", compare.compare_cka, ("GET",)),
 )
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of these routes, generated (dashboard/api/openapi.py)."""
+    return build_openapi(ROUTES, PREFIX, health.version())
 
 
 def _allowed_methods() -> list[str]:

@@ -1,12 +1,15 @@
-"""Helpers of the API tests: the test Redis database, and a fake finished run."""
+"""Helpers of the API tests: the test Redis database, a fake finished run, and a check that an
+answer is what the OpenAPI document says it is."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+from typing import Any
 
 import numpy as np
 
+from dashboard.api.operations import OPERATIONS, replies
 from shared import artifacts as names
 from shared.config import RunConfig, infer_layers
 from shared.store import SUCCEEDED, RunStore
@@ -21,6 +24,24 @@ def flush_test_redis() -> None:
 
     with contextlib.suppress(redis.RedisError):  # no Redis: the tests that need it say so
         redis.Redis.from_url(TEST_REDIS, socket_timeout=1).flushdb()
+
+
+def documented(response: Any, endpoint: str) -> Any:
+    """The answer's JSON body, checked against what dashboard/api/operations.py (and so the
+    document) says `endpoint` answers with this status: the status is listed, and the body is
+    valid for its model with no key the model lacks. Returns the body."""
+    listed = replies(OPERATIONS[endpoint], response.request.method)
+    assert response.status_code in listed, (endpoint, response.status_code, sorted(listed))
+    reply = listed[response.status_code]
+    model = reply.model
+    if model is None:  # a file of one of the listed types, or no body at all
+        assert response.mimetype in reply.media if reply.media else not response.data
+        return None
+    assert response.mimetype == "application/json", response.mimetype
+    body = response.get_json()
+    answer = model.model_validate(body)
+    assert answer.model_dump(mode="json", exclude_unset=True) == body, "a key the model lacks"
+    return body
 
 
 def fake_trained_run(store: RunStore, run_id: str, seed: int = 0) -> dict[str, np.ndarray]:

@@ -7,11 +7,12 @@ import re
 
 import pytest
 
+from dashboard.api.models import NotAllowed
 from dashboard.service import run_actions
 from shared.queue import BrokerUnavailable, broker_reachable
 from shared.settings import Settings
 from shared.store import RunStore
-from tests.api.support import TEST_REDIS
+from tests.api.support import TEST_REDIS, documented
 
 HEX = re.compile(r"^[0-9a-f]{32}$")
 
@@ -19,11 +20,12 @@ HEX = re.compile(r"^[0-9a-f]{32}$")
 def create(client, body=None, **kwargs):
     response = client.post("/api/runs", json={} if body is None else body, **kwargs)
     assert response.status_code == 201, response.get_json()
-    return response.get_json()
+    return documented(response, "create_run")
 
 
-def error_fields(response):
+def error_fields(response, endpoint="create_run"):
     assert response.status_code == 422, response.get_json()
+    documented(response, endpoint)
     return {e["field"] for e in response.get_json()["errors"]}
 
 
@@ -38,7 +40,7 @@ def assert_sentence(response, status):
 # --- health ------------------------------------------------------------------------------------
 def test_health_reports_broker_and_store(client, api_store):
     response = client.get("/api/health")
-    body = response.get_json()
+    body = documented(response, "health")
     assert body["store"] is True and isinstance(body["version"], str)
     if broker_reachable(api_store.settings):
         assert response.status_code == 200 and body == body | {"status": "ok", "broker": True}
@@ -58,6 +60,7 @@ def test_health_is_degraded_without_broker(tmp_path):
     register_api(server, RunStore(settings).init())
     response = server.test_client().get("/api/health")
     assert response.status_code == 503
+    documented(response, "health")
     assert response.get_json() | {"version": ""} == {
         "status": "degraded",
         "broker": False,
@@ -71,6 +74,7 @@ def test_create_with_defaults(client):
     response = client.post("/api/runs", json={})
     run = response.get_json()
     assert response.status_code == 201
+    documented(response, "create_run")
     assert HEX.match(run["id"]) and run["status"] == "queued"
     assert response.headers["Location"].endswith(f"/api/runs/{run['id']}")
     assert run["config"]["epochs"] == 3 and run["config"]["dataset"] == "mnist-sample"
@@ -223,7 +227,7 @@ def test_broker_down_still_creates_the_run_with_a_warning(client, monkeypatch):
     monkeypatch.setattr(run_actions, "send", refuse)
     response = client.post("/api/runs", json={"epochs": 1})
     assert response.status_code == 201
-    run = response.get_json()
+    run = documented(response, "create_run")
     assert run["status"] == "queued" and "not reachable" in run["warning"]
     assert client.get(f"/api/runs/{run['id']}").status_code == 200
 
@@ -242,7 +246,7 @@ def test_list_newest_first_with_filters(client):
     a = create(client, {"name": "Alpha one", "epochs": 1})
     b = create(client, {"name": "beta"})
     client.post(f"/api/runs/{a['id']}/cancel")
-    runs = client.get("/api/runs").get_json()["runs"]
+    runs = documented(client.get("/api/runs"), "list_runs")["runs"]
     assert [r["id"] for r in runs] == [b["id"], a["id"]]
     assert [r["id"] for r in client.get("/api/runs?name=ALPHA").get_json()["runs"]] == [a["id"]]
     assert [r["id"] for r in client.get("/api/runs?status=cancelled").get_json()["runs"]] == [
@@ -269,11 +273,11 @@ def test_list_newest_first_with_filters(client):
 )
 def test_list_rejects_bad_filters(client, query, field):
     response = client.get(f"/api/runs?{query}")
-    assert error_fields(response) == {field}
+    assert error_fields(response, "list_runs") == {field}
 
 
 def test_get_run_has_progress_history_test_layers_artifacts(client):
-    run = client.get(f"/api/runs/{create(client)['id']}").get_json()
+    run = documented(client.get(f"/api/runs/{create(client)['id']}"), "get_run")
     assert set(run["progress"]) >= {"epoch", "epochs", "step", "steps", "fraction"}
     assert run["history"] == {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     assert run["test"] == {"loss": None, "accuracy": None} and run["error"] is None
@@ -283,17 +287,18 @@ def test_get_run_has_progress_history_test_layers_artifacts(client):
 
 @pytest.mark.parametrize("run_id", ["0" * 32, "nope", "A" * 32, "../../etc/passwd", "x" * 5000])
 def test_unknown_run_ids_are_404(client, run_id):
-    for method, suffix in (
-        ("get", ""),
-        ("delete", ""),
-        ("post", "/cancel"),
-        ("get", "/filters"),
-        ("get", "/filters/conv2d_1"),
-        ("get", "/activations/probe/0"),
-        ("get", "/artifacts/config.json"),
+    for method, suffix, endpoint in (
+        ("get", "", "get_run"),
+        ("delete", "", "delete_run"),
+        ("post", "/cancel", "cancel_run"),
+        ("get", "/filters", "list_filters"),
+        ("get", "/filters/conv2d_1", "get_filter"),
+        ("get", "/activations/probe/0", "get_probe"),
+        ("get", "/artifacts/config.json", "download_artifact"),
     ):
         response = getattr(client, method)(f"/api/runs/{run_id}{suffix}")
         assert response.status_code == 404, (method, suffix)
+        documented(response, endpoint)
         if "/" not in run_id:
             assert "no run with id" in response.get_json()["error"]
     response = client.post(f"/api/runs/{'0' * 32}/activations", json={"test_index": 0})
@@ -305,6 +310,7 @@ def test_unknown_paths_and_methods_are_json(client):
     assert_sentence(client.post("/api/"), 404)
     response = client.put("/api/runs")
     assert_sentence(response, 405)
+    NotAllowed.model_validate(response.get_json(), strict=True)
     assert response.get_json()["allowed"] == ["GET", "POST"]
     assert "POST" in response.headers["Allow"]
     allow = client.put(f"/api/runs/{'0' * 32}").headers["Allow"]
@@ -318,6 +324,7 @@ def test_unexpected_errors_are_json_500(client, monkeypatch, caplog):
     monkeypatch.setattr(RunStore, "list_runs", explode)
     response = client.get("/api/runs")
     assert response.status_code == 500
+    documented(response, "list_runs")
     assert response.get_json() == {"error": "internal error, see server log"}
     assert "boom" in caplog.text
 
@@ -327,6 +334,7 @@ def test_cancel_queued_then_again(client):
     run = create(client)
     first = client.post(f"/api/runs/{run['id']}/cancel")
     assert first.status_code == 202
+    documented(first, "cancel_run")
     assert first.get_json() == {"id": run["id"], "status": "cancelled", "cancel_requested": True}
     again = client.post(f"/api/runs/{run['id']}/cancel")
     assert again.status_code == 202 and again.get_json()["status"] == "cancelled"
@@ -344,13 +352,16 @@ def test_cancel_running_asks_it_to_stop(client, api_store):
 def test_cancel_finished_run_is_409(client, api_store):
     run = create(client)
     api_store.finish(run["id"], "succeeded")
-    assert "already finished" in assert_sentence(client.post(f"/api/runs/{run['id']}/cancel"), 409)
+    response = client.post(f"/api/runs/{run['id']}/cancel")
+    assert "already finished" in assert_sentence(response, 409)
+    documented(response, "cancel_run")
 
 
 def test_delete_then_404(client, api_store):
     run = create(client)
     response = client.delete(f"/api/runs/{run['id']}")
     assert response.status_code == 204 and response.data == b""
+    documented(response, "delete_run")
     assert client.get(f"/api/runs/{run['id']}").status_code == 404
     assert client.delete(f"/api/runs/{run['id']}").status_code == 404
     assert not api_store.run_dir(run["id"]).exists()

@@ -12,7 +12,7 @@ import pytest
 from dashboard.service import run_actions
 from shared.datasets import load_raw
 from shared.queue import BrokerUnavailable
-from tests.api.support import PROBES, fake_trained_run
+from tests.api.support import PROBES, documented, fake_trained_run
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def image_body(value=7):
 # --- filters -----------------------------------------------------------------------------------
 def test_filter_list_before_and_after_training(client, api_store):
     run = client.post("/api/runs", json={}).get_json()
-    before = client.get(f"/api/runs/{run['id']}/filters").get_json()
+    before = documented(client.get(f"/api/runs/{run['id']}/filters"), "list_filters")
     assert before["layers"] == [
         {
             "name": "conv2d_1",
@@ -46,23 +46,27 @@ def test_filter_list_before_and_after_training(client, api_store):
     ]
     response = client.get(f"/api/runs/{run['id']}/filters/conv2d_1")
     assert "not stored yet" in response.get_json()["error"] and response.status_code == 409
+    documented(response, "get_filter")
     fake_trained_run(api_store, run["id"])
-    after = client.get(f"/api/runs/{run['id']}/filters").get_json()
+    after = documented(client.get(f"/api/runs/{run['id']}/filters"), "list_filters")
     assert all(layer["available"] and layer["epochs_available"] for layer in after["layers"])
 
 
 def test_filter_values(client, trained):
     run_id, arrays = trained
-    body = client.get(f"/api/runs/{run_id}/filters/conv2d_2").get_json()
+    body = documented(client.get(f"/api/runs/{run_id}/filters/conv2d_2"), "get_filter")
     assert body["shape"] == [3, 3, 16, 32] and body["layer"] == "conv2d_2"
     values = np.array(body["values"])
     assert values.shape == (3, 3, 16, 32)
     np.testing.assert_allclose(values, arrays["conv2d_2"], atol=1e-6)
-    first = client.get(f"/api/runs/{run_id}/filters/conv2d_1?epoch=0").get_json()
+    first = documented(client.get(f"/api/runs/{run_id}/filters/conv2d_1?epoch=0"), "get_filter")
     assert first["epoch"] == 0 and first["shape"] == [3, 3, 1, 16]
     missing = client.get(f"/api/runs/{run_id}/filters/conv2d_1?epoch=3")
     assert missing.status_code == 404 and "epochs 0 to 2" in missing.get_json()["error"]
-    assert client.get(f"/api/runs/{run_id}/filters/conv2d_1?epoch=x").status_code == 422
+    documented(missing, "get_filter")
+    invalid = client.get(f"/api/runs/{run_id}/filters/conv2d_1?epoch=x")
+    assert invalid.status_code == 422
+    documented(invalid, "get_filter")
 
 
 def test_non_finite_filter_values_are_null(client, trained, api_store):
@@ -73,6 +77,7 @@ def test_non_finite_filter_values_are_null(client, trained, api_store):
     response = client.get(f"/api/runs/{run_id}/filters/conv2d_1")
     assert b"NaN" not in response.data and b"Infinity" not in response.data
     assert response.get_json()["values"][0][0][0][:3] == [None, None, 0.0]
+    documented(response, "get_filter")
 
 
 @pytest.mark.parametrize("layer", ["dense_1", "maxpool2d_1", "conv2d_9", "..", "%2e%2e"])
@@ -86,7 +91,7 @@ def test_unknown_filter_layer_names_the_valid_ones(client, trained, layer):
 # --- probe activations -------------------------------------------------------------------------
 def test_probe_activations(client, trained):
     run_id, arrays = trained
-    body = client.get(f"/api/runs/{run_id}/activations/probe/3").get_json()
+    body = documented(client.get(f"/api/runs/{run_id}/activations/probe/3"), "get_probe")
     assert body["index"] == 3 and body["label"] == 3 and body["test_index"] == 9
     assert body["class_name"] == "3" and body["count"] == PROBES
     assert np.array(body["input"]).shape == (28, 28)
@@ -111,12 +116,15 @@ def test_probe_index_out_of_range_names_the_range(client, trained, k):
     run_id, _ = trained
     response = client.get(f"/api/runs/{run_id}/activations/probe/{k}")
     assert response.status_code == 404
+    documented(response, "get_probe")
     assert "from 0 to 9" in response.get_json()["error"]
 
 
 def test_probe_before_training_is_409(client):
     run = client.post("/api/runs", json={}).get_json()
-    assert client.get(f"/api/runs/{run['id']}/activations/probe/0").status_code == 409
+    response = client.get(f"/api/runs/{run['id']}/activations/probe/0")
+    assert response.status_code == 409
+    documented(response, "get_probe")
 
 
 # --- activation requests and jobs --------------------------------------------------------------
@@ -125,15 +133,16 @@ def test_activations_need_a_trained_model(client):
     response = client.post(f"/api/runs/{run['id']}/activations", json={"test_index": 0})
     assert response.status_code == 409
     assert "no trained model yet" in response.get_json()["error"]
+    documented(response, "request_activations")
 
 
 def test_activations_queue_a_job_then_answer_from_cache(client, trained, api_store):
     run_id, _ = trained
     response = client.post(f"/api/runs/{run_id}/activations", json={"test_index": 5})
     assert response.status_code == 202, response.get_json()
-    job_id = response.get_json()["job_id"]
+    job_id = documented(response, "request_activations")["job_id"]
     assert response.headers["Location"].endswith(f"/api/jobs/{job_id}")
-    job = client.get(f"/api/jobs/{job_id}").get_json()
+    job = documented(client.get(f"/api/jobs/{job_id}"), "get_job")
     assert job["status"] == "queued" and job["kind"] == "extract" and job["run_id"] == run_id
     # The worker's side, by hand: write the cache file, then the same request is answered at once.
     image = load_raw("mnist-sample")[2][5]
@@ -147,7 +156,7 @@ def test_activations_queue_a_job_then_answer_from_cache(client, trained, api_sto
     )
     cached = client.post(f"/api/runs/{run_id}/activations", json={"test_index": 5})
     assert cached.status_code == 200
-    result = cached.get_json()["result"]
+    result = documented(cached, "request_activations")["result"]
     assert cached.get_json()["status"] == "cached" and result["input_hash"] == digest
     download = client.get(result["download"])
     assert download.status_code == 200
@@ -161,6 +170,7 @@ def test_activations_accept_an_image(client, trained):
     run_id, _ = trained
     response = client.post(f"/api/runs/{run_id}/activations", json=image_body(200))
     assert response.status_code == 202
+    documented(response, "request_activations")
 
 
 @pytest.mark.parametrize(
@@ -189,6 +199,7 @@ def test_invalid_activation_requests_are_422(client, trained, body, field):
     response = client.post(f"/api/runs/{run_id}/activations", json=body)
     assert response.status_code == 422, response.get_json()
     assert [e["field"] for e in response.get_json()["errors"]] == [field]
+    documented(response, "request_activations")
 
 
 @pytest.mark.parametrize("first, status", [("NaN", 400), ("Infinity", 400), ("1e999", 422)])
@@ -200,6 +211,7 @@ def test_non_finite_pixels_are_rejected(client, trained, first, status):
         f"/api/runs/{run_id}/activations", data=data, content_type="application/json"
     )
     assert response.status_code == status
+    documented(response, "request_activations")
     if status == 422:  # 1e999 is valid JSON, but infinite
         assert response.get_json()["errors"] == [
             {"field": "image.0.0", "message": "must be a finite number, not NaN or infinity"}
@@ -215,6 +227,7 @@ def test_activation_request_with_broker_down_is_503_and_retried_later(client, tr
     monkeypatch.setattr(run_actions, "send", refuse)
     response = client.post(f"/api/runs/{run_id}/activations", json={"test_index": 1})
     assert response.status_code == 503 and "not reachable" in response.get_json()["error"]
+    documented(response, "request_activations")
     monkeypatch.undo()
     assert client.post(f"/api/runs/{run_id}/activations", json={"test_index": 1}).status_code == 202
 
@@ -223,12 +236,13 @@ def test_activation_request_with_broker_down_is_503_and_retried_later(client, tr
 def test_unknown_jobs_are_404(client, job_id):
     response = client.get(f"/api/jobs/{job_id}")
     assert response.status_code == 404 and response.get_json()["error"]
+    documented(response, "get_job")
 
 
 # --- artifacts ---------------------------------------------------------------------------------
 def test_artifact_list_and_downloads(client, trained, api_store):
     run_id, arrays = trained
-    listed = client.get(f"/api/runs/{run_id}").get_json()["artifacts"]
+    listed = documented(client.get(f"/api/runs/{run_id}"), "get_run")["artifacts"]
     assert [a["name"] for a in listed] == [
         "model.keras",
         "config.json",
@@ -241,6 +255,7 @@ def test_artifact_list_and_downloads(client, trained, api_store):
     for item in listed:
         response = client.get(item["url"])
         assert response.status_code == 200, item
+        documented(response, "download_artifact")
         assert response.headers["Content-Disposition"].startswith("attachment")
         if item["size"] is not None:
             assert len(response.data) == item["size"]
@@ -275,6 +290,7 @@ def test_artifacts_not_written_yet_are_404(client):
     ):
         response = client.get(f"/api/runs/{run['id']}/artifacts/{name}")
         assert response.status_code == 404 and "(yet)" in response.get_json()["error"]
+        documented(response, "download_artifact")
 
 
 @pytest.mark.parametrize(

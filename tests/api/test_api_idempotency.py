@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from shared.store import FAILED
+from tests.api.support import documented
 
 KEY = "Idempotency-Key"
 
@@ -19,11 +20,11 @@ def post(client, body, key=None):
 def test_same_key_twice_answers_the_first_run_and_queues_nothing_new(client, api_store):
     first = post(client, {"epochs": 1, "name": "once"}, "3f1c-retry-me")
     assert first.status_code == 201, first.get_json()
-    assert first.get_json()["replayed"] is False
+    assert documented(first, "create_run")["replayed"] is False
     assert "Idempotent-Replayed" not in first.headers
     again = post(client, {"epochs": 1, "name": "once"}, "3f1c-retry-me")
     assert again.status_code == 200, again.get_json()
-    body = again.get_json()
+    body = documented(again, "create_run")
     assert body["id"] == first.get_json()["id"] and body["replayed"] is True
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.headers["Location"] == first.headers["Location"]
@@ -113,6 +114,8 @@ def test_retry_with_a_key_makes_one_new_run(client, api_store):
     first = client.post(f"/api/runs/{run_id}/retry", headers=headers)
     again = client.post(f"/api/runs/{run_id}/retry", headers=headers)
     assert (first.status_code, again.status_code) == (201, 200)
+    documented(first, "retry_run")
+    documented(again, "retry_run")
     assert first.get_json()["id"] == again.get_json()["id"] and again.get_json()["replayed"]
     assert len(api_store.list_runs()) == 2
     bad = client.post(f"/api/runs/{run_id}/retry", headers={KEY: "x" * 300})

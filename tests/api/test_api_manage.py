@@ -6,6 +6,7 @@ import pytest
 
 from dashboard.service import run_actions
 from shared.store import CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, SUCCEEDED
+from tests.api.support import documented
 
 
 def create(client, **config):
@@ -21,7 +22,7 @@ def test_retry_makes_a_new_run_with_the_same_config(client, api_store, status):
     api_store.update_fields(run["id"], name="renamed since")
     response = client.post(f"/api/runs/{run['id']}/retry")
     assert response.status_code == 201, response.get_json()
-    new = response.get_json()
+    new = documented(response, "retry_run")
     assert new["id"] != run["id"] and new["status"] == QUEUED
     assert new["parent_id"] == run["id"]
     assert response.headers["Location"].endswith(f"/api/runs/{new['id']}")
@@ -39,6 +40,7 @@ def test_retry_of_a_run_that_did_not_fail_is_409(client, api_store, status):
     before = len(api_store.list_runs())
     response = client.post(f"/api/runs/{run['id']}/retry")
     assert response.status_code == 409
+    documented(response, "retry_run")
     assert (
         f"is {status}; only a failed, cancelled or interrupted run" in response.get_json()["error"]
     )
@@ -57,6 +59,7 @@ def test_retry_when_the_dataset_is_gone_is_422(client, api_store, monkeypatch):
     monkeypatch.setattr(run_actions, "unavailable_reason", lambda name: f"{name} is not here")
     response = client.post(f"/api/runs/{run['id']}/retry")
     assert response.status_code == 422
+    documented(response, "retry_run")
     assert response.get_json()["errors"] == [
         {"field": "dataset", "message": "mnist-sample is not here"}
     ]
@@ -67,7 +70,7 @@ def test_rename_tag_and_annotate(client):
     url = f"/api/runs/{run['id']}"
     response = client.patch(url, json={"name": "  wide filters  ", "tags": ["baseline", "lr:0.01"]})
     assert response.status_code == 200, response.get_json()
-    body = response.get_json()
+    body = documented(response, "update_run")
     assert body["name"] == "wide filters" and body["tags"] == ["baseline", "lr:0.01"]
     assert body["notes"] == "" and "layers" in body  # the full run, as GET answers it
     notes = "Tried 5×5 kernels.\n\tAccuracy went up <b>a bit</b>."
@@ -112,7 +115,7 @@ def test_bad_annotations_are_422_and_change_nothing(client, body, field, message
     run = create(client)
     response = client.patch(f"/api/runs/{run['id']}", json=body)
     assert response.status_code == 422, response.get_json()
-    errors = response.get_json()["errors"]
+    errors = documented(response, "update_run")["errors"]
     assert [e["field"] for e in errors] == [field]
     assert message in errors[0]["message"]
     after = client.get(f"/api/runs/{run['id']}").get_json()
@@ -131,3 +134,4 @@ def test_patch_without_a_body_or_an_unknown_run(client):
     assert client.patch(f"/api/runs/{'b' * 32}", json={"name": "x"}).status_code == 404
     bad = client.patch(f"/api/runs/{run['id']}", data="{", content_type="application/json")
     assert bad.status_code == 400 and "not valid JSON" in bad.get_json()["error"]
+    documented(bad, "update_run")

@@ -13,9 +13,9 @@ import re
 
 import pytest
 
-from dashboard.api.health import version
-from dashboard.api.openapi import build_openapi
-from dashboard.api.routes import ROUTES
+from dashboard.api.models import History
+from dashboard.api.routes import ROUTES, openapi_document
+from shared.store import HISTORY_KEYS
 
 try:
     import schemathesis
@@ -33,7 +33,7 @@ def test_openapi_is_json_with_every_route(client):
     response = client.get("/api/openapi.json")
     assert response.status_code == 200 and response.mimetype == "application/json"
     doc = json.loads(response.data)
-    assert doc == build_openapi(version())
+    assert doc == openapi_document()
     assert doc["openapi"].startswith("3.1")
     documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
     routes = {
@@ -58,6 +58,10 @@ def test_openapi_refs_resolve_and_embed_the_run_config(client):
     assert schemas["Conv2D"]["required"] == ["type"]
 
 
+def test_the_history_model_has_the_stores_keys():
+    assert tuple(History.model_fields) == HISTORY_KEYS
+
+
 def test_openapi_validates_as_openapi_3_1(client):
     if schemathesis is None:
         pytest.skip("schemathesis is not installed (pip install -e '.[dev]')")
@@ -73,7 +77,7 @@ def test_openapi_validates_as_openapi_3_1(client):
 if schemathesis is not None:
     # Loaded from the builder (the served document is the same, see the first test), because a
     # fixture-based lazy schema trips over pytest 9's node ids; the app comes in as a fixture.
-    fuzzed = schemathesis.openapi.from_dict(build_openapi())
+    fuzzed = schemathesis.openapi.from_dict(openapi_document())
 
     @fuzzed.parametrize()
     @settings(
