@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from shared import artifacts as names
 from shared import comparison
 from shared.images import MAX_BYTES
-from tests.api.support import fake_trained_run
+from tests.api.support import documented, fake_trained_run
 
 
 def new_trained(client, api_store, seed=0, **config):
@@ -30,9 +30,9 @@ def pair(client, api_store):
     return new_trained(client, api_store, 0, name="a"), new_trained(client, api_store, 1, name="b")
 
 
-def error_text(response, status):
+def error_text(response, status, endpoint="request_activations"):
     assert response.status_code == status, response.get_json()
-    body = response.get_json()
+    body = documented(response, endpoint)
     return body["error"] if "error" in body else body["errors"][0]["message"]
 
 
@@ -44,7 +44,7 @@ def test_alignment_recovers_a_permutation_of_a_runs_own_filters(client, api_stor
     api_store.files.save_array(b, f"{names.FILTERS_DIR}/conv2d_2.npy", kernel[..., permutation])
     response = client.get(f"/api/compare/filters?a={a}&b={b}&layer=conv2d_2")
     assert response.status_code == 200, response.get_json()
-    body = response.get_json()
+    body = documented(response, "compare_filters")
     assert body["kernel_shape"] == [3, 3, 16, 32] and body["layer_b"] == "conv2d_2"
     assert [p["a"] for p in body["pairs"]] == list(range(32))
     assert all(p["correlation"] == pytest.approx(1.0, abs=1e-6) for p in body["pairs"])
@@ -59,9 +59,9 @@ def test_alignment_at_an_epoch_and_with_absolute_correlation(client, api_store, 
     flipped = -stack.astype(np.float32)
     api_store.files.save_array(b, f"{names.FILTERS_DIR}/epochs/conv2d_1.npy", flipped)
     url = f"/api/compare/filters?a={a}&b={b}&layer=conv2d_1&epoch=0"
-    signed = client.get(url).get_json()
+    signed = documented(client.get(url), "compare_filters")
     assert signed["epoch"] == 0 and signed["absolute"] is False
-    absolute = client.get(url + "&absolute=true").get_json()
+    absolute = documented(client.get(url + "&absolute=true"), "compare_filters")
     assert absolute["order_b"] == list(range(16))
     assert all(p["correlation"] == pytest.approx(-1.0, abs=1e-3) for p in absolute["pairs"])
 
@@ -81,18 +81,20 @@ def test_alignment_refusals_name_the_field(client, pair, query, field, words):
     a, b = pair
     response = client.get("/api/compare/filters?" + query.format(a=a, b=b))
     assert response.status_code == 422, response.get_json()
-    error = response.get_json()["errors"][0]
+    error = documented(response, "compare_filters")["errors"][0]
     assert error["field"] == field and words in error["message"]
 
 
 def test_alignment_of_unknown_or_untrained_runs(client, pair):
     a, _ = pair
     assert "no run with id" in error_text(
-        client.get(f"/api/compare/filters?a={a}&b={'f' * 32}&layer=conv2d_1"), 404
+        client.get(f"/api/compare/filters?a={a}&b={'f' * 32}&layer=conv2d_1"),
+        404,
+        "compare_filters",
     )
     queued = client.post("/api/runs", json={}).get_json()["id"]
     assert "not stored yet" in error_text(
-        client.get(f"/api/compare/filters?a={a}&b={queued}&layer=conv2d_1"), 409
+        client.get(f"/api/compare/filters?a={a}&b={queued}&layer=conv2d_1"), 409, "compare_filters"
     )
 
 
@@ -101,9 +103,9 @@ def test_cka_is_a_job_then_cached_both_ways(client, api_store, pair):
     a, b = pair
     response = client.get(f"/api/compare/cka?a={a}&b={b}")
     assert response.status_code == 202, response.get_json()
-    job_id = response.get_json()["job_id"]
+    job_id = documented(response, "compare_cka")["job_id"]
     assert response.headers["Location"].endswith(f"/api/jobs/{job_id}")
-    job = client.get(f"/api/jobs/{job_id}").get_json()
+    job = documented(client.get(f"/api/jobs/{job_id}"), "get_job")
     assert job["kind"] == "cka" and job["status"] == "queued" and job["run_id"] == a
     assert client.get(f"/api/compare/cka?a={a}&b={b}").get_json()["job_id"] == job_id
     result = {
@@ -118,6 +120,7 @@ def test_cka_is_a_job_then_cached_both_ways(client, api_store, pair):
     api_store.files.write_json(a, comparison.cka_rel(b), result)  # what the worker writes
     cached = client.get(f"/api/compare/cka?a={a}&b={b}")
     assert cached.status_code == 200 and cached.get_json() == {"status": "cached", "result": result}
+    documented(cached, "compare_cka")
     reverse = client.get(f"/api/compare/cka?a={b}&b={a}").get_json()["result"]
     assert reverse["a"] == b and reverse["layers_a"] == result["layers_b"]
     assert reverse["matrix"] == [[0.9, 0.2], [0.5, 0.3], [0.1, 0.8]]
@@ -129,25 +132,34 @@ def test_cka_refusals(client, api_store, pair):
     if other.status_code == 201:  # full MNIST is on this machine
         fake_trained_run(api_store, other.get_json()["id"])
         response = client.get(f"/api/compare/cka?a={a}&b={other.get_json()['id']}")
-        assert "different datasets" in error_text(response, 422)
+        assert "different datasets" in error_text(response, 422, "compare_cka")
     queued = client.post("/api/runs", json={}).get_json()["id"]
     assert "no trained model yet" in error_text(
-        client.get(f"/api/compare/cka?a={a}&b={queued}"), 409
+        client.get(f"/api/compare/cka?a={a}&b={queued}"), 409, "compare_cka"
     )
-    assert "give a run id" in error_text(client.get(f"/api/compare/cka?a={a}"), 422)
-    assert "no run with id" in error_text(client.get(f"/api/compare/cka?a={a}&b=nope"), 404)
+    response = client.get(f"/api/compare/cka?a={a}")
+    assert "give a run id" in error_text(response, 422, "compare_cka")
+    response = client.get(f"/api/compare/cka?a={a}&b=nope")
+    assert "no run with id" in error_text(response, 404, "compare_cka")
 
 
 def test_filter_stats_are_a_job_then_cached(client, api_store, pair):
     a, _ = pair
     response = client.get(f"/api/runs/{a}/filter-stats")
     assert response.status_code == 202
+    documented(response, "filter_stats")
     assert client.get(response.headers["Location"]).get_json()["kind"] == "stats"
-    stats = {"run_id": a, "dataset": "mnist-sample", "probe_images": 500, "layers": []}
+    row = {"channel": 0, "mean": 0.1, "std": 0.2, "max": 1.5, "silent_fraction": 0.0}
+    layer = {"name": "conv2d_1", "activation": "relu", "relu_like": True}
+    layer["filters"] = [row | {"sparsity": 0.5, "dead": False}]
+    stats = {"run_id": a, "dataset": "mnist-sample", "probe_images": 500, "layers": [layer]}
     api_store.files.write_json(a, comparison.FILTER_STATS, stats)
     cached = client.get(f"/api/runs/{a}/filter-stats")
     assert cached.status_code == 200 and cached.get_json()["result"] == stats
-    assert client.get(f"/api/runs/{'0' * 32}/filter-stats").status_code == 404
+    documented(cached, "filter_stats")
+    missing = client.get(f"/api/runs/{'0' * 32}/filter-stats")
+    assert missing.status_code == 404
+    documented(missing, "filter_stats")
 
 
 # --- pictures -------------------------------------------------------------------------------------
@@ -181,7 +193,7 @@ def test_an_uploaded_picture_is_converted_and_shown(client, pair):
     a, _ = pair
     response = upload(client, a, digit_png())
     assert response.status_code == 202, response.get_json()
-    shown = decoded_preview(response.get_json())
+    shown = decoded_preview(documented(response, "request_activations"))
     assert shown.shape == (28, 28) and shown.max() == 255 and np.median(shown) == 0
 
 
@@ -190,6 +202,7 @@ def test_a_data_url_from_a_canvas_is_converted(client, pair):
     url = "data:image/png;base64," + base64.b64encode(digit_png()).decode()
     response = client.post(f"/api/runs/{a}/activations", json={"image_data_url": url})
     assert response.status_code == 202
+    documented(response, "request_activations")
     same = upload(client, a, digit_png()).get_json()
     assert response.get_json()["job_id"] == same["job_id"]  # the same input, the same job
     assert response.get_json()["input_png"] == same["input_png"]
