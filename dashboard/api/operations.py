@@ -37,6 +37,12 @@ from dashboard.api.models import (
     RunPatch,
     ValidationErrors,
 )
+from dashboard.api.models_attribution import (
+    METHODS_TEXT,
+    AttributionCached,
+    AttributionRequest,
+    AttributionUpload,
+)
 from dashboard.api.models_compare import CkaCached, FilterAlignment, FilterStatsCached
 from dashboard.api.params import (
     ArtifactPath,
@@ -341,6 +347,45 @@ OPERATIONS: dict[str, Operation] = {
         description="A picture (a file upload or a data URL) is converted to a 28×28 "
         "white-on-black input like MNIST's; the answer's `input_png` shows it. Pictures over "
         f"{MAX_BYTES // 2**20} MB are refused with a 413, unreadable ones with a 422 saying why.",
+    ),
+    "request_attribution": Operation(
+        "requestAttribution",
+        "Which pixels of an input counted for a class of the model's answer.",
+        {
+            200: Reply("Computed before: the result and its .npz download.", AttributionCached),
+            202: Reply(
+                "An attribution job is queued on the extraction queue; poll /api/jobs/{job_id}, "
+                "whose result is the answer.",
+                JobQueued,
+                headers=JOB_LOCATION,
+                links=JOB_LINKS,
+            ),
+            400: BAD_BODY,
+            404: NO_RUN,
+            409: Reply(
+                "The run has no trained model yet, or its test images are not on this machine."
+            ),
+            413: TOO_LARGE,
+            422: Reply(
+                "Invalid input, or an unknown method, layer, class or baseline: one message per "
+                "field, naming it.",
+                ValidationErrors,
+            ),
+            503: Reply(
+                "The task queue is not reachable, or the picture decoder is busy with other "
+                "pictures (then with Retry-After); try again.",
+                headers=RETRY_AFTER,
+            ),
+        },
+        params=(RunPath,),
+        body={JSON_MIMETYPE: AttributionRequest, "multipart/form-data": AttributionUpload},
+        description=f"Methods: {METHODS_TEXT}. The .npz holds `input` (uint8, the input's height "
+        "and width) and `attribution` (float32, the same height and width): the raw per-pixel "
+        "attribution summed over the input's channels, not normalised, so Integrated Gradients' "
+        "completeness can be checked on it: its sum is the target class's probability at the "
+        "input minus at the baseline (black by default), within 1 %. With `sanity_check`, "
+        "`randomised` holds the same method's map on re-initialised weights and the result's "
+        "`sanity` says how alike the two are. A picture is converted like /activations does.",
     ),
     "download_artifact": Operation(
         "downloadArtifact",

@@ -22,7 +22,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
-from dashboard.api import activations, artifacts, compare, health, jobs, runs
+from dashboard.api import activations, artifacts, attributions, compare, health, jobs, runs
 from dashboard.api.common import STORE_KEY, json_response, store
 from dashboard.api.errors import ApiError
 from dashboard.api.openapi import build_openapi
@@ -63,6 +63,12 @@ ROUTES: tuple[tuple[str, str, Callable[..., Response], tuple[str, ...]], ...] = 
         "/runs/<run_id>/activations",
         "request_activations",
         activations.request_activations,
+        ("POST",),
+    ),
+    (
+        "/runs/<run_id>/attributions",
+        "request_attribution",
+        attributions.request_attribution,
         ("POST",),
     ),
     (
