@@ -24,17 +24,17 @@ from dashboard.api.common import (
     store,
 )
 from dashboard.api.errors import ApiError, invalid
+from dashboard.api.models import IMAGE_SIDE
 from dashboard.api.runs import run_layers
 from dashboard.service import run_actions
 from shared.artifacts import FILTERS_DIR, PROBE_DIR
+from shared.config import MAX_EPOCHS
 from shared.datasets import DatasetUnavailable, class_names, image_shape
 from shared.queue import BrokerUnavailable
 from shared.store import SUCCEEDED
 
-IMAGE_SIDE = 28
 FILTER_DIGITS = 6
 ACTIVATION_DIGITS = 4
-MAX_EPOCHS = 200  # RunConfig.epochs' upper bound
 
 
 def _conv_layers(run: dict[str, Any]) -> list[Any]:

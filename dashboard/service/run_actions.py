@@ -17,7 +17,7 @@ import numpy as np
 from dashboard.service.variants import VariantError, variant
 from shared import housekeeping, tasks
 from shared.artifacts import CACHE_DIR
-from shared.config import ConfigError, RunConfig, parse_config
+from shared.config import CONTROL_CHARS, MAX_NAME, ConfigError, RunConfig, parse_config
 from shared.datasets import class_names, image_shape, load_raw, unavailable_reason
 from shared.extraction_result import cache_rel, summarize
 from shared.queue import BrokerUnavailable, send
@@ -138,7 +138,6 @@ def retry_run(
     return new
 
 
-MAX_NAME = 120
 MAX_TAGS = 20
 MAX_NOTES = 5000
 TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]{0,31}")
@@ -146,7 +145,6 @@ TAG_RULE = (
     "up to 32 letters, digits and _ . : + - (starting with a letter or digit), such as "
     "'baseline' or 'lr:0.01'"
 )
-NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 NOTES_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # newlines and tabs are fine
 ANNOTATIONS = ("name", "tags", "notes")
 
@@ -172,7 +170,7 @@ def validate_annotations(data: Any) -> dict[str, Any]:
         name = data["name"]
         if not isinstance(name, str):
             errors.append({"field": "name", "message": "must be text (a JSON string)"})
-        elif NAME_CONTROL.search(name):
+        elif CONTROL_CHARS.search(name):
             errors.append(
                 {
                     "field": "name",
