@@ -18,7 +18,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 keras = pytest.importorskip("keras")
 
-from dashboard import service  # noqa: E402  (no TensorFlow there: only summarize_cached et al.)
+from dashboard.service import run_actions  # noqa: E402  (no TensorFlow there)
 from shared.artifacts import CACHE_DIR, CHECKPOINT_DIR, MODEL  # noqa: E402
 from shared.config import parse_config  # noqa: E402
 from shared.datasets import load_raw, to_model_input  # noqa: E402
@@ -345,7 +345,7 @@ def test_run_that_keeps_crashing_is_not_retried_forever(store):
 
 def request_extraction(store: RunStore, run_id: str, image: np.ndarray) -> tuple[str, str]:
     """What dashboard.service.run_actions.request_activations does, minus sending the task."""
-    digest = service.input_hash(image)
+    digest = run_actions.input_hash(image)
     store.files.save_array(run_id, f"{CACHE_DIR}/{digest}.input.npy", image)
     job_id = store.create_job("extract", run_id, {"run_id": run_id, "input_hash": digest})
     return job_id, digest
@@ -362,8 +362,8 @@ def test_extraction_agrees_with_the_model(store, trained):
         assert extract_job(store, job_id) == "succeeded"
         seconds = time.perf_counter() - started
         job = store.get_job(job_id)
-        arrays = store.files.load_arrays(run_id, service.cache_rel(digest))
-        assert job["result"] == service.summarize_cached(run_id, digest, arrays)
+        arrays = store.files.load_arrays(run_id, run_actions.cache_rel(digest))
+        assert job["result"] == run_actions.summarize_cached(run_id, digest, arrays)
         assert [k for k in arrays if k.startswith("layer:")] == [f"layer:{i.name}" for i in infos]
         for info in infos:
             assert arrays[f"layer:{info.name}"].dtype == np.float16
