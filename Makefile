@@ -53,4 +53,4 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m benchmarks --quick
 
 clean:
-	rm -rf $(VENV) var test-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var test-output .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
