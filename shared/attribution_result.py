@@ -30,6 +30,9 @@ Method = Literal["saliency", "smoothgrad", "integrated_gradients", "gradcam", "o
 BASELINES = ("black", "blur", "mean")  # Integrated Gradients' starting image
 DEFAULT_BASELINE = "black"
 MAX_FILES = 400  # attribution results kept per run; the oldest go first
+# Part of every cache key: raise it when a method computes something else for the same request,
+# so results stored by an earlier version are not answered as if they were new ones.
+VERSION = 2
 
 # The numbers behind each method (fixed: they are part of what a cached result means).
 SMOOTHGRAD_SAMPLES = 50
@@ -54,7 +57,8 @@ ABOUT = {
     "integrated_gradients": "(input − baseline) × the gradient averaged along the straight path "
     "from the baseline to the input; the pixels sum to f(input) − f(baseline)",
     "gradcam": "the conv layer's feature maps weighted by the mean gradient of the class score, "
-    "positive part, resized to the input",
+    "positive part, placed over the input pixels each cell sees (receptive-field centres, "
+    "bilinear)",
     "occlusion": f"how much the class probability drops when a {OCCLUSION_PATCH}×"
     f"{OCCLUSION_PATCH} black patch covers the pixel (averaged over the patches covering it, "
     f"every {OCCLUSION_STRIDE} pixels)",
@@ -129,7 +133,7 @@ def canonical(
 
 def attribution_key(digest: str, params: dict[str, Any]) -> str:
     """32 hex digits naming one result of one run: the input and the canonical parameters."""
-    text = json.dumps({"input": digest, **params}, sort_keys=True)
+    text = json.dumps({"input": digest, "version": VERSION, **params}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -333,3 +333,36 @@ def test_attribution_jobs_go_to_the_extraction_queue_and_are_recovered_like_extr
     import worker.tasks  # noqa: F401  (registers the tasks)
 
     assert app.tasks[tasks.ATTRIBUTE].name == tasks.ATTRIBUTE
+
+
+def test_gradcam_of_a_valid_conv_stays_over_the_pixels_it_looked_at():
+    """A 3×3 'valid' conv whose kernel picks the centre pixel: cell (i, j) sees pixel (i+1, j+1),
+    so the map, placed by receptive-field centres, is exactly the bright square again (a plain
+    resize of the 26×26 map to 28×28 would shift and smear it)."""
+    inputs = keras.Input((28, 28, 1))
+    conv = keras.layers.Conv2D(1, 3, activation="relu", name="conv2d_1")
+    dense = keras.layers.Dense(2, activation="softmax", name="dense_1")
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(conv(inputs))))
+    kernel = np.zeros((3, 3, 1, 1), np.float32)
+    kernel[1, 1] = 1.0
+    conv.set_weights([kernel, np.zeros(1, np.float32)])
+    w = np.zeros((26 * 26, 2), np.float32)
+    w[:, 1] = 1.0
+    dense.set_weights([w, np.zeros(2, np.float32)])
+    x = np.zeros((28, 28, 1), np.float32)
+    x[5:11, 14:20] = 1.0
+    cam = wa.gradcam(wa.Attributor(model), x, 1, "conv2d_1")
+    assert np.allclose(cam, x[..., 0], atol=1e-6)
+
+
+def test_receptive_grid_of_the_default_model():
+    """conv 3×3 → pool 2 → conv 3×3 ('valid'): cell i of conv2d_2 is centred on pixel 2i + 3.5."""
+    config, _ = parse_config({})
+    model = build_model(config)
+    for layer, offset, jump in (
+        ("conv2d_1", 1.0, 1.0),
+        ("maxpool2d_1", 1.5, 2.0),
+        ("conv2d_2", 3.5, 2.0),
+    ):
+        got_offset, got_jump = wa.receptive_grid(model, layer)
+        assert list(got_offset) == [offset, offset] and list(got_jump) == [jump, jump]

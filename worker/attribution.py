@@ -9,7 +9,8 @@ saved model:
   path from a baseline x′ (black by default, or the blurred input, or the dataset's mean image) to
   x, with the midpoint rule; the steps double until the pixels sum to p_c(x) − p_c(x′) within 1 %;
 - Grad-CAM (Selvaraju et al. 2017) on any conv layer: ReLU(Σ_k α_k A_k) with α_k the spatial mean
-  of ∂z_c/∂A_k (z_c the class score before the softmax), resized bilinearly to the input;
+  of ∂z_c/∂A_k (z_c the class score before the softmax), placed on the input's pixels by the
+  layer's receptive-field centres and interpolated bilinearly;
 - occlusion (Zeiler and Fergus 2014): the drop of p_c when a black patch covers the pixel,
   averaged over every patch position covering it.
 
@@ -245,11 +246,45 @@ def integrated_gradients(
     return attribution, check
 
 
+def _pair(value: Any) -> tuple[int, int]:
+    return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def receptive_grid(model: keras.Model, layer: str) -> tuple[np.ndarray, np.ndarray]:
+    """Where the centres of `layer`'s output cells fall on the input, per axis: (offset, jump)
+    in input pixels, so cell i is centred on pixel offset + i × jump. Convolutions and poolings
+    move and spread the grid; every other layer keeps it."""
+    offset, jump = np.zeros(2), np.ones(2)
+    for item in model.layers:
+        window = None
+        if isinstance(item, keras.layers.Conv2D):
+            window = _pair(item.kernel_size)
+        elif isinstance(item, keras.layers.MaxPooling2D | keras.layers.AveragePooling2D):
+            window = _pair(item.pool_size)
+        if window is not None:
+            k, stride = np.array(window, float), np.array(_pair(item.strides), float)
+            before = (
+                np.floor(np.maximum(k - stride, 0) / 2) if item.padding == "same" else np.zeros(2)
+            )
+            offset = offset + ((k - 1) / 2 - before) * jump
+            jump = jump * stride
+        if item.name == layer:
+            break
+    return offset, jump
+
+
 def gradcam(att: Attributor, x: np.ndarray, target: int, layer: str) -> np.ndarray:
+    """Grad-CAM of `layer`, brought to the input's pixels: each pixel reads the map bilinearly at
+    its place on the layer's grid of receptive-field centres (clamped at the edges), so a cell
+    stays over the pixels it looked at (a plain resize would stretch an 11×11 map past them)."""
     cam, _maps, _weights = att.gradcam(layer)(tf.constant(x[None]), tf.constant(target, tf.int32))
-    size = att.input_shape[:2]
-    resized = tf.image.resize(cam[None, :, :, None], size, method="bilinear")
-    return resized.numpy()[0, :, :, 0].astype(np.float32)
+    offset, jump = receptive_grid(att.model, layer)
+    h, w = att.input_shape[:2]
+    rows = (np.arange(h) - offset[0]) / jump[0]
+    cols = (np.arange(w) - offset[1]) / jump[1]
+    grid = np.meshgrid(rows, cols, indexing="ij")
+    placed = ndimage.map_coordinates(cam.numpy().astype(np.float64), grid, order=1, mode="nearest")
+    return placed.astype(np.float32)
 
 
 def occlusion_images(
