@@ -31,6 +31,7 @@ NAV_PAGES = (
     ("nav.new", "/new"),
     ("nav.sweep", "/sweep"),
     ("nav.compare", "/compare"),
+    ("nav.datasets", "/datasets"),
     ("nav.glossary", "/glossary"),
 )
 

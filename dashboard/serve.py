@@ -29,8 +29,10 @@ def waitress_options(settings: Settings) -> dict[str, Any]:
     return {
         "threads": THREADS,
         "ident": "cnnlens",
-        # waitress refuses a body of this size or more; Flask allows max_request_bytes itself.
-        "max_request_body_size": settings.max_request_bytes + 1,
+        # waitress refuses a body of this size or more; Flask allows max_request_bytes itself,
+        # except on POST /api/datasets, whose uploads may reach CNNLENS_DATASET_MAX_BYTES (waitress
+        # spools a large body to a temporary file, not memory; lower that setting to lower this).
+        "max_request_body_size": max(settings.max_request_bytes, settings.dataset_max_bytes) + 1,
         "connection_limit": CONNECTIONS,
         "channel_timeout": CHANNEL_TIMEOUT,
         "expose_tracebacks": False,

@@ -85,6 +85,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     for verb in ("cancel", "delete"):
         sub.add_parser(verb, help=f"{verb} a run").add_argument("run_id")
+
+    imported = sub.add_parser(
+        "import-model", help="import a .keras model trained elsewhere as a run, and evaluate it"
+    )
+    imported.add_argument("file", type=Path, help="what model.save('model.keras') wrote")
+    imported.add_argument("--dataset", required=True, help="the dataset it was trained for")
+    imported.add_argument("--name", help="the run's name (default: the model's own)")
+    imported.add_argument("--watch", action="store_true", help="then follow its evaluation")
+
+    datasets = sub.add_parser("datasets", help="the built-in and imported datasets")
+    datasets.add_argument("--json", action="store_true", help="print the API's JSON")
+    imp = sub.add_parser(
+        "import-dataset", help="import a .npz or a .zip of class folders as a dataset"
+    )
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--name", required=True, help="the dataset's name")
+    imp.add_argument(
+        "--test-fraction",
+        type=float,
+        help="a zip of class folders without train/ and test/: the share kept for testing "
+        "(default 0.2)",
+    )
+    imp.add_argument("--watch", action="store_true", help="then follow the import until it ends")
+    show = sub.add_parser("dataset", help="one dataset: shape, classes, counts, status")
+    show.add_argument("dataset_id")
+    sub.add_parser("delete-dataset", help="delete an imported dataset no run uses").add_argument(
+        "dataset_id"
+    )
     return parser
 
 
@@ -98,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](client, args)
     except ApiError as exc:
         if exc.errors:
-            print("error: the server rejected the run config:", file=sys.stderr)
+            what = {"import-model": "model"}.get(
+                args.command, "dataset" if "dataset" in args.command else "run config"
+            )
+            print(f"error: the server rejected the {what}:", file=sys.stderr)
             for e in exc.errors:
                 print(f"  {e.get('field')}: {e.get('message')}", file=sys.stderr)
             return EXIT_USAGE
@@ -219,6 +250,16 @@ def progress_line(run: dict[str, Any]) -> str:
     return "  ".join([*parts, run["status"]])
 
 
+def cmd_import_model(client: CnnLensClient, args: argparse.Namespace) -> int:
+    if not args.file.is_file():
+        raise UsageError(f"{args.file} is not a file")
+    run = client.import_model(args.file, args.dataset, args.name)
+    print(f"{run['id']}  {run['status']}  {run['architecture']}  (imported: {run['name']})")
+    if run.get("warning"):
+        print(f"warning: {run['warning']}", file=sys.stderr)
+    return follow(client, run["id"]) if args.watch else EXIT_OK
+
+
 def cmd_download(client: CnnLensClient, args: argparse.Namespace) -> int:
     dest = args.output or Path.cwd()
     path = client.download(args.run_id, args.name, dest)
@@ -256,6 +297,68 @@ def cmd_delete(client: CnnLensClient, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_datasets(client: CnnLensClient, args: argparse.Namespace) -> int:
+    rows = client.datasets()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return EXIT_OK
+    for row in rows:
+        print(dataset_line(row))
+    return EXIT_OK
+
+
+def dataset_line(row: dict[str, Any]) -> str:
+    shape = "×".join(str(v) for v in row.get("shape") or []) or "—"
+    classes = row.get("num_classes") or "—"
+    status = row["status"]
+    if status == "importing":
+        status = f"importing {float(row.get('progress') or 0):.0%}"
+    return f"{row['id']:32}  {status:14}  {shape:9}  {classes!s:>3} classes  {row.get('name', '')}"
+
+
+def cmd_import_dataset(client: CnnLensClient, args: argparse.Namespace) -> int:
+    if not args.file.is_file():
+        raise UsageError(f"{args.file} is not a file")
+    row = client.import_dataset(args.file, args.name, args.test_fraction)
+    print(dataset_line(row))
+    if not args.watch:
+        return EXIT_OK
+    last = [""]
+
+    def show(current: dict[str, Any]) -> None:
+        line = dataset_line(current)
+        if line != last[0]:
+            print(line, file=sys.stderr)
+            last[0] = line
+
+    final = client.wait_dataset(row["id"], on_progress=show)
+    if final["status"] != "ready":
+        print(f"error: {final.get('error') or 'the import failed'}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_dataset(client: CnnLensClient, args: argparse.Namespace) -> int:
+    row = client.dataset(args.dataset_id)
+    print(dataset_line(row))
+    if row.get("classes"):
+        print("classes: " + ", ".join(str(c) for c in row["classes"]))
+    counts = row.get("counts") or {}
+    if counts:
+        print(f"images:  {counts['train']:,} training, {counts['test']:,} test")
+    for note in row.get("notes") or []:
+        print(f"note:    {note}")
+    if row.get("error"):
+        print(f"error:   {row['error']}")
+    return EXIT_OK
+
+
+def cmd_delete_dataset(client: CnnLensClient, args: argparse.Namespace) -> int:
+    client.delete_dataset(args.dataset_id)
+    print(f"{args.dataset_id}  deleted")
+    return EXIT_OK
+
+
 def _num(value: Any) -> str:
     return "—" if value is None else f"{float(value):.4f}"
 
@@ -272,6 +375,11 @@ COMMANDS = {
     "compare": cmd_compare,
     "cancel": cmd_cancel,
     "delete": cmd_delete,
+    "import-model": cmd_import_model,
+    "datasets": cmd_datasets,
+    "import-dataset": cmd_import_dataset,
+    "dataset": cmd_dataset,
+    "delete-dataset": cmd_delete_dataset,
 }
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ REQUESTED_WITH = "X-Requested-With"
 # Answers after which a submit may have reached the server although its answer did not reach us
 # (0: no connection or a timeout): retried with the same key, which the server deduplicates.
 RETRY_STATUSES = (0, 502, 503, 504)
+Rows = list[dict[str, Any]]  # (in the class, `list` is the method of that name)
 
 
 class ApiError(Exception):
@@ -143,6 +144,83 @@ class CnnLensClient:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         return dest
+
+    # --- datasets --------------------------------------------------------------------------
+    def datasets(self) -> Rows:
+        """The built-in and imported datasets."""
+        return self._request("GET", "/datasets").json()["datasets"]
+
+    def dataset(self, dataset_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/datasets/{_segment(dataset_id)}").json()
+
+    def import_dataset(
+        self,
+        path: str | Path,
+        name: str,
+        test_fraction: float | None = None,
+        timeout: float = 600.0,
+    ) -> dict[str, Any]:
+        """Upload a .npz or a .zip of class folders; the answer is the dataset, `importing`.
+        The file is streamed from disk; an upload of hundreds of MB gets `timeout` seconds."""
+        path = Path(path)
+        form: dict[str, str] = {"name": name}
+        if test_fraction is not None:
+            form["test_fraction"] = str(test_fraction)
+        with open(path, "rb") as fh:
+            files = {"file": (path.name, fh, "application/octet-stream")}
+            url = f"{self.base_url}/api/datasets"
+            try:
+                resp = self.session.post(url, data=form, files=files, timeout=timeout)
+            except requests.RequestException as exc:
+                raise ApiError(
+                    0, f"cannot reach CNN Lens at {self.base_url} ({type(exc).__name__})"
+                ) from exc
+        if resp.status_code >= 400:
+            raise _error_from(resp)
+        return resp.json()
+
+    def wait_dataset(
+        self,
+        dataset_id: str,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        interval: float = 1.0,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the import is ready or failed, and return the dataset."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            row = self.dataset(dataset_id)
+            if on_progress is not None:
+                on_progress(row)
+            if row["status"] != "importing":
+                return row
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"dataset {dataset_id} is still importing after {timeout:g} s")
+            time.sleep(interval)
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        self._request("DELETE", f"/datasets/{_segment(dataset_id)}")
+
+    # --- imported models -------------------------------------------------------------------
+    def import_model(
+        self, path: str | Path, dataset: str, name: str | None = None, timeout: float = 120.0
+    ) -> dict[str, Any]:
+        """Upload a .keras file trained elsewhere; the answer is its run (origin `imported`,
+        queued until a worker has evaluated it: follow it with `wait`)."""
+        path = Path(path)
+        form = {"dataset": dataset, **({"name": name} if name else {})}
+        with open(path, "rb") as fh:
+            files = {"model": (path.name, fh, "application/octet-stream")}
+            url = f"{self.base_url}/api/models"
+            try:
+                resp = self.session.post(url, data=form, files=files, timeout=timeout)
+            except requests.RequestException as exc:
+                raise ApiError(
+                    0, f"cannot reach CNN Lens at {self.base_url} ({type(exc).__name__})"
+                ) from exc
+        if resp.status_code >= 400:
+            raise _error_from(resp)
+        return resp.json()
 
     # --- comparing -------------------------------------------------------------------------
     def compare(self, run_a: str, run_b: str) -> dict[str, Any]:

@@ -8,8 +8,9 @@
 reported as unavailable.
 
 Imported datasets (`shared.dataset_import`) are named by their id (32 hex digits) and live in
-`<data dir>/datasets/<id>/`: `data.npz` (the four arrays) and `meta.json` (name, classes, shape,
-counts), written in that order, each atomically; `meta.json` is what makes one usable.
+`<data dir>/datasets/<id>/`: `x_train.npy`, `y_train.npy`, `x_test.npy`, `y_test.npy` (uint8), then
+`meta.json` (name, classes, shape, counts), each written atomically; `meta.json` is what makes one
+usable. The arrays are opened memory-mapped, so the dashboard reads only the images it shows.
 
 Images are uint8: (N, H, W) for grayscale, (N, H, W, 3) for colour; `to_model_input` gives the
 model (N, H, W, C) floats in [0, 1].
@@ -58,7 +59,7 @@ def keras_cache_dir() -> Path:
 
 DATASET_ID_RE = re.compile(r"^[0-9a-f]{32}$")  # an imported dataset's id, like a run's
 META = "meta.json"
-DATA = "data.npz"
+ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,8 @@ def unavailable_reason(name: str) -> str | None:
     if name == synthetic.NAME:
         return None  # generated when first needed
     if is_dataset_id(name):
-        if describe(name) is None or not (imported_dir(name) / DATA).exists():
+        folder = imported_dir(name)
+        if describe(name) is None or not all((folder / f"{a}.npy").exists() for a in ARRAYS):
             return (
                 f"there is no ready imported dataset with id '{name}' (it may still be importing, "
                 "have failed, or have been deleted); see the Datasets page"
@@ -239,8 +241,11 @@ def load_raw(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     if name == synthetic.NAME:
         return synthetic.load_or_build(datasets_dir() / "builtin")
     if is_dataset_id(name):
-        with np.load(imported_dir(name) / DATA, allow_pickle=False) as npz:
-            return npz["x_train"], npz["y_train"], npz["x_test"], npz["y_test"]
+        where = imported_dir(name)
+        xtr, ytr, xte, yte = (
+            np.load(where / f"{a}.npy", mmap_mode="r", allow_pickle=False) for a in ARRAYS
+        )
+        return xtr, ytr, xte, yte
     if name in ("mnist-sample", "mnist"):
         path = (
             PACKAGE_DATA / "mnist-10k.npz"

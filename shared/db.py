@@ -93,6 +93,24 @@ jobs = Table(
     Column("started_at", Float),
 )
 
+# Imported datasets (migration 0005, shared/store_datasets.py); their arrays live on disk in
+# <data dir>/datasets/<id>/.
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(120), nullable=False),
+    Column("status", String(16), nullable=False),  # importing, ready, failed
+    Column("source", String(8), nullable=False),  # npz or zip
+    Column("job_id", String(32)),
+    Column("progress", Float, nullable=False, default=0.0, server_default="0"),
+    Column("meta", Text),  # JSON: classes, shape, counts, notes (once ready)
+    Column("error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Index("ix_datasets_created_at", "created_at"),
+)
+
 
 def make_engine(url: str, pooled: bool = True, timeout: float = 30) -> Engine:
     """An engine for `url`. `pooled=False` keeps no connection open between uses (a process

@@ -46,6 +46,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             tasks.ATTRIBUTE: {"queue": tasks.EXTRACTION_QUEUE},
             tasks.CKA: {"queue": tasks.ANALYSIS_QUEUE},
             tasks.STATS: {"queue": tasks.ANALYSIS_QUEUE},
+            tasks.IMPORT_DATASET: {"queue": tasks.ANALYSIS_QUEUE},
         },
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,

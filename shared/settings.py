@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     auth_user: str | None = Field(None, alias="CNNLENS_AUTH_USER")
     auth_password: str | None = Field(None, alias="CNNLENS_AUTH_PASSWORD")
     max_request_bytes: int = Field(8 * 1024 * 1024, alias="CNNLENS_MAX_REQUEST_BYTES")
+    # Dataset imports (POST /api/datasets, shared/dataset_import.py): the largest upload, which
+    # is also the most its images may take decoded (uint8), and the most images it may hold.
+    dataset_max_bytes: int = Field(500 * 1024 * 1024, ge=1, alias="CNNLENS_DATASET_MAX_BYTES")
+    dataset_max_images: int = Field(200_000, ge=10, alias="CNNLENS_DATASET_MAX_IMAGES")
 
     worker_concurrency: int = Field(1, alias="CNNLENS_WORKER_CONCURRENCY")
     # Trainings one pool process runs before it is replaced by a fresh one (Celery's

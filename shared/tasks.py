@@ -12,6 +12,10 @@ STATS = "cnnlens.stats"  # per-filter statistics of one run on the probe batch
 # goes to the extraction queue and its warm worker, like an extraction.
 ATTRIBUTE = "cnnlens.attribute"
 
+# Reading an uploaded dataset (worker/dataset_jobs.py): numpy and Pillow for seconds to minutes,
+# rare, no TensorFlow; it goes to the analysis queue, between comparison jobs.
+IMPORT_DATASET = "cnnlens.import_dataset"
+
 TRAINING_QUEUE = "training"
 EXTRACTION_QUEUE = "extraction"
 # CKA and filter statistics take seconds; a user's one-image extraction takes tens of ms. They get

@@ -436,6 +436,8 @@ def test_revision_0001_is_exactly_shared_db(empty_url):
             ("add_column", "request_hash"),
             ("add_column", "attempts"),  # jobs.attempts and jobs.started_at: 0004
             ("add_column", "started_at"),
+            ("add_table", "datasets"),  # imported datasets: 0005
+            ("add_index", "ix_datasets_created_at"),
         }, diff
         migrate.upgrade(engine)
         with engine.connect() as conn:

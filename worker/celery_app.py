@@ -92,7 +92,7 @@ def _worker_config() -> dict:
     }
 
 
-app = Celery("cnnlens", include=["worker.tasks"])
+app = Celery("cnnlens", include=["worker.tasks", "worker.dataset_tasks"])
 app.conf.update(celery_config(get_settings()))
 app.conf.update(_worker_config())
 

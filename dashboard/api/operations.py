@@ -44,6 +44,13 @@ from dashboard.api.models_attribution import (
     AttributionUpload,
 )
 from dashboard.api.models_compare import CkaCached, FilterAlignment, FilterStatsCached
+from dashboard.api.models_datasets import (
+    Dataset,
+    DatasetDeleted,
+    DatasetList,
+    DatasetPath,
+    DatasetUpload,
+)
 from dashboard.api.params import (
     ArtifactPath,
     CompareEpochQuery,
@@ -401,6 +408,52 @@ OPERATIONS: dict[str, Operation] = {
         },
         params=(RunPath, ArtifactPath),
         description="Anything else — '..', absolute paths, other files — is a 404.",
+    ),
+    "list_datasets": Operation(
+        "listDatasets",
+        "Every dataset runs can use: the built-in ones, then the imported ones, newest first.",
+        {200: Reply("The datasets.", DatasetList)},
+    ),
+    "create_dataset": Operation(
+        "createDataset",
+        "Import a dataset from a .npz or a .zip of class folders (multipart).",
+        {
+            202: Reply(
+                "Accepted: the dataset, `importing`; its job reads the archive on an analysis "
+                "worker (poll the dataset or the job).",
+                Dataset,
+                headers={"Location": {"schema": {"type": "string"}, "description": "Its URL."}},
+            ),
+            413: Reply("The upload is over CNNLENS_DATASET_MAX_BYTES."),
+            415: Reply("Not a multipart form."),
+            422: Reply(
+                "No name, no file, a file that is neither .npz nor .zip, or an archive that is "
+                "truncated, not an archive or hostile (the message says which); nothing is kept.",
+                ValidationErrors,
+            ),
+            503: BUSY,
+        },
+        body={"multipart/form-data": DatasetUpload},
+        description="Everything else the import refuses (mixed shapes it cannot resize, empty "
+        "classes, labels out of range, test classes the training set lacks, non-images, zip "
+        "bombs, paths that climb out, symlinks) ends the dataset `failed` with a sentence in "
+        "`error`, and its files are removed.",
+    ),
+    "get_dataset": Operation(
+        "getDataset",
+        "One dataset: status, shape, classes, counts, notes.",
+        {200: Reply("The dataset.", Dataset), 404: Reply("No dataset with this id or name.")},
+        params=(DatasetPath,),
+    ),
+    "delete_dataset": Operation(
+        "deleteDataset",
+        "Delete an imported dataset and its files.",
+        {
+            200: Reply("Deleted.", DatasetDeleted),
+            404: Reply("No imported dataset with this id."),
+            409: Reply("Runs use it (delete them first), or it is built in."),
+        },
+        params=(DatasetPath,),
     ),
     "get_job": Operation(
         "getJob",

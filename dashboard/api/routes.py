@@ -22,7 +22,16 @@ from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
-from dashboard.api import activations, artifacts, attributions, compare, health, jobs, runs
+from dashboard.api import (
+    activations,
+    artifacts,
+    attributions,
+    compare,
+    datasets,
+    health,
+    jobs,
+    runs,
+)
 from dashboard.api.common import STORE_KEY, json_response, store
 from dashboard.api.errors import ApiError
 from dashboard.api.openapi import build_openapi
@@ -78,6 +87,10 @@ ROUTES: tuple[tuple[str, str, Callable[..., Response], tuple[str, ...]], ...] = 
         ("GET",),
     ),
     ("/jobs/<job_id>", "get_job", jobs.get_job, ("GET",)),
+    ("/datasets", "list_datasets", datasets.list_datasets, ("GET",)),
+    ("/datasets", "create_dataset", datasets.create_dataset, ("POST",)),
+    ("/datasets/<dataset_id>", "get_dataset", datasets.get_dataset, ("GET",)),
+    ("/datasets/<dataset_id>", "delete_dataset", datasets.delete_dataset, ("DELETE",)),
     ("/runs/<run_id>/filter-stats", "filter_stats", compare.filter_stats, ("GET",)),
     ("/compare/filters", "compare_filters", compare.compare_filters, ("GET",)),
     ("/compare/cka", "compare_cka", compare.compare_cka, ("GET",)),

@@ -27,7 +27,7 @@ from dashboard.api.common import (
 from dashboard.api.errors import ApiError, invalid
 from dashboard.service import run_actions
 from shared.config import ConfigError, LayerInfo, RunConfig, field_path, infer_layers
-from shared.datasets import DATASETS
+from shared.datasets import DATASETS, is_dataset_id
 from shared.housekeeping import QueueFull
 from shared.idempotency import HEADER, IdempotencyConflict
 from shared.store import FINISHED, STATUSES
@@ -140,9 +140,11 @@ def list_runs() -> Response:
             "status", f"unknown status {shown(status)}; use one of: {', '.join(STATUSES)}"
         )
     dataset = request.args.get("dataset")
-    if dataset is not None and dataset not in DATASETS:
+    if dataset is not None and dataset not in DATASETS and not is_dataset_id(dataset):
         raise invalid(
-            "dataset", f"unknown dataset {shown(dataset)}; use one of: {', '.join(DATASETS)}"
+            "dataset",
+            f"unknown dataset {shown(dataset)}; use one of: {', '.join(DATASETS)}, or an "
+            "imported dataset's id",
         )
     name = request.args.get("name")
     if name is not None and len(name) > MAX_NAME_FILTER:

@@ -12,6 +12,8 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import html
 
+from dashboard.service import datasets as dataset_service
+from dashboard.state import get_store
 from dashboard.ui import components, layer_editor
 from dashboard.ui.i18n import t
 from shared.datasets import DATASETS, unavailable_reason
@@ -60,6 +62,12 @@ def dataset_options() -> tuple[list[dict[str, Any]], list[Any]]:
                     className="lens-faint lens-why",
                 )
             )
+    # Imported datasets that are ready, by name (their id is the config's value).
+    for row in dataset_service.ready_imported(get_store()):
+        h, w, c = row["shape"]
+        kind = t("datasets.rgb" if c == 3 else "datasets.gray")
+        label = t("form.dataset_imported", name=row["name"], h=h, w=w, kind=kind)
+        options.append({"label": label, "value": row["id"], "disabled": False})
     return options, notes
 
 

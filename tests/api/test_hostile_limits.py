@@ -118,7 +118,8 @@ class Served:
 
 @pytest.fixture
 def served(make_dashboard, tmp_path):
-    app, store = make_dashboard(CNNLENS_MAX_REQUEST_BYTES=1000)
+    # waitress gets the larger of the request and dataset-upload limits (dashboard/serve.py).
+    app, store = make_dashboard(CNNLENS_MAX_REQUEST_BYTES=1000, CNNLENS_DATASET_MAX_BYTES=1000)
     server = Served(app, store.settings)
     yield server, store
     server.close()

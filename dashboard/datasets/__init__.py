@@ -1,0 +1,1 @@
+"""The Datasets page's parts: the catalogue table, one dataset's card, the import form."""
