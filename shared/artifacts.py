@@ -33,6 +33,7 @@ FILTERS_DIR = "filters"  # <layer>.npy final kernels; epochs/<layer>.npy stacked
 PROBE_DIR = "activations/probe"  # <layer>.npy float16 (n_probe, ...), inputs.npy, labels.npy
 CACHE_DIR = "activations/cache"  # <input hash>.npz for extraction results
 CHECKPOINT_DIR = "checkpoint"  # Keras BackupAndRestore state while training
+WEIGHTS_DIR = "weights"  # epoch-<e>.npz: every epoch's full weights, small models only
 
 
 def new_id() -> str:

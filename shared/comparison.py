@@ -11,6 +11,7 @@ that computes one has an id derived from what it computes, so asking twice queue
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 PROBE_BATCH = 500
 # A job holds every layer's float32 output for the whole probe batch (both runs' for CKA) before
@@ -24,13 +25,25 @@ ANALYSIS_DIR = "analysis"
 FILTER_STATS = f"{ANALYSIS_DIR}/filter_stats.json"  # per-filter statistics of every conv layer
 CKA_DIR = f"{ANALYSIS_DIR}/cka"  # <other run id>.json: CKA of this run's layers against another's
 
+EPOCH_CKA = f"{ANALYSIS_DIR}/cka_epochs.json"  # each layer after every epoch vs. the final one
+FILTERS_DIR = f"{ANALYSIS_DIR}/filters"  # <layer>-<k>.json and .png: one filter's page
+
 CKA_KIND = "cka"
 STATS_KIND = "stats"
+EPOCH_CKA_KIND = "cka_epochs"
+FILTER_KIND = "filter"
 
 
 def cka_rel(other_id: str) -> str:
     """Where run A keeps its CKA matrix against run B (rows: A's layers, columns: B's)."""
     return f"{CKA_DIR}/{other_id}.json"
+
+
+def cka_complete(result: dict[str, Any] | None) -> bool:
+    """Whether a stored CKA answer is the final one: minibatch CKA over the whole test set with
+    its confidence interval (`lower`, `upper`). The probe-batch answer a job writes first, and
+    files from before intervals existed, have none."""
+    return isinstance(result, dict) and result.get("lower") is not None
 
 
 def _job_id(*parts: str) -> str:
@@ -44,6 +57,20 @@ def cka_job_id(run_a: str, run_b: str) -> str:
 
 def stats_job_id(run_id: str) -> str:
     return _job_id(STATS_KIND, run_id)
+
+
+def epoch_cka_job_id(run_id: str) -> str:
+    return _job_id(EPOCH_CKA_KIND, run_id)
+
+
+def filter_rel(layer: str, k: int, ext: str = "json") -> str:
+    """Where a run keeps the analysis of filter k of a conv layer (json) and its activation-
+    maximisation image (png)."""
+    return f"{FILTERS_DIR}/{layer}-{k}.{ext}"
+
+
+def filter_job_id(run_id: str, layer: str, k: int) -> str:
+    return _job_id(FILTER_KIND, run_id, layer, str(k))
 
 
 def probe_batch_size(test_images: int, values_per_image: int) -> int:

@@ -46,6 +46,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             tasks.ATTRIBUTE: {"queue": tasks.EXTRACTION_QUEUE},
             tasks.CKA: {"queue": tasks.ANALYSIS_QUEUE},
             tasks.STATS: {"queue": tasks.ANALYSIS_QUEUE},
+            tasks.CKA_EPOCHS: {"queue": tasks.ANALYSIS_QUEUE},
+            tasks.FILTER: {"queue": tasks.ANALYSIS_QUEUE},
             tasks.IMPORT_DATASET: {"queue": tasks.ANALYSIS_QUEUE},
         },
         "worker_hijack_root_logger": False,

@@ -8,6 +8,8 @@ EXTRACT = "cnnlens.extract"
 RECOVER = "cnnlens.recover"
 CKA = "cnnlens.cka"  # layer similarity of two runs on the probe batch
 STATS = "cnnlens.stats"  # per-filter statistics of one run on the probe batch
+CKA_EPOCHS = "cnnlens.cka_epochs"  # one run's layers after every epoch against the final ones
+FILTER = "cnnlens.filter"  # one filter's page: top images, selectivity, ablation, twins, picture
 # Which pixels counted for a class (worker/attribution.py): one input, tens of ms warm, so it
 # goes to the extraction queue and its warm worker, like an extraction.
 ATTRIBUTE = "cnnlens.attribute"
@@ -23,4 +25,11 @@ EXTRACTION_QUEUE = "extraction"
 ANALYSIS_QUEUE = "analysis"
 
 # The task that does each kind of job (`jobs.kind`), for whoever sends a job again.
-JOB_TASKS = {"extract": EXTRACT, "attribute": ATTRIBUTE, "stats": STATS, "cka": CKA}
+JOB_TASKS = {
+    "extract": EXTRACT,
+    "attribute": ATTRIBUTE,
+    "stats": STATS,
+    "cka": CKA,
+    "cka_epochs": CKA_EPOCHS,
+    "filter": FILTER,
+}

@@ -92,6 +92,62 @@ def test_cka_of_two_runs_and_their_filter_stats(store, runs):
     assert len(stats["layers"][1]["filters"]) == 32
 
 
+def test_cka_over_the_whole_test_set_with_intervals(store, runs, monkeypatch):
+    """The job writes the probe-batch answer first, then the minibatch CKA of every test image
+    with its bootstrap interval, which an independent recomputation of the same minibatches
+    (plain numpy HSIC from its definition in matrix form) reproduces."""
+    import worker.compare_jobs as jobs
+
+    a, b = runs
+    seen = []
+    real = jobs.full_test_set_cka
+
+    def spy(*args, **kwargs):
+        seen.append(store.files.read_json(a, comparison.cka_rel(b)))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "full_test_set_cka", spy)
+    store.files.remove(a, comparison.cka_rel(b))
+    job_id = store.create_job(comparison.CKA_KIND, a, {"a": a, "b": b}, "c" * 32)
+    assert cka_job(store, job_id) == "succeeded"
+    first = seen[0]  # what a reader saw while the whole test set was measured
+    assert first["estimator"] == "probe" and first["lower"] is None and first["upper"] is None
+    assert not comparison.cka_complete(first)
+    result = store.get_job(job_id)["result"]
+    assert comparison.cka_complete(result) and result["estimator"] == "minibatch-unbiased"
+    assert result["test_images"] == 2000 and result["batches"] == 20 and result["level"] == 0.95
+    assert result["probe_matrix"] == first["matrix"]
+    matrix, lower, upper = (np.asarray(result[k]) for k in ("matrix", "lower", "upper"))
+    assert matrix.shape == lower.shape == upper.shape == (5, 5)
+    assert (lower <= matrix + 1e-9).all() and (matrix <= upper + 1e-9).all()
+    assert (upper - lower).max() < 0.2 and (upper - lower).max() > 0
+
+    # Cell (conv2d_2 of a, dense_1 of b), recomputed from scratch.
+    images = probe_images("mnist-sample", 2000)
+    cache = ModelCache()
+    hsic = {"ab": [], "aa": [], "bb": []}
+    for start in range(0, 2000, 100):
+        x = layer_outputs(store, a, images[start : start + 100], cache)["conv2d_2"]
+        y = layer_outputs(store, b, images[start : start + 100], cache)["dense_1"]
+        grams = {}
+        for key, v in (("a", x), ("b", y)):
+            f = v.reshape(len(v), -1).astype(np.float64)
+            k = f @ f.T
+            np.fill_diagonal(k, 0)
+            grams[key] = k
+        n, one = 100, np.ones(100)
+        for pair in hsic:
+            k, l_ = grams[pair[0]], grams[pair[1]]
+            value = (
+                np.trace(k @ l_)
+                + (one @ k @ one) * (one @ l_ @ one) / ((n - 1) * (n - 2))
+                - 2 / (n - 2) * (one @ k @ l_ @ one)
+            ) / (n * (n - 3))
+            hsic[pair].append(value)
+    expected = np.mean(hsic["ab"]) / np.sqrt(np.mean(hsic["aa"]) * np.mean(hsic["bb"]))
+    assert matrix[2, 4] == pytest.approx(expected, abs=1e-5)
+
+
 def test_stats_job_writes_every_conv_layer(store, runs):
     run_id = runs[0]
     job_id = store.create_job(comparison.STATS_KIND, run_id, {"run_id": run_id})

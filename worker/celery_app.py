@@ -43,6 +43,8 @@ JOB_TIME_LIMITS: dict[str, float] = {
     "attribute": EXTRACT_TIME_LIMIT,
     "stats": COMPARE_TIME_LIMIT,
     "cka": COMPARE_TIME_LIMIT,
+    "cka_epochs": COMPARE_TIME_LIMIT,
+    "filter": COMPARE_TIME_LIMIT,
 }
 
 
@@ -73,7 +75,7 @@ def _worker_config() -> dict:
                     "time_limit": COMPARE_TIME_LIMIT,
                     "soft_time_limit": _soft_limit(COMPARE_TIME_LIMIT),
                 }
-                for name in (tasks.CKA, tasks.STATS)
+                for name in (tasks.CKA, tasks.STATS, tasks.CKA_EPOCHS, tasks.FILTER)
             },
         },
         # The recovery sweep, sent by Celery beat embedded in the extraction worker (`-B`). The

@@ -22,11 +22,13 @@ from shared.config import LayerInfo, RunConfig, activation_values, infer_layers
 from shared.datasets import DatasetUnavailable, load_raw, to_model_input
 from shared.store import FAILED, RUNNING, SUCCEEDED, RunStore
 from worker.extraction import MODELS, ExtractionError, ModelCache
+from worker.similarity import full_test_set_cka
 
 log = logging.getLogger(__name__)
 
 FORWARD_BATCH = 100  # images per forward call: big enough to be efficient, small in memory
 DIGITS = 6
+PROBE_ESTIMATOR = "probe"
 
 
 class Refused(ExtractionError):
@@ -147,6 +149,10 @@ def compute_cka(
         "layers_a": result["layers_a"],
         "layers_b": result["layers_b"],
         "matrix": matrix,
+        # the fast first answer: the whole test set's estimate and its interval replace it
+        "estimator": PROBE_ESTIMATOR,
+        "lower": None,
+        "upper": None,
     }
     stats = {}
     if count == stats_batch_size(test_images, infos_a) == stats_batch_size(test_images, infos_b):
@@ -201,7 +207,9 @@ def stats_job(store: RunStore, job_id: str, cache: ModelCache = MODELS) -> str |
 
 
 def cka_job(store: RunStore, job_id: str, cache: ModelCache = MODELS) -> str | None:
-    """CKA of runs (a, b), cached in a's folder as analysis/cka/<b>.json."""
+    """CKA of runs (a, b), cached in a's folder as analysis/cka/<b>.json: first on the probe
+    batch (written at once, the fast answer), then minibatch CKA over the whole test set with
+    bootstrap intervals, which replaces it."""
     job = store.get_job(job_id)
     if job is None:
         return None
@@ -209,15 +217,21 @@ def cka_job(store: RunStore, job_id: str, cache: ModelCache = MODELS) -> str | N
     if not (is_run_id(run_a) and is_run_id(run_b)):
         store.set_job(job_id, FAILED, error="the job does not name two runs")
         return FAILED
-    if job["status"] == SUCCEEDED and store.files.exists(run_a, comparison.cka_rel(run_b)):
+    rel = comparison.cka_rel(run_b)
+    if job["status"] == SUCCEEDED and comparison.cka_complete(store.files.read_json(run_a, rel)):
         return SUCCEEDED
     store.set_job(job_id, RUNNING)
     try:
         summary, stats = compute_cka(store, run_a, run_b, cache)
-        store.files.write_json(run_a, comparison.cka_rel(run_b), summary)
+        store.files.write_json(run_a, rel, summary)
         for run_id, run_stats in stats.items():
             if not store.files.exists(run_id, comparison.FILTER_STATS):
                 store.files.write_json(run_id, comparison.FILTER_STATS, run_stats)
+        if _forget_deleted(store, run_a, run_b):
+            return None
+        full = full_test_set_cka(store, run_a, run_b, _test_images(summary["dataset"]), cache)
+        summary = summary | full | {"probe_matrix": summary["matrix"]}
+        store.files.write_json(run_a, rel, summary)
         if _forget_deleted(store, run_a, run_b):
             return None
     except Exception as exc:

@@ -12,6 +12,7 @@ import numpy as np
 
 from shared.artifacts import FILTERS_DIR
 from shared.store import RUNNING, RunStore
+from worker import epoch_weights
 from worker.lease import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class RunMonitor(keras.callbacks.Callback):
         self.stop_reason: str | None = None
         self.epochs_completed = 0  # by this fit (a resumed run starts again from 0)
         self.snapshots: dict[str, list[np.ndarray]] | None = None  # set at the first epoch
+        self.keep_weights = False  # every epoch's full weights (worker/epoch_weights.py)
         self._epoch = 0
         self._epoch_started = 0.0
         self._last_control = -math.inf
@@ -103,6 +105,8 @@ class RunMonitor(keras.callbacks.Callback):
         seconds = time.monotonic() - self._epoch_started
         self.epochs_completed += 1
         self._append_snapshot()
+        if self.keep_weights:
+            epoch_weights.save(self.store, self.run_id, self.model, epoch + 1)
         self.store.record_epoch(self.run_id, epoch + 1, dict(logs or {}), seconds)
         self.heartbeat.beat(
             epoch=epoch + 1,
@@ -137,6 +141,10 @@ class RunMonitor(keras.callbacks.Callback):
         self.snapshots = snapshots
         for name in snapshots:
             self._save_snapshot(name)
+        # Whole models too, when small; a resumed run keeps the epochs written before.
+        self.keep_weights = epoch_weights.kept(self.model, self.epochs)
+        if self.keep_weights:
+            epoch_weights.save(self.store, self.run_id, self.model, first_epoch)
 
     def _append_snapshot(self) -> None:
         assert self.snapshots is not None

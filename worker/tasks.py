@@ -122,3 +122,21 @@ def attribute(job_id: str) -> str | None:
     if not started(job_id):
         return None
     return attribute_job(store(), str(job_id))
+
+
+@app.task(name=tasks.CKA_EPOCHS)
+def cka_epochs(job_id: str) -> str | None:
+    from worker.epoch_similarity import epoch_cka_job
+
+    if not started(job_id):
+        return None
+    return epoch_cka_job(store(), str(job_id))
+
+
+@app.task(name=tasks.FILTER)
+def filter_analysis(job_id: str) -> str | None:
+    from worker.filter_analysis import filter_job
+
+    if not started(job_id):
+        return None
+    return filter_job(store(), str(job_id))

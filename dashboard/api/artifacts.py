@@ -35,6 +35,8 @@ GENERATED = {
 # Cached extractions, and attribution results (shared/attribution_result.py).
 CACHED_RE = re.compile(r"^(activations/cache|attributions)/[0-9a-f]{32}\.npz$")
 ARTIFACT_NAMES = (*STORED, *GENERATED)
+# A filter page's activation-maximisation picture (analysis/filters/<layer>-<k>.png).
+FILTER_PICTURE_RE = re.compile(r"^analysis/filters/[a-z0-9]+_[0-9]{1,3}-[0-9]{1,4}\.png$")
 
 
 def _npy_names(run_id: str, folder: str) -> list[str]:
@@ -51,7 +53,9 @@ def _available(run_id: str, name: str) -> bool:
         return bool(_npy_names(run_id, FILTERS_DIR))
     if name == "activations.npz":
         return files.exists(run_id, f"{PROBE_DIR}/inputs.npy")
-    return bool(CACHED_RE.match(name)) and files.exists(run_id, name)
+    return bool(CACHED_RE.match(name) or FILTER_PICTURE_RE.match(name)) and files.exists(
+        run_id, name
+    )
 
 
 def available_artifacts(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -100,7 +104,7 @@ def _bundle(run_id: str, folder: str) -> bytes:
 
 def download_artifact(run_id: str, name: str) -> Response:
     load_run(run_id, with_history=False)
-    known = name in ARTIFACT_NAMES or CACHED_RE.match(name)
+    known = name in ARTIFACT_NAMES or CACHED_RE.match(name) or FILTER_PICTURE_RE.match(name)
     if not known:
         raise ApiError(
             404,
@@ -126,7 +130,9 @@ def download_artifact(run_id: str, name: str) -> Response:
             max_age=0,
         )
     path = store().files.path(run_id, name)  # validated again by Artifacts.path
-    mimetype = STORED.get(name, "application/octet-stream")
+    mimetype = STORED.get(
+        name, "image/png" if name.endswith(".png") else "application/octet-stream"
+    )
     try:
         return send_file(
             path, mimetype=mimetype, as_attachment=True, download_name=download_name, max_age=0

@@ -45,16 +45,33 @@ class FilterStats(Answer):
     layers: list[LayerStats]
 
 
+CkaMatrix = list[list[Fraction | None]]
+
+
 class CkaResult(Answer):
-    """Linear CKA: matrix[i][j] is the similarity of layers_a[i] and layers_b[j]."""
+    """Linear CKA: matrix[i][j] is the similarity of layers_a[i] and layers_b[j].
+
+    The final answer is minibatch CKA over the whole test set with the unbiased HSIC estimator,
+    and lower[i][j], upper[i][j] bound its bootstrap confidence interval. The fast first answer
+    (the `partial` of a queued answer, or a file from before intervals) is the plain estimator
+    on the probe batch, with lower and upper null.
+    """
 
     a: RunId
     b: RunId
     dataset: str
-    probe_images: int
+    probe_images: int = Field(description="Images of the probe-batch estimate.")
     layers_a: list[str]
     layers_b: list[str]
-    matrix: list[list[Fraction | None]]
+    matrix: CkaMatrix
+    lower: CkaMatrix | None = Field(None, description="Lower bounds of the intervals.")
+    upper: CkaMatrix | None = Field(None, description="Upper bounds of the intervals.")
+    estimator: Literal["probe", "minibatch-unbiased"] | None = None
+    test_images: int | None = Field(None, description="Images of the whole-test-set estimate.")
+    batches: int | None = Field(None, description="Minibatches they were cut into.")
+    batch_size: int | None = None
+    level: Fraction | None = Field(None, description="Confidence level of the intervals.")
+    probe_matrix: CkaMatrix | None = Field(None, description="The probe-batch estimate.")
 
 
 class FilterPair(Answer):
@@ -84,6 +101,16 @@ class FilterStatsCached(Answer):
 
     status: Literal["cached"]
     result: FilterStats
+
+
+class CkaQueued(Answer):
+    """The whole-test-set CKA is being computed: poll `job_url`; `partial` is the probe-batch
+    answer once the job has written it."""
+
+    status: Literal["queued"]
+    job_id: RunId
+    job_url: str
+    partial: CkaResult | None = None
 
 
 class CkaCached(Answer):

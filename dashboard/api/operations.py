@@ -43,7 +43,8 @@ from dashboard.api.models_attribution import (
     AttributionRequest,
     AttributionUpload,
 )
-from dashboard.api.models_compare import CkaCached, FilterAlignment, FilterStatsCached
+from dashboard.api.models_compare import CkaCached, CkaQueued, FilterAlignment, FilterStatsCached
+from dashboard.api.models_filters import EpochCkaCached, FilterAnalysisCached, FilterIndexPath
 from dashboard.api.models_datasets import (
     Dataset,
     DatasetDeleted,
@@ -161,7 +162,9 @@ QUEUED = Reply(
 )
 # Answers of no one operation: a method a path does not take (405, any path).
 COMPONENTS: tuple[type[BaseModel], ...] = (NotAllowed,)
-ARTIFACT_TYPES = tuple(dict.fromkeys([*artifacts.STORED.values(), *artifacts.GENERATED.values()]))
+ARTIFACT_TYPES = tuple(
+    dict.fromkeys([*artifacts.STORED.values(), *artifacts.GENERATED.values(), "image/png"])
+)
 
 OPERATIONS: dict[str, Operation] = {
     "health": Operation(
@@ -478,6 +481,39 @@ OPERATIONS: dict[str, Operation] = {
         description="Mean, spread and peak of each filter's activations on the first "
         f"{PROBE_BATCH} test images, how often it stays silent, and whether it is dead (never fires).",
     ),
+    "filter_analysis": Operation(
+        "getFilterAnalysis",
+        "One filter's page: top images, class selectivity, ablation, flags, twins, a picture.",
+        {
+            200: Reply("Computed before: the analysis.", FilterAnalysisCached),
+            202: QUEUED,
+            404: Reply("No such run, conv layer or filter (the message lists what there is)."),
+            409: UNTRAINED,
+            503: BUSY,
+        },
+        params=(RunPath, LayerPath, FilterIndexPath),
+        description="On the run's whole test set: the 9 images on which the filter's map peaks "
+        "highest (with the receptive field of the peak, in input pixels), its mean activation "
+        "per class, the test accuracy with its map zeroed (the stored model is not changed), "
+        "whether it is dead or nearly duplicates another filter of its layer, its best match in "
+        "every other run on the dataset (by feature maps on the probe batch, any conv layer), "
+        "and the download path of an activation-maximisation image.",
+    ),
+    "epoch_cka": Operation(
+        "getEpochCka",
+        "CKA of every layer after each epoch with the same layer of the finished model.",
+        {
+            200: Reply("Computed before: the matrix and its intervals.", EpochCkaCached),
+            202: QUEUED,
+            404: NO_RUN,
+            409: UNTRAINED,
+            503: BUSY,
+        },
+        params=(RunPath,),
+        description="Which layers settle first: minibatch CKA (unbiased HSIC) on the probe "
+        "batch, with bootstrap intervals; needs the weights of every epoch, which trainings keep "
+        "for small models. A job that cannot be done fails with a sentence (poll the job).",
+    ),
     "compare_filters": Operation(
         "compareFilters",
         "Match the filters of a conv layer of run a to those of run b.",
@@ -499,17 +535,24 @@ OPERATIONS: dict[str, Operation] = {
         "compareCka",
         "Linear CKA between every layer of run a and every layer of run b.",
         {
-            200: Reply("Computed before: the matrix.", CkaCached),
-            202: QUEUED,
+            200: Reply("Computed before: the matrix and its confidence intervals.", CkaCached),
+            202: Reply(
+                "Being computed: poll the job; `partial` is the fast probe-batch answer once "
+                "written.",
+                CkaQueued,
+                headers=JOB_LOCATION,
+                links=JOB_LINKS,
+            ),
             404: NO_RUNS,
             409: UNTRAINED,
             422: Reply("A missing parameter, or runs on different datasets.", ValidationErrors),
             503: BUSY,
         },
         params=(PairQuery,),
-        description=f"Measured on the probe batch (the first {PROBE_BATCH} test images of the "
-        "runs' shared dataset); 1 means two layers represent the images alike up to a rotation "
-        "and scale.",
+        description=f"First on the probe batch (the first {PROBE_BATCH} test images of the "
+        "runs' shared dataset), then as minibatch CKA over the whole test set with the unbiased "
+        "HSIC estimator (Nguyen, Raghu & Kornblith 2021) and 95% bootstrap intervals over the "
+        "minibatches; 1 means two layers represent the images alike up to a rotation and scale.",
     ),
 }
 

@@ -14,6 +14,7 @@ from dashboard.service import comparisons
 from dashboard.ui import components, figures
 from dashboard.ui.i18n import t
 from dashboard.ui.messages import message
+from shared import comparison
 
 # --- per-filter statistics -------------------------------------------------------------------------
 
@@ -40,9 +41,7 @@ def stats_rows(
         stats = comparisons.load_stats(store, run["id"]) or {}
         entry = next((e for e in stats.get("layers", []) if e["name"] == convs[depth].name), None)
         if entry is None:
-            summary.append(
-                html.Li(t("compare.stats.no_stats", who=who, layer=convs[depth].name))
-            )
+            summary.append(html.Li(t("compare.stats.no_stats", who=who, layer=convs[depth].name)))
             continue
         for row in entry["filters"]:
             rows.append(
@@ -106,18 +105,25 @@ def cka(
     a, b = runs[pair[0]], runs[pair[1]]
     la, lb = charts.letter(pair[0]), charts.letter(pair[1])
     ready = (state or {}).get("cka", {}).get(f"{a['id']}:{b['id']}")
-    if ready != inputs.READY:
-        pending = ready in (None, inputs.PENDING)
+    pending = ready in (None, inputs.PENDING)
+    result = (
+        comparisons.load_cka(store, a["id"], b["id"]) if pending or ready == inputs.READY else None
+    )
+    if result is None:  # nothing yet, or the job failed (then the state is its sentence)
         wait = t("compare.cka.computing") if pending else message(str(ready))
         return figures.empty_figure(wait), ""
-    result = comparisons.load_cka(store, a["id"], b["id"]) or {}
-    caption = t(
-        "compare.cka.caption",
-        n=result.get("probe_images"),
-        dataset=result.get("dataset"),
-        a=la,
-        name_a=a["name"],
-        b=lb,
-        name_b=b["name"],
-    )
+    words = {"dataset": result.get("dataset"), "a": la, "name_a": a["name"], "b": lb}
+    if comparison.cka_complete(result):
+        level = round(100 * float(result.get("level", 0.95)))
+        caption = t(
+            "compare.cka.caption_full",
+            n=result.get("test_images"),
+            batches=result.get("batches"),
+            level=level,
+            name_b=b["name"],
+            **words,
+        )
+    else:  # the probe-batch answer, shown while the whole test set is measured
+        key = "compare.cka.caption_partial" if pending else "compare.cka.caption"
+        caption = t(key, n=result.get("probe_images"), name_b=b["name"], **words)
     return charts.cka_heatmap(result, la, lb), caption

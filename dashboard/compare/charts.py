@@ -323,6 +323,18 @@ def cka_heatmap(result: dict[str, Any], label_a: str, label_b: str) -> Any:
         return empty_figure(t("compare.fig.no_matrix"))
     rows, cols = result["layers_a"], result["layers_b"]
     label_a, label_b = plotly_text(label_a), plotly_text(label_b)
+    lower, upper = result.get("lower"), result.get("upper")
+    interval: dict[str, Any] = {}
+    if lower is not None and upper is not None:
+        bounds = np.stack(
+            [np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)], axis=-1
+        )
+        if bounds.shape == (*z.shape, 2):  # customdata[i][j] = [lower, upper] of cell (i, j)
+            level = round(100 * float(result.get("level", 0.95)))
+            interval = {
+                "customdata": bounds.round(4).tolist(),
+                "hovertemplate": t("compare.fig.cka_hover_ci", a=label_a, b=label_b, level=level),
+            }
     heat = {
         "type": "heatmap",
         "z": z.round(4).tolist(),
@@ -337,6 +349,7 @@ def cka_heatmap(result: dict[str, Any], label_a: str, label_b: str) -> Any:
         "colorbar": {"thickness": 10, "title": {"text": "CKA", "side": "right"}},
         "xgap": 1,
         "ygap": 1,
+        **interval,
     }
     layout = {
         "template": _template(),

@@ -198,9 +198,7 @@ def describe(desc: dict[str, Any] | None, classes: tuple[str, ...] = ()) -> str:
         label = whole_number(desc.get("label"))
         label = -1 if label is None else label
         name = classes[label] if 0 <= label < len(classes) else str(label)
-        return t(
-            "compare.describe.test", index=desc["index"], dataset=desc["dataset"], name=name
-        )
+        return t("compare.describe.test", index=desc["index"], dataset=desc["dataset"], name=name)
     how = str(desc.get("how"))
     what = t(f"compare.describe.{how if how in ('upload', 'drawing') else 'link'}")
     return t("compare.describe.picture", how=what)
@@ -270,8 +268,8 @@ def stats_state(store: RunStore, run: dict[str, Any], ask: bool) -> str:
 
 
 def cka_state(store: RunStore, run_a: dict[str, Any], run_b: dict[str, Any], ask: bool) -> str:
-    if comparisons.load_cka(store, run_a["id"], run_b["id"]) is not None:
-        return READY
+    if comparison.cka_complete(comparisons.load_cka(store, run_a["id"], run_b["id"])):
+        return READY  # a probe-batch answer alone is shown while the job goes on: pending
     try:
         comparisons.check_cka(run_a, run_b)
     except (comparisons.NotComparable, comparisons.NotReady) as exc:

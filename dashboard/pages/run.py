@@ -17,6 +17,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from dashboard.run import (
     action_callbacks,
     attribution,
+    filter_page,
     inspection,
     inspection_callbacks,
     manage,
@@ -171,3 +172,4 @@ def poll(_n, run_id, last):
 inspection_callbacks.callbacks.register()
 action_callbacks.callbacks.register()
 attribution.callbacks.register()
+filter_page.links.register()

@@ -144,7 +144,13 @@ def filters_card(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) -
             dbc.Row(
                 [
                     dbc.Col(graph("run-filters", fig), lg=9),
-                    dbc.Col(graph("run-filter-detail", figures.channel_detail(None)), lg=3),
+                    dbc.Col(
+                        [
+                            graph("run-filter-detail", figures.channel_detail(None)),
+                            html.Div(id="run-filter-page-link", className="small"),
+                        ],
+                        lg=3,
+                    ),
                 ],
                 class_name="g-2",
             ),
@@ -258,6 +264,7 @@ def activations_card(
                             graph("run-act-probs", probs),
                             html.Div(t("inspect.selected_map"), className="lens-label mt-2"),
                             graph("run-act-detail", figures.channel_detail(None)),
+                            html.Div(id="run-act-page-link", className="small"),
                         ],
                         lg=4,
                     ),

@@ -82,24 +82,37 @@ def request_stats(store: RunStore, run: dict[str, Any]) -> dict[str, Any]:
     return _job(store, job_id, comparison.STATS_KIND, run["id"], params, tasks.STATS)
 
 
+def _transposed_matrix(matrix: list[list[Any]]) -> list[list[Any]]:
+    return [list(col) for col in zip(*matrix, strict=True)]
+
+
 def transposed(result: dict[str, Any]) -> dict[str, Any]:
-    """A CKA result of (B, A) read as (A, B)."""
+    """A CKA result of (B, A) read as (A, B): every matrix in it (the estimate, its interval's
+    bounds, the probe-batch estimate) turned over."""
+    matrices = {
+        key: _transposed_matrix(result[key])
+        for key in ("matrix", "lower", "upper", "probe_matrix")
+        if result.get(key) is not None
+    }
     return result | {
         "a": result["b"],
         "b": result["a"],
         "layers_a": result["layers_b"],
         "layers_b": result["layers_a"],
-        "matrix": [list(col) for col in zip(*result["matrix"], strict=True)],
+        **matrices,
     }
 
 
 def load_cka(store: RunStore, run_a: str, run_b: str) -> dict[str, Any] | None:
-    """The cached CKA matrix of (A, B), also when only (B, A) was computed."""
+    """The cached CKA matrix of (A, B), also when only (B, A) was computed; a final answer
+    (`comparison.cka_complete`) is preferred to a probe-batch one."""
     direct = store.files.read_json(run_a, comparison.cka_rel(run_b))
-    if direct is not None:
+    if comparison.cka_complete(direct):
         return direct
     reverse = store.files.read_json(run_b, comparison.cka_rel(run_a))
-    return transposed(reverse) if reverse is not None else None
+    if reverse is not None and (direct is None or comparison.cka_complete(reverse)):
+        return transposed(reverse)
+    return direct
 
 
 def check_cka(run_a: dict[str, Any], run_b: dict[str, Any]) -> None:
@@ -116,14 +129,20 @@ def check_cka(run_a: dict[str, Any], run_b: dict[str, Any]) -> None:
 
 
 def request_cka(store: RunStore, run_a: dict[str, Any], run_b: dict[str, Any]) -> dict[str, Any]:
-    """Linear CKA between every layer of A and every layer of B: cached, or a job."""
+    """Linear CKA between every layer of A and every layer of B: cached, or a job.
+
+    Only the final answer (whole test set, with intervals) counts as cached. While the job
+    computes it, the answer is queued and carries the probe-batch matrix as `partial` once that
+    fast first answer is written.
+    """
     cached = load_cka(store, run_a["id"], run_b["id"])
-    if cached is not None:
+    if comparison.cka_complete(cached):
         return {"status": "cached", "result": cached}
     check_cka(run_a, run_b)
     job_id = comparison.cka_job_id(run_a["id"], run_b["id"])
     params = {"a": run_a["id"], "b": run_b["id"]}
-    return _job(store, job_id, comparison.CKA_KIND, run_a["id"], params, tasks.CKA)
+    answer = _job(store, job_id, comparison.CKA_KIND, run_a["id"], params, tasks.CKA)
+    return answer | ({"partial": cached} if cached is not None else {})
 
 
 # --- filter alignment ------------------------------------------------------------------------------

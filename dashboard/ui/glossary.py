@@ -64,6 +64,11 @@ TERMS: dict[str, Term] = {
     "occlusion": Term("occlusion", ("saliency", "sanity-check")),
     "sanity-check": Term("sanity-check", ("saliency", "integrated-gradients", "grad-cam")),
     "aligned-filters": Term("aligned-filters", ("filter", "cka")),
+    "confidence-interval": Term("confidence-interval", ("cka",)),
+    "receptive-field": Term("receptive-field", ("filter", "pooling", "feature-map")),
+    "class-selectivity": Term("class-selectivity", ("filter", "feature-map")),
+    "ablation": Term("ablation", ("filter", "accuracy")),
+    "activation-maximisation": Term("activation-maximisation", ("filter",)),
 }
 
 # The terms the teaching material requires ("ReLU/softmax" is two entries).

@@ -116,6 +116,8 @@ def test_cka_is_a_job_then_cached_both_ways(client, api_store, pair):
         "layers_a": ["conv2d_1", "dense_1"],
         "layers_b": ["conv2d_1", "maxpool2d_1", "dense_1"],
         "matrix": [[0.9, 0.5, 0.1], [0.2, 0.3, 0.8]],
+        "lower": [[0.85, 0.4, 0.0], [0.1, 0.25, 0.7]],
+        "upper": [[0.95, 0.6, 0.2], [0.3, 0.35, 0.9]],
     }
     api_store.files.write_json(a, comparison.cka_rel(b), result)  # what the worker writes
     cached = client.get(f"/api/compare/cka?a={a}&b={b}")
@@ -124,6 +126,7 @@ def test_cka_is_a_job_then_cached_both_ways(client, api_store, pair):
     reverse = client.get(f"/api/compare/cka?a={b}&b={a}").get_json()["result"]
     assert reverse["a"] == b and reverse["layers_a"] == result["layers_b"]
     assert reverse["matrix"] == [[0.9, 0.2], [0.5, 0.3], [0.1, 0.8]]
+    assert reverse["lower"] == [[0.85, 0.1], [0.4, 0.25], [0.0, 0.7]]
 
 
 def test_cka_refusals(client, api_store, pair):

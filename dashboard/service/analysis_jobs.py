@@ -1,0 +1,74 @@
+"""Analysis of one run that needs its model, asked for by the run and filter pages and the API:
+how each layer settled across epochs, and everything on one filter's page.
+
+Like the comparisons (`dashboard.service.comparisons`), each is a worker job on the analysis
+queue with a deterministic id, answered {"status": "cached", "result": ...} when its file is in
+the run's folder, else {"status": "queued", "job_id": ...}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboard.service import run_data
+from dashboard.service.comparisons import NotComparable, _job, _trained
+from shared import comparison, tasks
+from shared.store import RunStore
+
+MAX_FILTER = 4096  # no conv layer has more filters (shared/config.py)
+
+
+# --- layers across epochs ---------------------------------------------------------------------
+
+
+def load_epoch_cka(store: RunStore, run_id: str) -> dict[str, Any] | None:
+    return store.files.read_json(run_id, comparison.EPOCH_CKA)
+
+
+def request_epoch_cka(store: RunStore, run: dict[str, Any]) -> dict[str, Any]:
+    """Each layer after every epoch against the finished layer (CKA): cached, or a job."""
+    cached = load_epoch_cka(store, run["id"])
+    if cached is not None:
+        return {"status": "cached", "result": cached}
+    _trained(run)
+    job_id = comparison.epoch_cka_job_id(run["id"])
+    params = {"run_id": run["id"]}
+    return _job(store, job_id, comparison.EPOCH_CKA_KIND, run["id"], params, tasks.CKA_EPOCHS)
+
+
+# --- one filter --------------------------------------------------------------------------------
+
+
+def check_filter(run: dict[str, Any], layer: str, k: int) -> int:
+    """The number of filters of `layer`; NotComparable when the run has no such filter."""
+    convs = [info for info in run_data.layer_infos(run) if info.type == "conv2d"]
+    names = [info.name for info in convs]
+    if layer not in names:
+        raise NotComparable(
+            "layer",
+            f"run {run['name']!r} has no conv layer {layer!r}; its conv layers are: "
+            f"{', '.join(names) or 'none'}",
+        )
+    count = int(convs[names.index(layer)].output_shape[-1])
+    if not 0 <= k < count:
+        raise NotComparable("k", f"{layer} has filters 0 to {count - 1}; there is no filter {k}")
+    return count
+
+
+def load_filter_analysis(store: RunStore, run_id: str, layer: str, k: int) -> dict[str, Any] | None:
+    return store.files.read_json(run_id, comparison.filter_rel(layer, k))
+
+
+def request_filter_analysis(
+    store: RunStore, run: dict[str, Any], layer: str, k: int
+) -> dict[str, Any]:
+    """Top images, class selectivity, ablation, twins in other runs and the activation-
+    maximisation picture of filter k of `layer`: cached, or a job."""
+    check_filter(run, layer, k)
+    cached = load_filter_analysis(store, run["id"], layer, k)
+    if cached is not None:
+        return {"status": "cached", "result": cached}
+    _trained(run)
+    job_id = comparison.filter_job_id(run["id"], layer, k)
+    params = {"run_id": run["id"], "layer": layer, "k": k}
+    return _job(store, job_id, comparison.FILTER_KIND, run["id"], params, tasks.FILTER)
