@@ -25,8 +25,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 ATTRIBUTION_DIR = "attributions"
-METHODS = ("saliency", "smoothgrad", "integrated_gradients", "gradcam", "occlusion")
-Method = Literal["saliency", "smoothgrad", "integrated_gradients", "gradcam", "occlusion"]
+METHODS = ("saliency", "smoothgrad", "integrated_gradients", "gradcam", "hirescam", "occlusion")
+Method = Literal[
+    "saliency", "smoothgrad", "integrated_gradients", "gradcam", "hirescam", "occlusion"
+]
+LAYER_METHODS = ("gradcam", "hirescam")  # the methods that read one conv layer's maps
 BASELINES = ("black", "blur", "mean")  # Integrated Gradients' starting image
 DEFAULT_BASELINE = "black"
 MAX_FILES = 400  # attribution results kept per run; the oldest go first
@@ -46,9 +49,9 @@ OCCLUSION_STRIDE = 2
 RANDOM_SEED = 0  # weights of the sanity check's re-initialised copy
 UNRELIABLE_AT = 0.5  # Spearman correlation of |maps| at or above which a method fails the check
 
-# What each method explains: the target class's probability, except Grad-CAM, which (as in its
-# paper) weighs the conv layer's maps by the gradient of the class score before the softmax.
-SCORES = {method: "probability" for method in METHODS} | {"gradcam": "logit"}
+# What each method explains: the target class's probability, except the two CAMs, which (as in
+# their papers) weigh the conv layer's maps by the gradient of the class score before the softmax.
+SCORES = {method: "probability" for method in METHODS} | {m: "logit" for m in LAYER_METHODS}
 
 ABOUT = {
     "saliency": "the gradient of the class probability with respect to each pixel",
@@ -59,6 +62,10 @@ ABOUT = {
     "gradcam": "the conv layer's feature maps weighted by the mean gradient of the class score, "
     "positive part, placed over the input pixels each cell sees (receptive-field centres, "
     "bilinear)",
+    "hirescam": "the conv layer's feature maps times the gradient of the class score, cell by "
+    "cell, summed over the maps (signed, not cut at 0), placed over the input pixels each cell "
+    "sees; with a flatten and a dense layer after it, the cells sum to the class score minus "
+    "its bias",
     "occlusion": f"how much the class probability drops when a {OCCLUSION_PATCH}×"
     f"{OCCLUSION_PATCH} black patch covers the pixel (averaged over the patches covering it, "
     f"every {OCCLUSION_STRIDE} pixels)",
@@ -102,7 +109,7 @@ class AttributionResult(BaseModel):
     predicted: int
     probabilities: list[float | None]
     score: Literal["probability", "logit"]
-    layer: str | None = Field(description="Grad-CAM's conv layer; null for other methods.")
+    layer: str | None = Field(description="The CAMs' conv layer; null for other methods.")
     baseline: str | None = Field(description="Integrated Gradients' baseline; null otherwise.")
     shape: list[int]
     total: float = Field(description="Sum of the attribution over every pixel.")
@@ -125,7 +132,7 @@ def canonical(
     return {
         "method": method,
         "target": None if target is None else int(target),
-        "layer": layer if method == "gradcam" else None,
+        "layer": layer if method in LAYER_METHODS else None,
         "baseline": (baseline or DEFAULT_BASELINE) if method == "integrated_gradients" else None,
         "sanity": bool(sanity),
     }

@@ -366,3 +366,22 @@ def test_receptive_grid_of_the_default_model():
     ):
         got_offset, got_jump = wa.receptive_grid(model, layer)
         assert list(got_offset) == [offset, offset] and list(got_jump) == [jump, jump]
+
+
+def test_hirescam_cells_add_up_to_the_class_score_after_a_flatten_and_dense_head():
+    """z_c = Σ_ijk W[(i,j,k), c] A[i,j,k] + b_c, and ∂z_c/∂A = W: HiResCAM's cells, summed, are
+    z_c − b_c, computed here from the layers' own weights with numpy."""
+    model = small_model("relu", seed=5, scale=2.0)
+    att = wa.Attributor(model)
+    x = digit(9)
+    maps = np.asarray(keras.Model(model.input, model.get_layer("conv2d_1").output)(x[None]))[0]
+    kernel = model.get_layer("dense_1").get_weights()[0]
+    for target in (1, 8):
+        score = maps.reshape(-1) @ kernel[:, target]
+        cells = wa.cam_cells(att, x, target, "conv2d_1", "hirescam")
+        assert cells.shape == (26, 26)
+        assert cells.sum() == pytest.approx(score, rel=1e-4, abs=1e-5)
+        expected = (maps * kernel[:, target].reshape(26, 26, 4)).sum(axis=-1)
+        assert np.allclose(cells, expected, atol=1e-5)
+        placed = wa.gradcam(att, x, target, "conv2d_1", "hirescam")
+        assert np.allclose(placed[1:27, 1:27], expected, atol=1e-5)  # cell (i, j) over (i+1, j+1)

@@ -121,6 +121,7 @@ def test_not_cached_queues_a_job_and_the_poll_shows_it_when_done(store):
 def test_controls_follow_the_method_and_the_class_choice():
     assert view.enable_controls("gradcam", "any") == (False, False, True)
     assert view.enable_controls("integrated_gradients", "predicted") == (True, True, False)
+    assert view.enable_controls("hirescam", "true") == (True, False, True)
 
 
 def test_validation_names_the_field(store):
@@ -193,3 +194,23 @@ def test_compare_card_puts_every_run_on_one_colour_scale(store):
     cols, _ = cmp_attr.view(store, runs, picture, "saliency", "true", "0", "last", ask=True)
     assert "test image" in texts(cols[0])
     assert [o["value"] for o in cmp_attr.layer_options(runs)] == ["last", "0", "1"]
+
+
+def test_a_gradcam_map_of_zeros_is_explained(store):
+    run_id = write_succeeded_run(store)
+    image, _ = probe_image(store, run_id, 4)
+    params = ar.canonical("gradcam", None, "conv2d_2", None, False)
+    digest = attributions.input_hash(image)
+    key = ar.attribution_key(digest, params)
+    store.files.save_arrays(
+        run_id,
+        ar.result_rel(key),
+        input=image,
+        attribution=np.zeros((28, 28), np.float32),
+        probabilities=np.full(10, 0.1, np.float32),
+        **ar.meta_arrays({"target": 2, "layer": "conv2d_2"}),
+    )
+    _fig, caption, _job, _ = view.ask(
+        4, "gradcam", "predicted", "0", "conv2d_2", None, False, run_id
+    )
+    assert "Grad-CAM is 0 everywhere" in texts(caption)

@@ -86,7 +86,7 @@ class Attributor:
         return [layer.name for layer in self.model.layers if isinstance(layer, keras.layers.Conv2D)]
 
     def gradcam(self, layer: str) -> Callable[..., Any]:
-        """(cam (h, w), feature maps, weights) of `layer` for one image and a class."""
+        """(feature maps (h, w, k), ∂z_c/∂maps (h, w, k)) of `layer` for one image and a class."""
         if layer not in self._gradcam:
             conv = self.model.get_layer(layer)
             last = self.last
@@ -94,7 +94,7 @@ class Attributor:
             softmax = getattr(last, "activation", None) is keras.activations.softmax
 
             @tf.function(input_signature=[self.image_spec, CLASS_SPEC])
-            def cam(images: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, ...]:
+            def cam(images: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
                 with tf.GradientTape() as tape:
                     maps, hidden = inner(images, training=False)
                     if softmax:  # the class score before the softmax
@@ -102,10 +102,7 @@ class Attributor:
                     else:
                         scores = last(hidden, training=False)
                     score = tf.reduce_sum(scores[:, target])
-                grads = tape.gradient(score, maps)
-                weights = tf.reduce_mean(grads, axis=(1, 2))  # (1, k)
-                raw = tf.nn.relu(tf.einsum("bhwk,bk->bhw", maps, weights))
-                return raw[0], maps[0], weights[0]
+                return maps[0], tape.gradient(score, maps)[0]
 
             self._gradcam[layer] = cam
         return self._gradcam[layer]
@@ -273,17 +270,32 @@ def receptive_grid(model: keras.Model, layer: str) -> tuple[np.ndarray, np.ndarr
     return offset, jump
 
 
-def gradcam(att: Attributor, x: np.ndarray, target: int, layer: str) -> np.ndarray:
-    """Grad-CAM of `layer`, brought to the input's pixels: each pixel reads the map bilinearly at
-    its place on the layer's grid of receptive-field centres (clamped at the edges), so a cell
-    stays over the pixels it looked at (a plain resize would stretch an 11×11 map past them)."""
-    cam, _maps, _weights = att.gradcam(layer)(tf.constant(x[None]), tf.constant(target, tf.int32))
+def cam_cells(
+    att: Attributor, x: np.ndarray, target: int, layer: str, method: str = "gradcam"
+) -> np.ndarray:
+    """The layer-sized map: Grad-CAM, ReLU(Σ_k mean_ij(∂z_c/∂A_k) A_k), or HiResCAM,
+    Σ_k ∂z_c/∂A_k ⊙ A_k (signed)."""
+    maps, grads = att.gradcam(layer)(tf.constant(x[None]), tf.constant(target, tf.int32))
+    a, g = maps.numpy().astype(np.float64), grads.numpy().astype(np.float64)
+    if method == "hirescam":
+        return (a * g).sum(axis=-1)
+    return np.maximum((a * g.mean(axis=(0, 1))).sum(axis=-1), 0.0)
+
+
+def gradcam(
+    att: Attributor, x: np.ndarray, target: int, layer: str, method: str = "gradcam"
+) -> np.ndarray:
+    """Grad-CAM (or HiResCAM) of `layer`, brought to the input's pixels: each pixel reads the map
+    bilinearly at its place on the layer's grid of receptive-field centres (clamped at the
+    edges), so a cell stays over the pixels it looked at (a plain resize would stretch an 11×11
+    map past them)."""
+    cam = cam_cells(att, x, target, layer, method)
     offset, jump = receptive_grid(att.model, layer)
     h, w = att.input_shape[:2]
     rows = (np.arange(h) - offset[0]) / jump[0]
     cols = (np.arange(w) - offset[1]) / jump[1]
     grid = np.meshgrid(rows, cols, indexing="ij")
-    placed = ndimage.map_coordinates(cam.numpy().astype(np.float64), grid, order=1, mode="nearest")
+    placed = ndimage.map_coordinates(cam, grid, order=1, mode="nearest")
     return placed.astype(np.float32)
 
 
@@ -342,10 +354,10 @@ def attribute(
         values, extra["completeness"] = integrated_gradients(
             att, x, target, baseline_image(x, baseline, dataset)
         )
-    elif method == "gradcam":
+    elif method in ar.LAYER_METHODS:
         if layer is None:
-            raise AttributionError("Grad-CAM needs a conv layer")
-        values = gradcam(att, x, target, layer)
+            raise AttributionError(f"{method} needs a conv layer")
+        values = gradcam(att, x, target, layer, method)
     elif method == "occlusion":
         values = occlusion(att, x, target)
     else:
@@ -389,7 +401,7 @@ def compute_attribution(
     if not 0 <= target < classes:
         raise AttributionError(f"target must be a class from 0 to {classes - 1}")
     layer = params.get("layer")
-    if method == "gradcam":
+    if method in ar.LAYER_METHODS:
         convs = att.conv_layers()
         layer = layer or (convs[-1] if convs else None)
         if layer not in convs:
@@ -397,7 +409,10 @@ def compute_attribution(
     baseline = params.get("baseline") or ar.DEFAULT_BASELINE
     values, extra = attribute(att, x, method, target, layer, baseline, run.get("dataset"))
     arrays: dict[str, np.ndarray] = {"input": image, "attribution": values, "probabilities": probs}
-    meta: dict[str, Any] = {"target": target, "layer": layer if method == "gradcam" else None}
+    meta: dict[str, Any] = {
+        "target": target,
+        "layer": layer if method in ar.LAYER_METHODS else None,
+    }
     meta |= extra
     if params.get("sanity"):
         random_att = randomised(att)

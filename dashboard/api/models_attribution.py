@@ -22,7 +22,9 @@ from shared import attribution_result as ar
 from shared.attribution_result import AttributionResult
 from shared.images import MAX_BYTES
 
-Method = Literal["saliency", "smoothgrad", "integrated_gradients", "gradcam", "occlusion"]
+Method = Literal[
+    "saliency", "smoothgrad", "integrated_gradients", "gradcam", "hirescam", "occlusion"
+]
 Baseline = Literal["black", "blur", "mean"]
 TARGET = (
     'The class to explain: a class number, "predicted" (the default: the model\'s answer) or '
@@ -34,7 +36,8 @@ class AttributionSettings(Closed):
     method: Method = Field(description="How the attribution is computed.")
     target: int | Literal["predicted", "true"] | Absent = Field(None, description=TARGET)
     layer: str | Absent = Field(
-        None, description="Grad-CAM's conv layer (default: the last); only for gradcam."
+        None,
+        description="The conv layer of gradcam and hirescam (default: the last); only for them.",
     )
     baseline: Baseline | Absent = Field(
         None,

@@ -53,7 +53,9 @@ def card(runs: list[dict[str, Any]]) -> dbc.Card:
                 dbc.Select(
                     id="cmp-attr-method",
                     options=[{"label": t(f"attr.method.{m}"), "value": m} for m in ar.METHODS],
-                    value="gradcam",
+                    # Grad-CAM is one click away; after the notebook's flatten and dense layers
+                    # its map is 0 everywhere for most inputs, HiResCAM's is not.
+                    value="hirescam",
                     size="sm",
                 ),
                 3,
@@ -144,8 +146,8 @@ def one_run(
     """{"arrays", "result"} when ready, {"pending": True}, or {"note": sentence} for one run."""
     if run["status"] != SUCCEEDED:
         return {"note": inputs.not_trained(run)}
-    layer = _layer(run, layer_choice) if method == "gradcam" else None
-    if method == "gradcam" and layer is None:
+    layer = _layer(run, layer_choice) if method in ar.LAYER_METHODS else None
+    if method in ar.LAYER_METHODS and layer is None:
         return {"note": t("compare.no_conv_layer")}
     try:
         params = attributions.validate(run, _body(method, mode, target, layer), label)
@@ -218,6 +220,8 @@ def view(
         )
         if result.get("layer"):
             caption += " " + t("attr.on_layer", layer=result["layer"])
+        if result["method"] == "gradcam" and result["max"] <= 0:
+            caption += " " + t("attr.gradcam_zero")
         body = html.Div(
             [graph(f"cmp-attr-{i}", fig), html.Div(caption, className="lens-faint small")]
         )

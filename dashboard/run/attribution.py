@@ -133,7 +133,7 @@ def card(run: dict[str, Any]) -> dbc.Card:
 
 def controls_state(method: str | None, mode: str | None) -> tuple[bool, bool, bool]:
     """(class select, layer select, baseline select) disabled?"""
-    return mode != ANY, method != "gradcam", method != "integrated_gradients"
+    return mode != ANY, method not in ar.LAYER_METHODS, method != "integrated_gradients"
 
 
 def chosen_input(
@@ -180,6 +180,8 @@ def describe(run: dict[str, Any], result: dict[str, Any]) -> list[Any]:
     ]
     if result.get("layer"):
         lines.append(html.P(t("attr.on_layer", layer=result["layer"])))
+    if result["method"] == "gradcam" and result["max"] <= 0:
+        lines.append(html.P(t("attr.gradcam_zero"), className="text-warning"))
     check = result.get("completeness")
     if check:
         lines.append(
@@ -264,7 +266,7 @@ def request_view(
     body = {
         "method": method,
         "target": chosen,
-        "layer": layer if method == "gradcam" else None,
+        "layer": layer if method in ar.LAYER_METHODS else None,
         "baseline": baseline if method == "integrated_gradients" else None,
         "sanity_check": bool(sanity),
     }

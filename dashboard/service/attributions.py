@@ -73,7 +73,7 @@ def validate(run: dict[str, Any], body: dict[str, Any], label: int | None = None
         )
     layer = body.get("layer")
     convs = conv_layers(run)
-    if method == "gradcam":
+    if method in ar.LAYER_METHODS:
         if layer is None:
             layer = convs[-1] if convs else None
         if layer not in convs:
@@ -81,7 +81,7 @@ def validate(run: dict[str, Any], body: dict[str, Any], label: int | None = None
                 "layer", f"must be a conv layer of this run: {', '.join(convs) or 'it has none'}"
             )
     elif layer is not None:
-        raise AttributionInvalid("layer", "only Grad-CAM takes a layer")
+        raise AttributionInvalid("layer", "only gradcam and hirescam take a layer")
     baseline = body.get("baseline")
     if baseline is not None and (method != "integrated_gradients" or baseline not in ar.BASELINES):
         message = (

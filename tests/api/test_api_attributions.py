@@ -86,11 +86,12 @@ def test_each_method_and_setting_is_its_own_job(client, trained):
         {"method": "gradcam"},
         {"method": "gradcam", "layer": "conv2d_1"},
         {"method": "occlusion"},
+        {"method": "hirescam"},
     ):
         response = client.post(url(trained), json={"test_index": 2} | body)
         assert response.status_code == 202, (body, response.get_json())
         ids.add(documented(response, ENDPOINT)["job_id"])
-    assert len(ids) == 9
+    assert len(ids) == 10
     # Same request with the defaults spelled out: the same job.
     spelled = client.post(
         url(trained), json={"test_index": 2, "method": "gradcam", "layer": "conv2d_2"}
