@@ -32,4 +32,5 @@ JOB_TASKS = {
     "cka": CKA,
     "cka_epochs": CKA_EPOCHS,
     "filter": FILTER,
+    "import_dataset": IMPORT_DATASET,
 }

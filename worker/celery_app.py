@@ -45,6 +45,7 @@ JOB_TIME_LIMITS: dict[str, float] = {
     "cka": COMPARE_TIME_LIMIT,
     "cka_epochs": COMPARE_TIME_LIMIT,
     "filter": COMPARE_TIME_LIMIT,
+    "import_dataset": 1800,  # worker/dataset_tasks.py's IMPORT_TIME_LIMIT
 }
 
 

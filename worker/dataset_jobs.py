@@ -55,7 +55,8 @@ def import_job(store: RunStore, job_id: str) -> str | None:
         return FAILED
     if dataset["status"] != IMPORTING:  # a duplicate delivery after the import ended
         return SUCCEEDED if dataset["status"] == "ready" else FAILED
-    store.set_job(job_id, RUNNING)
+    if job["status"] != RUNNING:
+        store.set_job(job_id, RUNNING)
     last = [0.0]
 
     def progress(fraction: float, _what: str) -> None:
@@ -118,3 +119,16 @@ def _failed(
     store.set_job(job_id, FAILED, error=error)
     log.info("dataset %s refused: %s", dataset_id, error)
     return FAILED
+
+
+def settle_refused_start(store: RunStore, job_id: str) -> None:
+    """A delivery the attempt count refused: if that failed the job (it was started too often),
+    the dataset fails with the job's sentence and its files go; otherwise nothing changes."""
+    job = store.get_job(job_id)
+    if job is None or job["status"] != FAILED:
+        return
+    catalogue = DatasetCatalogue.of(store)
+    dataset_id = str(job["params"].get("dataset_id", ""))
+    dataset = catalogue.get(dataset_id)
+    if dataset is not None and dataset["status"] == IMPORTING:
+        catalogue.fail(dataset_id, job.get("error") or "the import job failed")
