@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 NAV_PAGES = (
     ("nav.runs", "/"),
     ("nav.new", "/new"),
+    ("nav.import", "/import"),
     ("nav.sweep", "/sweep"),
     ("nav.compare", "/compare"),
     ("nav.datasets", "/datasets"),

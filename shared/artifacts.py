@@ -33,6 +33,8 @@ FILTERS_DIR = "filters"  # <layer>.npy final kernels; epochs/<layer>.npy stacked
 PROBE_DIR = "activations/probe"  # <layer>.npy float16 (n_probe, ...), inputs.npy, labels.npy
 CACHE_DIR = "activations/cache"  # <input hash>.npz for extraction results
 CHECKPOINT_DIR = "checkpoint"  # Keras BackupAndRestore state while training
+IMPORT_DIR = "upload"  # an imported run's .keras file, until its evaluation finished
+IMPORT_ARCHIVE = f"{IMPORT_DIR}/model.keras"
 WEIGHTS_DIR = "weights"  # epoch-<e>.npz: every epoch's full weights, small models only
 
 

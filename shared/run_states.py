@@ -17,3 +17,8 @@ STATUSES: tuple[str, ...] = get_args(RunStatus)
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, INTERRUPTED = STATUSES
 FINISHED = (SUCCEEDED, FAILED, CANCELLED)
 JOB_STATUSES: tuple[str, ...] = get_args(JobStatus)
+
+# Where a run's model came from: trained here, or imported from a .keras file (and evaluated).
+RunOrigin = Literal["trained", "imported"]
+ORIGINS: tuple[str, ...] = get_args(RunOrigin)
+TRAINED, IMPORTED = ORIGINS

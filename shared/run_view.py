@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.artifacts import RUN_ID_PATTERN
-from shared.run_states import SUCCEEDED, RunStatus
+from shared.run_states import SUCCEEDED, TRAINED, RunOrigin, RunStatus
 
 RunId = Annotated[str, Field(pattern=RUN_ID_PATTERN, description="32 lowercase hex digits")]
 
@@ -63,6 +63,9 @@ class RunRow(_Shape):
     tags: list[str]
     notes: str
     parent_id: str | None
+    origin: RunOrigin = Field(
+        "trained", description="trained here, or imported from a .keras file and evaluated"
+    )
 
 
 def run_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -104,4 +107,5 @@ def run_view(row: dict[str, Any]) -> dict[str, Any]:
         tags=json.loads(row["tags"] or "[]"),
         notes=row["notes"] or "",
         parent_id=row["parent_id"],
+        origin=row.get("origin") or TRAINED,
     ).model_dump()

@@ -30,6 +30,7 @@ from shared.run_states import (
     RUNNING,
     STATUSES,
     SUCCEEDED,
+    TRAINED,
 )
 from shared.run_view import run_view
 from shared.settings import Settings, get_settings
@@ -74,8 +75,11 @@ class RunStore(RunLeases, EpochHistory, JobRecords):
         layers: list[LayerInfo],
         parent_id: str | None = None,
         idempotency_key: str | None = None,
+        origin: str = TRAINED,
     ) -> dict[str, Any]:
-        """Record a new queued run. With an `idempotency_key` used within the last
+        """Record a new queued run (`origin` IMPORTED: a model to evaluate, not to train).
+
+        With an `idempotency_key` used within the last
         `idempotency.TTL_SECONDS`, nothing is created: the key's run comes back marked
         `"replayed": True`, or IdempotencyConflict is raised when it was made from another
         config or parent."""
@@ -116,6 +120,7 @@ class RunStore(RunLeases, EpochHistory, JobRecords):
                         tags="[]",
                         notes="",
                         parent_id=parent_id,
+                        **({"origin": origin} if origin != TRAINED else {}),
                         # Only when given: without a key, a schema before 0003 still works.
                         **(
                             {"idempotency_key": idempotency_key, "request_hash": digest}

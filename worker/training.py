@@ -23,6 +23,7 @@ from billiard.exceptions import SoftTimeLimitExceeded
 from shared.artifacts import CHECKPOINT_DIR
 from shared.config import LayerInfo, RunConfig
 from shared.datasets import DatasetUnavailable, describe, load_raw, to_model_input
+from shared.run_states import IMPORTED
 from shared.store import CANCELLED, FAILED, SUCCEEDED, RunStore
 from worker import inputs, results
 from worker import monitor as mon
@@ -94,6 +95,10 @@ def train_run(
     heartbeat = Heartbeat(store, run_id, owner)
     try:
         with LeaseKeeper(heartbeat):
+            if run.get("origin") == IMPORTED:  # a .keras upload: evaluated, not trained
+                from worker.model_import import evaluate_import
+
+                return evaluate_import(store, run, heartbeat)
             return _train(store, run, heartbeat, callbacks)
     except Exception as exc:
         if store.get_run(run_id, with_history=False) is None:

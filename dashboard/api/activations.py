@@ -31,6 +31,7 @@ from shared.artifacts import FILTERS_DIR, PROBE_DIR
 from shared.config import MAX_EPOCHS
 from shared.datasets import DatasetUnavailable, class_names, image_shape
 from shared.queue import BrokerUnavailable
+from shared.run_states import IMPORTED
 from shared.store import SUCCEEDED
 
 FILTER_DIGITS = 6
@@ -69,6 +70,12 @@ def get_filter(run_id: str, layer: str) -> Response:
     files = store().files
     if epoch is None:
         kernel = files.load_array(run_id, f"{FILTERS_DIR}/{layer}.npy")
+    elif run.get("origin") == IMPORTED:
+        raise ApiError(
+            404,
+            f"run {run_id} was imported from a .keras file: it has its final filters only, "
+            "with no history per epoch; ask without ?epoch=",
+        )
     else:
         stack = files.load_array(run_id, f"{FILTERS_DIR}/epochs/{layer}.npy", mmap=True)
         if stack is not None and epoch >= stack.shape[0]:

@@ -44,7 +44,6 @@ from dashboard.api.models_attribution import (
     AttributionUpload,
 )
 from dashboard.api.models_compare import CkaCached, CkaQueued, FilterAlignment, FilterStatsCached
-from dashboard.api.models_filters import EpochCkaCached, FilterAnalysisCached, FilterIndexPath
 from dashboard.api.models_datasets import (
     Dataset,
     DatasetDeleted,
@@ -52,6 +51,8 @@ from dashboard.api.models_datasets import (
     DatasetPath,
     DatasetUpload,
 )
+from dashboard.api.models_filters import EpochCkaCached, FilterAnalysisCached, FilterIndexPath
+from dashboard.api.models_import import ModelUpload
 from dashboard.api.params import (
     ArtifactPath,
     CompareEpochQuery,
@@ -327,6 +328,36 @@ OPERATIONS: dict[str, Operation] = {
             409: Reply("The run has no probe activations yet."),
         },
         params=(RunPath, ProbePath, ProbeQuery),
+    ),
+    "import_model": Operation(
+        "importModel",
+        "Import a .keras model trained elsewhere as a run, evaluated on the test set.",
+        {
+            202: Reply(
+                "The model is accepted: a run with origin `imported` is queued, and a training "
+                "worker loads the weights into the architecture CNN Lens builds and evaluates it "
+                "(poll /api/runs/{id}: it reaches `succeeded`, or `failed` with a sentence when "
+                "the weights do not fit). When the task queue is down it stays queued, with a "
+                "`warning`.",
+                RunCreated,
+                headers=RUN_LOCATION,
+                links=RUN_LINKS,
+            ),
+            400: Reply("The body is not multipart/form-data."),
+            413: Reply(
+                "The body is over the size limit, or the archive or its weights are larger than "
+                "the model they describe needs (a zip bomb, padded weights)."
+            ),
+            422: Reply(
+                "The file was refused (field `model`: not a .keras zip, an .h5 or pickle, a "
+                "Lambda, custom object, branch or unsupported layer or option, an input or output "
+                "that does not fit the dataset), or `dataset` or `name` is invalid; one sentence "
+                "names what was refused and nothing is kept.",
+                ValidationErrors,
+            ),
+            429: QUEUE_FULL,
+        },
+        body={"multipart/form-data": ModelUpload},
     ),
     "request_activations": Operation(
         "requestActivations",

@@ -30,6 +30,7 @@ from dashboard.api import (
     datasets,
     filters,
     health,
+    imports,
     jobs,
     runs,
 )
@@ -61,6 +62,7 @@ ROUTES: tuple[tuple[str, str, Callable[..., Response], tuple[str, ...]], ...] = 
     ("/openapi.json", "openapi", openapi_json, ("GET",)),
     ("/runs", "list_runs", runs.list_runs, ("GET",)),
     ("/runs", "create_run", runs.create_run, ("POST",)),
+    ("/models", "import_model", imports.import_model, ("POST",)),
     ("/runs/<run_id>", "get_run", runs.get_run, ("GET",)),
     ("/runs/<run_id>", "delete_run", runs.delete_run, ("DELETE",)),
     ("/runs/<run_id>", "update_run", runs.update_run, ("PATCH",)),

@@ -40,13 +40,17 @@ COLUMNS = (  # catalogue keys of the table's headings
 def run_row(run: dict[str, Any], now: float) -> html.Tr:
     href = f"/run/{run['id']}"
     test_acc = (run.get("test") or {}).get("accuracy")
+    imported = run.get("origin") == "imported"
     # The name is user text: it goes into the page as a text node, never as markup.
     return html.Tr(
         [
             html.Td(
                 [
                     dcc.Link(run["name"], href=href, className="lens-run-name stretched-link"),
-                    html.Div(run["id"][:8], className="lens-mono lens-faint"),
+                    html.Div(
+                        [run["id"][:8], f" · {t('runs.imported')}" if imported else ""],
+                        className="lens-mono lens-faint",
+                    ),
                     html.Div(tag_badges(run["tags"])) if run.get("tags") else None,
                 ]
             ),

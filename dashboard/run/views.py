@@ -57,6 +57,7 @@ def header(run: dict[str, Any], parent: dict[str, Any] | None = None) -> html.Di
             run.get("architecture") or "",
             t("common.n_parameters", n=components.fmt_int(run.get("params"))),
             t("run.created", when=components.fmt_time(run.get("created_at"))),
+            t("run.imported") if run.get("origin") == "imported" else "",
         )
         if x
     )
