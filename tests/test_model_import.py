@@ -362,3 +362,38 @@ def test_the_plan_names_every_layer_of_the_notebook(notebook_file):
     assert plan.input_shape == (28, 28, 1)
     assert plan.sources() == ["conv2d", "max_pooling2d", "conv2d_1", "flatten", "dense"]
     assert plan.keras_version == keras.__version__
+
+
+def test_a_colour_model_imports_onto_the_rgb_dataset_and_not_onto_mnist(
+    store, tmp_path, notebook_file
+):
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            L.Conv2D(8, 3, activation="elu"),
+            L.BatchNormalization(),
+            L.MaxPooling2D(),
+            L.Conv2D(8, 3, activation="gelu"),
+            L.GlobalMaxPooling2D(),
+            L.Dense(8, activation="softmax"),
+        ]
+    )
+    data = saved(model, tmp_path, "rgb.keras")
+    with pytest.raises(model_import.ImportRefused) as refused:
+        model_import.import_model(store, data, "rgb.keras", "mnist-sample")
+    assert "takes 32×32×3 inputs, but the images of mnist-sample are 28×28×1" in str(refused.value)
+    with pytest.raises(model_import.ImportRefused) as refused:
+        model_import.import_model(store, notebook_file[0], "model.keras", "shapes-rgb")
+    assert "the images of shapes-rgb are 32×32×3" in str(refused.value)
+    assert nothing_left(store)
+
+    run = model_import.import_model(store, data, "rgb.keras", "shapes-rgb")
+    assert train_run(store, run["id"], "test-owner") == "succeeded"
+    kernel = store.files.load_array(run["id"], f"{FILTERS_DIR}/conv2d_1.npy")
+    np.testing.assert_array_equal(kernel, model.layers[0].kernel.numpy())  # (3, 3, 3, 8): colour
+    probe_inputs = store.files.load_array(run["id"], f"{PROBE_DIR}/inputs.npy")
+    np.testing.assert_allclose(
+        store.files.load_array(run["id"], f"{PROBE_DIR}/predictions.npy"),
+        model.predict(to_model_input(probe_inputs), verbose=0),
+        atol=1e-5,
+    )

@@ -19,7 +19,7 @@ from typing import Any
 from shared import housekeeping, keras_archive, tasks
 from shared.artifacts import IMPORT_ARCHIVE
 from shared.config import ConfigError, parse_config
-from shared.datasets import input_shape, unavailable_reason
+from shared.datasets import describe, input_shape, unavailable_reason
 from shared.keras_archive import ArchiveRefused
 from shared.queue import BrokerUnavailable, send
 from shared.run_states import IMPORTED
@@ -58,6 +58,10 @@ def import_model(
         plan = keras_archive.read_plan(data, filename)
     except ArchiveRefused as exc:
         raise ImportRefused(str(exc), "model", exc.status) from None
+    if describe(dataset) is not None:  # the input first: it decides every shape after it
+        mismatch = keras_archive.input_mismatch(plan, dataset, input_shape(dataset))
+        if mismatch:
+            raise ImportRefused(mismatch)
     try:
         config, layers = parse_config(
             keras_archive.run_config(plan, dataset, name.strip()),
@@ -73,9 +77,6 @@ def import_model(
     reason = unavailable_reason(config.dataset)
     if reason:
         raise ImportRefused(reason, "dataset")
-    mismatch = keras_archive.input_mismatch(plan, config.dataset, input_shape(config.dataset))
-    if mismatch:
-        raise ImportRefused(mismatch)
     try:
         keras_archive.check_weights_size(plan, sum(info.params for info in layers))
     except ArchiveRefused as exc:
