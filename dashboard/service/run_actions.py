@@ -21,6 +21,7 @@ from shared.config import CONTROL_CHARS, MAX_NAME, ConfigError, RunConfig, parse
 from shared.datasets import class_names, image_shape, load_raw, unavailable_reason
 from shared.extraction_result import cache_rel, summarize
 from shared.queue import BrokerUnavailable, send
+from shared.run_states import IMPORTED
 from shared.store import CANCELLED, FAILED, INTERRUPTED, RUNNING, RunStore
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,11 @@ def retry_run(
         raise RunStateError(
             f"run {run_id} is {run['status']}; only a failed, cancelled or interrupted run can be "
             "retried (clone it to start a copy of any run)"
+        )
+    if run.get("origin") == IMPORTED:  # its weights came from a file, which is gone once it ends
+        raise RunStateError(
+            f"run {run_id} was imported from a .keras file; import the file again to evaluate "
+            "it again (clone it to train the same layers here)"
         )
     config = {**run["config"], "name": run["name"]}
     new = submit_run(store, config, parent_id=run_id, idempotency_key=idempotency_key)

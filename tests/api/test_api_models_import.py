@@ -157,3 +157,12 @@ def test_refused_files_get_a_sentence_and_leave_nothing(client, api_store, case)
     assert api_store.list_runs() == []
     runs_dir = api_store.settings.runs_dir
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+def test_a_failed_import_is_not_retried_as_a_training(client, api_store):
+    run_id = post(client, archive()).get_json()["id"]
+    api_store.finish(run_id, "failed", error="the weights do not fit the architecture")
+    response = client.post(f"/api/runs/{run_id}/retry", headers=XRW)
+    assert response.status_code == 409
+    assert "import the file again" in response.get_json()["error"]
+    assert [r["id"] for r in api_store.list_runs()] == [run_id]
