@@ -214,3 +214,27 @@ def test_a_gradcam_map_of_zeros_is_explained(store):
         4, "gradcam", "predicted", "0", "conv2d_2", None, False, run_id
     )
     assert "Grad-CAM is 0 everywhere" in texts(caption)
+
+
+def test_the_compare_card_stops_waiting_when_no_worker_answers(store):
+    from dashboard.compare import attribution as cmp_attr
+    from dashboard.compare import inputs
+
+    a = write_succeeded_run(store, {"name": "a", "epochs": 1})
+    b = write_succeeded_run(store, {"name": "b", "epochs": 1}, seed=1)
+    desc = inputs.test_input("mnist-sample", 50)
+    image = inputs.input_image(desc)
+    params = ar.canonical("saliency", None, None, None, False)
+    key = ar.attribution_key(attributions.input_hash(image), params)
+    for run_id in (a, b):  # queued, as if the broker had taken them and no worker ran them
+        job_params = {"run_id": run_id, "input_hash": "x", "key": key, **params}
+        store.create_job("attribute", run_id, job_params, ar.attribution_job_id(run_id, key))
+    args = (store, [a, b], desc, "saliency", "predicted", "0", "last")
+    cols, disabled = cmp_attr.poll_view(*args, since=100.0, now=110.0)
+    assert cols is no_update and not disabled
+    cols, disabled = cmp_attr.poll_view(*args, since=100.0, now=100.0 + cmp_attr.GIVE_UP + 1)
+    assert disabled and "No extraction worker answered" in texts(cols)
+    fake_result(store, a, image, params)
+    fake_result(store, b, image, params)
+    cols, disabled = cmp_attr.poll_view(*args, since=100.0, now=101.0)
+    assert disabled and len(cols) == 2 and td.find(cols[1], "cmp-attr-1") is not None

@@ -8,6 +8,7 @@ column. Callbacks are collected in `callbacks` and registered by pages/compare.p
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -28,6 +29,7 @@ from shared.store import SUCCEEDED, RunStore
 
 callbacks = PageCallbacks()
 POLL_MS = 700
+GIVE_UP = 120.0  # seconds of waiting before the card says no worker answers
 LAST = "last"
 PREDICTED, TRUE, ANY = "predicted", "true", "any"
 
@@ -98,6 +100,7 @@ def card(runs: list[dict[str, Any]]) -> dbc.Card:
                 controls,
                 dbc.Row(id="cmp-attr", class_name="g-3"),
                 dcc.Interval(id="cmp-attr-poll", interval=POLL_MS, disabled=True),
+                dcc.Store(id="cmp-attr-since"),  # when the card started waiting (server clock)
             ]
         ),
         components.tr("attr.compare.help"),
@@ -232,6 +235,7 @@ def view(
 @callbacks(
     Output("cmp-attr", "children"),
     Output("cmp-attr-poll", "disabled"),
+    Output("cmp-attr-since", "data"),
     Input("cmp-body-runs", "data"),
     Input("cmp-input", "data"),
     Input("cmp-attr-method", "value"),
@@ -244,13 +248,14 @@ def show(ids, desc, method, mode, target, layer):
     cols, waiting = view(
         store, choice.chosen_runs(store, ids), desc, method, mode, target, layer, ask=True
     )
-    return cols, not waiting
+    return cols, not waiting, time.time() if waiting else None
 
 
 @callbacks(
     Output("cmp-attr", "children", allow_duplicate=True),
     Output("cmp-attr-poll", "disabled", allow_duplicate=True),
     Input("cmp-attr-poll", "n_intervals"),
+    State("cmp-attr-since", "data"),
     State("cmp-body-runs", "data"),
     State("cmp-input", "data"),
     State("cmp-attr-method", "value"),
@@ -259,9 +264,28 @@ def show(ids, desc, method, mode, target, layer):
     State("cmp-attr-layer", "value"),
     prevent_initial_call=True,
 )
-def poll(_n, ids, desc, method, mode, target, layer):
-    store = get_store()
+def poll(_n, since, ids, desc, method, mode, target, layer):
+    return poll_view(get_store(), ids, desc, method, mode, target, layer, since, time.time())
+
+
+def poll_view(
+    store: RunStore,
+    ids: Any,
+    desc: Any,
+    method: Any,
+    mode: Any,
+    target: Any,
+    layer: Any,
+    since: float | None,
+    now: float,
+) -> tuple[Any, bool]:
+    """(columns or no_update, polling disabled): the maps once none is computing any more, or a
+    sentence after GIVE_UP seconds without an answer."""
     cols, waiting = view(
         store, choice.chosen_runs(store, ids), desc, method, mode, target, layer, ask=False
     )
-    return (cols if not waiting else no_update), not waiting
+    if not waiting:
+        return cols, True
+    if since is not None and now - float(since) > GIVE_UP:
+        return [html.Div(t("input.no_worker"), className="lens-cmp-wait")], True
+    return no_update, False
