@@ -57,7 +57,8 @@ runs = Table(
     Column("idempotency_key", String(200)),
     Column("request_hash", String(64)),
     # "trained" or "imported" (a .keras upload, evaluated instead of trained; migration 0006).
-    Column("origin", String(16), nullable=False, default="trained", server_default="trained"),
+    # No Python-side default: an INSERT that does not name it also works on a schema before 0006.
+    Column("origin", String(16), nullable=False, server_default="trained"),
 )
 # The runs list asks for one status, newest first (migration 0002).
 Index("ix_runs_status_created_at", runs.c.status, runs.c.created_at)
