@@ -35,12 +35,15 @@ class Settings(BaseSettings):
     dataset_max_bytes: int = Field(500 * 1024 * 1024, ge=1, alias="CNNLENS_DATASET_MAX_BYTES")
     dataset_max_images: int = Field(200_000, ge=10, alias="CNNLENS_DATASET_MAX_IMAGES")
 
-    worker_concurrency: int = Field(1, alias="CNNLENS_WORKER_CONCURRENCY")
+    # Trainings at once per training worker. Two on two cores: a sweep of the notebook's seven
+    # configs finished sooner than with one at a time (benchmarks/bench_sweep.py), and a run
+    # alone still has both op threads to itself.
+    worker_concurrency: int = Field(2, ge=1, alias="CNNLENS_WORKER_CONCURRENCY")
     # Trainings one pool process runs before it is replaced by a fresh one (Celery's
     # --max-tasks-per-child). Each new process pays a TensorFlow start (7-15 s on 2 cores); a
-    # process that stays clears Keras' state between runs (worker/tasks.py). 1 = a fresh process
-    # for every run (benchmarks/bench_sweep.py measures both).
-    train_runs_per_process: int = Field(1, ge=1, le=1000, alias="CNNLENS_TRAIN_RUNS_PER_PROCESS")
+    # process that stays clears Keras' state between runs (worker/tasks.py) and grows by ~5-10 MiB
+    # a run, so 16 bounds that; 1 = a fresh process for every run (benchmarks/bench_sweep.py).
+    train_runs_per_process: int = Field(16, ge=1, le=1000, alias="CNNLENS_TRAIN_RUNS_PER_PROCESS")
     # One thread inside each op: at batch 32 a second intra-op thread made these small models no
     # faster and cost a quarter more CPU. Two ops at a time: the backward pass has independent
     # ops (a conv's input and filter gradients, each variable's optimizer update) that then run

@@ -71,7 +71,9 @@ def test_compose_workers_use_the_one_command_builder():
         assert services[name]["command"] == ["python", "-m", "worker.commands", kind]
         argv = built_command(services[name])
         assert argv[argv.index("-Q") + 1] == kind
-        assert argv[argv.index("--concurrency") + 1] == "1"
+        # Training takes the settings' concurrency (two at once); the others have one child.
+        expected = "2" if kind == "training" else "1"
+        assert argv[argv.index("--concurrency") + 1] == expected
         # No node name: compose's health checks ping Celery's default celery@$HOSTNAME.
         assert "-n" not in argv
         # ($$ is compose's escape for $; some versions print it unescaped.)

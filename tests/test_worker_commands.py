@@ -168,9 +168,12 @@ def test_the_container_entry_point_prints_what_it_would_run():
 
 
 def test_the_container_entry_point_takes_training_concurrency_from_the_settings():
-    done = run_cli(TRAINING, "--print", CNNLENS_WORKER_CONCURRENCY="2")
+    done = run_cli(
+        TRAINING, "--print", CNNLENS_WORKER_CONCURRENCY="3", CNNLENS_TRAIN_RUNS_PER_PROCESS="7"
+    )
     assert done.returncode == 0, done.stderr
-    assert shlex.split(done.stdout) == worker_command(TRAINING, concurrency=2).argv
+    expected = worker_command(TRAINING, concurrency=3, runs_per_process=7).argv
+    assert shlex.split(done.stdout) == expected
     named = run_cli(ANALYSIS, "--print", "--node", "analysis@box")
     assert option(shlex.split(named.stdout), "-n") == "analysis@box"
 

@@ -2,7 +2,7 @@
 
 Start one process per queue (the launcher does):
 
-    celery -A worker.celery_app worker -Q training --concurrency 1 --max-tasks-per-child 1 -n train@%h
+    celery -A worker.celery_app worker -Q training --concurrency 2 --max-tasks-per-child 16 -n train@%h
     celery -A worker.celery_app worker -Q extraction --concurrency 1 -n extract@%h
     celery -A worker.celery_app worker -Q analysis --concurrency 1 -n analysis@%h
 

@@ -1,7 +1,7 @@
 """Drop a training message whose run has nothing left to train, in the worker's main process.
 
-A training process is recycled after every task (`--max-tasks-per-child 1`) and the next one
-spends 7-15 s importing and warming up TensorFlow. Handing a message to the pool for a run that
+A training process is recycled after CNNLENS_TRAIN_RUNS_PER_PROCESS tasks (`--max-tasks-per-child`;
+with 1, after every task) and the next one spends 7-15 s importing and warming up TensorFlow. Handing a message to the pool for a run that
 is finished, cancelled, deleted or unknown to this store would pay that whole start only for the
 task to find nothing to do: 23 such messages (left in Redis by another data directory's runs)
 once held a new run queued for over 4 minutes. So the training task's execution strategy

@@ -33,7 +33,21 @@ def train(self, run_id: str) -> str | None:
     from worker.training import train_run
 
     owner = owner_for(self.request.hostname or "worker", os.getpid(), self.request.id)
-    return train_run(store(), str(run_id), owner)
+    try:
+        return train_run(store(), str(run_id), owner)
+    finally:
+        forget_models()
+
+
+def forget_models() -> None:
+    """Let the next run in this process start from a clean Keras (CNNLENS_TRAIN_RUNS_PER_PROCESS
+    above 1): the models, layer names and traced functions of this run go."""
+    import gc
+
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
 
 
 def started(job_id: str) -> bool:
