@@ -56,7 +56,11 @@ def test_the_contracts_hold_on_the_real_tree(tree):
 @pytest.mark.parametrize(
     ("module", "line", "contract"),
     [
-        ("dashboard/ui/figures.py", "import worker.tasks  # noqa", "dashboard never imports worker"),
+        (
+            "dashboard/ui/figures.py",
+            "import worker.tasks  # noqa",
+            "dashboard never imports worker",
+        ),
         ("dashboard/service/run_data.py", "import tensorflow  # noqa", "dashboard never imports"),
         ("shared/store.py", "import dashboard.state  # noqa", "shared imports neither"),
         ("worker/tasks.py", "import dashboard.ui.i18n  # noqa", "worker never imports dashboard"),

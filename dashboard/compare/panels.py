@@ -81,9 +81,7 @@ def predictions(
         probs = None if wait else inputs.probabilities(store, run, src)
         if probs is None:
             cols.append(
-                _column(
-                    i, run, run["name"], _note(wait or t("compare.no_prediction")), len(runs)
-                )
+                _column(i, run, run["name"], _note(wait or t("compare.no_prediction")), len(runs))
             )
             continue
         pred = int(np.argmax(probs))
@@ -283,11 +281,7 @@ def filters(
         ]
         hovers = [
             t("compare.hover.filter", j=j)
-            + (
-                ""
-                if r is None
-                else "<br>" + t("compare.hover.matched", p=p, r=number(f"{r:.3f}"))
-            )
+            + ("" if r is None else "<br>" + t("compare.hover.matched", p=p, r=number(f"{r:.3f}")))
             + ("<br>" + t("compare.hover.dead") if j in dead else "")
             for p, (j, r) in enumerate(zip(order, corr, strict=True))
         ]
