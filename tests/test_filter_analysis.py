@@ -161,6 +161,12 @@ def test_flags_twins_and_picture(store, runs, conv2):
     with Image.open(store.files.path(runs[0], name)) as picture:
         pixels = np.asarray(picture)
     assert pixels.shape == (28, 28) and pixels.dtype == np.uint8 and pixels.std() > 5
+    # made for the centre unit (5, 5) of conv2d_2's 11×11 map: it lies in that unit's field
+    r0, c0, r1, c1 = result["activation_max_box"]
+    assert [r0, c0, r1, c1] == [10, 10, 18, 18]
+    # (give or take the jitter of 2 pixels and the blur: the margin the page shows around it)
+    inside = pixels[r0 - 3 : r1 + 3, c0 - 3 : c1 + 3].astype(float).sum()
+    assert inside > 0.8 * pixels.astype(float).sum()
 
 
 def test_a_run_whose_twin_is_itself(store, runs):

@@ -13,9 +13,10 @@ set:
 - its twin in every other succeeded run on the same dataset: the filter, in any conv layer, whose
   feature maps over the probe batch correlate best with this one's, after both are averaged onto
   a MATCH_GRID × MATCH_GRID grid of image regions (so layers of any depth and size compare);
-- an activation-maximisation image: gradient ascent on the input from a dark, slightly noisy
-  start, with jitter (random shifts), a light blur every few steps and decay towards black, so
-  the picture stays smooth and sparse, like the digits the filter was trained on.
+- an activation-maximisation image: gradient ascent on the input, for the unit at the centre of
+  the filter's map, from a dark, slightly noisy start, with jitter (random shifts), a light blur
+  every few steps and decay towards black, so the picture stays smooth and sparse, like the
+  digits the filter was trained on (`activation_max_box`: the receptive field it fills).
 
 The model is loaded afresh for the job and its layers are called one by one; nothing is saved
 but the analysis JSON and the picture, in `analysis/filters/` of the run.
@@ -240,10 +241,18 @@ def _blur_kernel(channels: int) -> tf.Tensor:
     return tf.constant(np.repeat(k[:, :, None, None], channels, axis=2), tf.float32)
 
 
-def activation_maximisation(model: keras.Model, index: int, k: int) -> tuple[np.ndarray, float]:
-    """An input that makes filter k of layer `index` respond strongly: (uint8 image, the mean
-    pre-activation it reaches). The objective is the filter's mean pre-activation over its map
-    (before ReLU, so a filter silent on the start image still has a gradient)."""
+def activation_maximisation(
+    model: keras.Model, index: int, k: int, field: int = 8
+) -> tuple[np.ndarray, float]:
+    """An input that makes filter k of layer `index` respond strongly: (uint8 image, the
+    pre-activation it reaches). The objective is the pre-activation (before ReLU, so a filter
+    silent on the start image still has a gradient) of the unit at the centre of its map: the
+    mean over the whole map would, for a first layer, be maximised by a uniform white or black
+    image, which says nothing. Pixels outside the unit's receptive field (`field` pixels a side)
+    get no gradient and decay to black. Jitter and blur scale with the field: a 3×3 first-layer
+    field gets neither, as they would smear the few pixels it has."""
+    jitter = min(JITTER, field // 4)
+    blur_every = BLUR_EVERY if field >= 5 else 0
     layers = chain(model)
     before, conv = layers[:index], layers[index]
     h, w, c = (int(v) for v in model.input_shape[1:])
@@ -259,17 +268,17 @@ def activation_maximisation(model: keras.Model, index: int, k: int) -> tuple[np.
             pre = conv.convolution_op(hidden, conv.kernel)
             if conv.use_bias:
                 pre = pre + conv.bias
-            objective = tf.reduce_mean(pre[..., k])
+            objective = tf.reduce_mean(pre[:, pre.shape[1] // 2, pre.shape[2] // 2, k])
         return objective, tape.gradient(objective, image)
 
     for step in range(ASCENT_STEPS):
-        dy, dx = (int(v) for v in rng.integers(-JITTER, JITTER + 1, size=2))
+        dy, dx = (int(v) for v in rng.integers(-jitter, jitter + 1, size=2))
         shifted = tf.roll(x, shift=(dy, dx), axis=(1, 2))
         _, grad = gradient(shifted)
         grad = tf.roll(grad, shift=(-dy, -dx), axis=(1, 2))
         grad = grad / (tf.math.reduce_std(grad) + 1e-8)
         value = (x + ASCENT_RATE * grad) * (1.0 - DECAY)
-        if step % BLUR_EVERY == BLUR_EVERY - 1:
+        if blur_every and step % blur_every == blur_every - 1:
             value = tf.nn.depthwise_conv2d(value, blur, (1, 1, 1, 1), "SAME")
         x.assign(tf.clip_by_value(value, 0.0, 1.0))
     objective, _ = gradient(tf.convert_to_tensor(x))
@@ -313,7 +322,10 @@ def analyse(
     probe_count = comparison.probe_batch_size(len(x_test), activation_values(infos))
     probe = np.asarray(x_test[:probe_count])
     layer_maps = layer_outputs(store, run_id, probe, cache)[layer]
-    picture, reached = activation_maximisation(model, index, k)
+    field = receptive_field.size(config.layers, info.index, input_hw)
+    picture, reached = activation_maximisation(model, index, k, field)
+    centre = (int(info.output_shape[0]) // 2, int(info.output_shape[1]) // 2)
+    picture_box = receptive_field.box(*centre, config.layers, info.index, input_hw)
     picture_rel = comparison.filter_rel(layer, k, "png")
     store.files.write_bytes(run_id, picture_rel, png_bytes(picture))
     return {
@@ -325,7 +337,7 @@ def analyse(
         "activation": activation,
         "test_images": int(len(maps)),
         "probe_images": int(probe_count),
-        "receptive_field": receptive_field.size(config.layers, info.index, input_hw),
+        "receptive_field": field,
         "top_images": top_images(maps, config, info.index, input_hw),
         "selectivity": rows,
         "selectivity_index": selectivity_index,
@@ -335,6 +347,7 @@ def analyse(
         "matches": twins(store, run, maps[:probe_count], probe, cache),
         "activation_max": f"/api/runs/{run_id}/artifacts/{picture_rel}",
         "activation_max_objective": round(reached, DIGITS),
+        "activation_max_box": picture_box,
         "seconds": round(time.perf_counter() - started, 3),
     }
 

@@ -98,7 +98,11 @@ class FilterAnalysis(Answer):
     )
     matches: list[Twin] = Field(description="Its twin in each other run on the dataset.")
     activation_max: str = Field(description="Download path of the activation-maximisation PNG.")
-    activation_max_objective: float
+    activation_max_objective: float = Field(description="The pre-activation the picture reaches.")
+    activation_max_box: Box = Field(
+        description="The receptive field of the centre unit the picture was made for, in input "
+        "pixels, half-open: where the picture is."
+    )
     seconds: float
 
 

@@ -21,6 +21,7 @@ from dashboard.run import (
     inspection,
     inspection_callbacks,
     manage,
+    settling,
     variant_bar,
     views,
 )
@@ -62,6 +63,7 @@ def artifact_sections(
         inspection.filters_card(store, run, infos),
         inspection.activations_card(store, run, infos, probe) if probe else views.placeholder(run),
         *([attribution.card(run)] if probe else []),
+        settling.card(store, run),
     ]
 
 
@@ -173,3 +175,4 @@ inspection_callbacks.callbacks.register()
 action_callbacks.callbacks.register()
 attribution.callbacks.register()
 filter_page.links.register()
+settling.callbacks.register()

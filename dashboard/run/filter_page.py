@@ -258,7 +258,7 @@ def analysis_sections(store: RunStore, run: dict[str, Any], result: dict[str, An
         )
         if images is not None and 0 <= i < len(images):
             tiles.append(_figure_tile(outlined(images[i], top["box"]), caption))
-    picture_src = _picture(store, run["id"], layer, k)
+    picture_src = _picture(store, run["id"], layer, k, result.get("activation_max_box"))
     top = components.section(
         t("filter.top", n=len(result["top_images"])),
         html.Div(tiles or t("filter.no_images")),
@@ -312,14 +312,25 @@ def analysis_sections(store: RunStore, run: dict[str, Any], result: dict[str, An
     ]
 
 
-def _picture(store: RunStore, run_id: str, layer: str, k: int) -> str | None:
+def _picture(
+    store: RunStore, run_id: str, layer: str, k: int, box: list[int] | None, margin: int = 3
+) -> str | None:
+    """The activation-maximisation picture, cut to the receptive field it fills (and a margin),
+    enlarged to about 168 pixels; the download keeps the whole input-sized image."""
     path = store.files.path(run_id, comparison.filter_rel(layer, k, "png"))
     try:
         with Image.open(path) as img:
             pixels = np.asarray(img.convert("L") if img.mode not in ("L", "RGB") else img)
     except (OSError, ValueError):
         return None
-    return png_data_uri(pixels.astype(np.uint8), 6)
+    if box and len(box) == 4:
+        r0, c0, r1, c1 = (int(v) for v in box)
+        h, w = pixels.shape[:2]
+        pixels = pixels[
+            max(0, r0 - margin) : min(h, r1 + margin), max(0, c0 - margin) : min(w, c1 + margin)
+        ]
+    scale = max(1, 168 // max(pixels.shape[:2]))
+    return png_data_uri(np.ascontiguousarray(pixels).astype(np.uint8), scale)
 
 
 def _selectivity_words(result: dict[str, Any]) -> str:

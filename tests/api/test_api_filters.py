@@ -49,6 +49,7 @@ def analysis_file(run_id: str, other: str) -> dict:
         ],
         "activation_max": f"/api/runs/{run_id}/artifacts/analysis/filters/conv2d_2-3.png",
         "activation_max_objective": 2.5,
+        "activation_max_box": [10, 10, 18, 18],
         "seconds": 3.1,
     }
 
