@@ -124,4 +124,18 @@ def test_a_run_on_rgb_trains_with_colour_filters(data_dir):
     arrays = store.files.load_arrays(run_id, f"{CACHE_DIR}/{digest}.npz")
     assert arrays is not None and arrays["layer:conv2d_1"].shape == (30, 30, 8)
     assert arrays["probabilities"].shape == (8,)
+
+    # Statistics and layer similarity on the colour probe batch, against a second run.
+    from worker.compare_jobs import compute_cka, compute_stats
+
+    stats = compute_stats(store, run_id)
+    assert stats["dataset"] == "shapes-rgb" and len(stats["layers"][0]["filters"]) == 8
+    other_config, other_infos = parse_config(
+        {**config.model_dump(mode="json"), "seed": 7, "name": "other"}
+    )
+    other = store.create_run(other_config, other_infos)["id"]
+    assert train_run(store, other, "test-owner") == "succeeded"
+    summary, _ = compute_cka(store, run_id, other)
+    assert summary["layers_a"] == ["conv2d_1", "maxpool2d_1", "flatten_1", "dense_1"]
+    assert len(summary["matrix"]) == 4 and all(0 <= v <= 1.0001 for v in summary["matrix"][0])
     store.engine.dispose()
