@@ -19,7 +19,7 @@ from dash._utils import AttributeDict
 
 from dashboard import state
 from dashboard.run import inspection_callbacks
-from dashboard.ui import figures, layer_editor
+from dashboard.ui import figures, layer_editor, map_figures
 from shared import artifacts as names
 from shared.config import parse_config
 from shared.datasets import load_raw, probe_indices
@@ -512,25 +512,27 @@ def test_poll_updates_progress_and_stops_when_finished(store):
 
 # --- figure builders ----------------------------------------------------------------------------
 def test_filter_grid_first_layer_is_gray_montage():
-    fig = figures.filter_grid(np.random.default_rng(0).normal(size=(3, 3, 1, 16)))
+    fig = map_figures.filter_grid(np.random.default_rng(0).normal(size=(3, 3, 1, 16)))
     assert fig.data[0].type == "image" and fig.data[0].source.startswith("data:image/png")
     assert len(fig.data[1].x) == 16 and list(fig.data[2].text[:2]) == ["#0", "#1"]
 
 
 def test_kernel_tiles_channel_and_mean():
     k = np.arange(3 * 3 * 4 * 8, dtype=np.float32).reshape(3, 3, 4, 8)
-    assert figures.kernel_tiles(k, 2).shape == (8, 3, 3)
-    np.testing.assert_allclose(figures.kernel_tiles(k, "mean")[0], k.mean(axis=2)[:, :, 0])
-    assert figures.kernel_tiles(k, 99).shape == (8, 3, 3)  # out of range → mean
+    assert map_figures.kernel_tiles(k, 2).shape == (8, 3, 3)
+    np.testing.assert_allclose(map_figures.kernel_tiles(k, "mean")[0], k.mean(axis=2)[:, :, 0])
+    assert map_figures.kernel_tiles(k, 99).shape == (8, 3, 3)  # out of range → mean
 
 
 def test_activation_grid_tiles_and_flat_outputs():
-    fig = figures.activation_grid(np.random.default_rng(0).random((13, 13, 32)).astype(np.float16))
+    fig = map_figures.activation_grid(
+        np.random.default_rng(0).random((13, 13, 32)).astype(np.float16)
+    )
     assert len(fig.data) == 3 and len(fig.data[2].text) == 32
     assert "channel #31" in fig.data[1].hovertext[31]
-    assert figures.activation_grid(np.zeros((26, 26, 4))).data[0].type == "image"  # dead maps
-    assert figures.activation_grid(np.ones(3872)).data[0].type == "heatmap"
-    bars = figures.activation_grid(np.ones(10), class_names=[str(i) for i in range(10)])
+    assert map_figures.activation_grid(np.zeros((26, 26, 4))).data[0].type == "image"  # dead maps
+    assert map_figures.activation_grid(np.ones(3872)).data[0].type == "heatmap"
+    bars = map_figures.activation_grid(np.ones(10), class_names=[str(i) for i in range(10)])
     assert bars.data[0].type == "bar" and list(bars.data[0].x) == [str(i) for i in range(10)]
 
 
@@ -546,7 +548,7 @@ def test_curves_confusion_samples_probabilities():
     assert len(curves.data) == 4 and list(curves.data[0].x) == [1, 2]
     cm = figures.confusion_matrix([[5, 1], [0, 4]], ["cat", "dog"])
     assert cm.data[0].type == "heatmap" and list(cm.data[0].x) == ["cat", "dog"]
-    samples = figures.sample_images(
+    samples = map_figures.sample_images(
         np.zeros((6, 28, 28), np.uint8), [0, 1, 2, 3, 4, 5], [str(i) for i in range(10)]
     )
     assert list(samples.data[2].text) == ["0", "1", "2", "3", "4", "5"]
@@ -557,18 +559,18 @@ def test_curves_confusion_samples_probabilities():
 @pytest.mark.parametrize(
     "fig",
     [
-        lambda: figures.filter_grid(None),
-        lambda: figures.filter_grid(np.zeros((0,))),
-        lambda: figures.activation_grid(None),
-        lambda: figures.activation_grid([]),
+        lambda: map_figures.filter_grid(None),
+        lambda: map_figures.filter_grid(np.zeros((0,))),
+        lambda: map_figures.activation_grid(None),
+        lambda: map_figures.activation_grid([]),
         lambda: figures.training_curves(None),
         lambda: figures.training_curves({"loss": []}),
         lambda: figures.confusion_matrix(None),
         lambda: figures.confusion_matrix([[1, 2]]),
-        lambda: figures.sample_images(None),
+        lambda: map_figures.sample_images(None),
         lambda: figures.class_probabilities(None),
-        lambda: figures.vector_figure([]),
-        lambda: figures.channel_detail(None),
+        lambda: map_figures.vector_figure([]),
+        lambda: map_figures.channel_detail(None),
     ],
 )
 def test_builders_say_no_data_instead_of_raising(fig):

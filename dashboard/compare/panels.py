@@ -15,7 +15,7 @@ from dash import html
 
 from dashboard.compare import charts, inputs
 from dashboard.service import comparisons, run_data
-from dashboard.ui import components, figures
+from dashboard.ui import components, map_figures
 from dashboard.ui.components import graph
 from dashboard.ui.i18n import number, t
 from dashboard.ui.messages import message
@@ -262,7 +262,7 @@ def filters(
             cols.append(_column(i, run, info.name if info else "—", _note(note), len(runs)))
             continue
         # The first conv layer on colour input: its filters in colour, as on the run page.
-        tiles = figures.kernel_tiles(kernel, figures.RGB if depth == 0 else None)
+        tiles = map_figures.kernel_tiles(kernel, map_figures.RGB if depth == 0 else None)
         assert tiles is not None
         order, corr, note = list(range(len(tiles))), [None] * len(tiles), ""
         if mode == ALIGNED and i > 0 and ref is not None:

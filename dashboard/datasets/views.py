@@ -8,7 +8,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.service import datasets as service
-from dashboard.ui import components, figures
+from dashboard.ui import components, figures, map_figures
 from dashboard.ui.components import graph
 from dashboard.ui.i18n import t
 from shared.store import RunStore
@@ -159,7 +159,7 @@ def detail(store: RunStore, row: dict[str, Any] | None) -> Any:
         if picked is not None:
             classes = tuple(str(c) for c in row.get("classes") or ())
             parts.append(
-                graph("ds-samples", figures.sample_images(picked[0], picked[1], classes, 8))
+                graph("ds-samples", map_figures.sample_images(picked[0], picked[1], classes, 8))
             )
     if not row.get("builtin"):
         parts.append(

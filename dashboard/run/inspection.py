@@ -11,7 +11,7 @@ from dash import dcc, html
 from dashboard.run.input_panel import test_input_row
 from dashboard.run.views import layer_caption, select_layer_options, thumbs
 from dashboard.service import run_data
-from dashboard.ui import components, explanations, figures
+from dashboard.ui import components, explanations, figures, map_figures
 from dashboard.ui.components import graph
 from dashboard.ui.i18n import t
 from shared.config import LayerInfo
@@ -19,7 +19,7 @@ from shared.datasets import input_shape
 from shared.store import RunStore
 
 MEAN = "mean"
-RGB = figures.RGB
+RGB = map_figures.RGB
 
 
 def scales() -> list[dict[str, str]]:
@@ -146,7 +146,7 @@ def filters_card(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) -
                     dbc.Col(graph("run-filters", fig), lg=9),
                     dbc.Col(
                         [
-                            graph("run-filter-detail", figures.channel_detail(None)),
+                            graph("run-filter-detail", map_figures.channel_detail(None)),
                             html.Div(id="run-filter-page-link", className="small"),
                         ],
                         lg=3,
@@ -177,7 +177,7 @@ def filter_view(
     at = _snapshot_at(store, run["id"], layer, epoch)
     kernel = run_data.load_filters(store, run["id"], layer, at)
     if kernel is None or kernel.ndim != 4:
-        return figures.filter_grid(None), channel_options(0), True, ""
+        return map_figures.filter_grid(None), channel_options(0), True, ""
     kh, kw, cin, cout = kernel.shape
     colour = sees_colour(run, run_data.layer_infos(run), layer)
     ch: int | str = int(channel) if channel not in (None, MEAN) and str(channel).isdigit() else MEAN
@@ -185,7 +185,7 @@ def filter_view(
         ch = MEAN
     if channel == RGB and colour:
         ch = RGB
-    fig = figures.filter_grid(kernel, ch, per_tile=scale != "layer")
+    fig = map_figures.filter_grid(kernel, ch, per_tile=scale != "layer")
     when = (
         t("inspect.when.initial")
         if at == 0
@@ -211,17 +211,17 @@ def filter_detail(
     click: dict | None,
 ) -> Any:
     if not layer or not click or not click.get("points"):
-        return figures.channel_detail(None)
+        return map_figures.channel_detail(None)
     idx = click["points"][0].get("pointIndex", click["points"][0].get("pointNumber"))
     at = _snapshot_at(store, run["id"], layer, epoch)
-    tiles = figures.kernel_tiles(
+    tiles = map_figures.kernel_tiles(
         run_data.load_filters(store, run["id"], layer, at),
         int(channel) if channel and str(channel).isdigit() else MEAN,
     )
     if tiles is None or idx is None or not 0 <= idx < len(tiles):
-        return figures.channel_detail(None)
+        return map_figures.channel_detail(None)
     title = t("inspect.filter_title", layer=layer, i=idx)
-    return figures.channel_detail(tiles[idx], title, colorscale="Gray")
+    return map_figures.channel_detail(tiles[idx], title, colorscale="Gray")
 
 
 def activations_card(
@@ -263,7 +263,7 @@ def activations_card(
                             components.explain(explanations.probabilities()),
                             graph("run-act-probs", probs),
                             html.Div(t("inspect.selected_map"), className="lens-label mt-2"),
-                            graph("run-act-detail", figures.channel_detail(None)),
+                            graph("run-act-detail", map_figures.channel_detail(None)),
                             html.Div(id="run-act-page-link", className="small"),
                         ],
                         lg=4,
@@ -302,7 +302,7 @@ def activation_view(
         return empty, figures.class_probabilities(None), ""
     info = next((i for i in infos if i.name == layer), None)
     act = run_data.selected_activation(store, run["id"], selection, layer) if layer else None
-    fig = figures.activation_grid(act, per_tile=scale != "layer", class_names=classes)
+    fig = map_figures.activation_grid(act, per_tile=scale != "layer", class_names=classes)
     probs, label = run_data.selected_prediction(store, run["id"], selection, probe)
     config_layers = (run.get("config") or {}).get("layers") or []
     cfg = config_layers[info.index] if info and info.index < len(config_layers) else None
@@ -313,12 +313,12 @@ def activation_detail(
     store: RunStore, run: dict[str, Any], selection: Any, layer: str | None, click: dict | None
 ) -> Any:
     if not layer or not click or not click.get("points"):
-        return figures.channel_detail(None)
+        return map_figures.channel_detail(None)
     point = click["points"][0]
     if point.get("curveNumber") != 1:
-        return figures.channel_detail(None)
+        return map_figures.channel_detail(None)
     act = run_data.selected_activation(store, run["id"], selection, layer)
     idx = point.get("pointIndex", point.get("pointNumber"))
     if act is None or act.ndim != 3 or idx is None or not 0 <= idx < act.shape[2]:
-        return figures.channel_detail(None)
-    return figures.channel_detail(act[:, :, idx], t("inspect.map_title", layer=layer, i=idx))
+        return map_figures.channel_detail(None)
+    return map_figures.channel_detail(act[:, :, idx], t("inspect.map_title", layer=layer, i=idx))

@@ -14,7 +14,7 @@ from dash import dcc, html
 
 from dashboard.run import views
 from dashboard.service import run_data
-from dashboard.ui import components, explanations, figures
+from dashboard.ui import components, explanations, figures, map_figures
 from dashboard.ui.i18n import t
 from dashboard.ui.montage import png_data_uri
 from shared.config import LayerInfo
@@ -85,7 +85,7 @@ def filters_section(store: RunStore, run_id: str, infos: list[LayerInfo]) -> dbc
                     ),
                     graph(
                         f"report-filters-{info.name}",
-                        figures.filter_grid(kernel, figures.RGB if colour else None),
+                        map_figures.filter_grid(kernel, map_figures.RGB if colour else None),
                     ),
                 ],
                 className="lens-report-layer",
@@ -141,7 +141,7 @@ def probe_section(store: RunStore, run: dict[str, Any], infos: list[LayerInfo]) 
                     ),
                     graph(
                         f"report-act-{info.name}",
-                        figures.activation_grid(act, class_names=classes),
+                        map_figures.activation_grid(act, class_names=classes),
                     ),
                 ],
                 className="lens-report-layer",

@@ -10,7 +10,7 @@ from dash import dcc, html
 
 from dashboard.run import manage
 from dashboard.service import run_data
-from dashboard.ui import components, explanations, figures
+from dashboard.ui import components, explanations, figures, map_figures
 from dashboard.ui.components import graph
 from dashboard.ui.i18n import t
 from dashboard.ui.montage import png_data_uri
@@ -261,7 +261,7 @@ def model_table(infos: list[LayerInfo]) -> dbc.Table:
 def training_images_card(run: dict[str, Any]) -> dbc.Card:
     samples = run_data.training_samples(run["dataset"])
     fig = (
-        figures.sample_images(samples[0], samples[1], run_data.class_names(run))
+        map_figures.sample_images(samples[0], samples[1], run_data.class_names(run))
         if samples
         else figures.empty_figure(t("run.dataset_missing"))
     )
