@@ -19,7 +19,7 @@ from dash._utils import AttributeDict
 
 from dashboard import state
 from dashboard.run import inspection_callbacks
-from dashboard.ui import figures, layer_editor, map_figures
+from dashboard.ui import figures, layer_editor, layer_preview, map_figures
 from shared import artifacts as names
 from shared.config import parse_config
 from shared.datasets import load_raw, probe_indices
@@ -343,7 +343,7 @@ def test_editor_add_remove_move_edit(store):
     assert not rerender and edited["layers"][2]["filters"] == 64
     (table, *_rest), *_ = preview_of(store, edited)
     assert "(11, 11, 64)" in texts(table) and "78,730" not in texts(table)
-    assert f"{layer_editor.total_params(edited):,}" in texts(table)
+    assert f"{layer_preview.total_params(edited):,}" in texts(table)
     fresh, rerender, _ = layer_editor.editor_step(
         edited, {"type": "new-layer-action", "index": 0, "action": "up"}, None, None, [], [], [], []
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.ui import explanations, layer_editor
+from dashboard.ui import explanations, layer_editor, layer_preview
 from shared.config import ConfigError, parse_config
 
 
@@ -93,7 +93,7 @@ def test_preview_rows_and_captions_cover_the_new_layers():
         {"type": "globalmaxpool2d"},
         {"type": "dense", "units": 10, "activation": "softmax"},
     ]
-    rows = layer_editor.preview_rows(config)
+    rows = layer_preview.preview_rows(config)
     assert [r["name"] for r in rows[1:]] == [
         "conv2d_1",
         "batchnorm_1",
@@ -103,7 +103,7 @@ def test_preview_rows_and_captions_cover_the_new_layers():
     ]
     assert [r["params"] for r in rows[1:]] == [80, 32, 0, 0, 90]
     assert rows[3]["what"] == "leaky_relu"
-    assert layer_editor.total_params(config) == 202
+    assert layer_preview.total_params(config) == 202
     for kind, shape in (
         ("batchnorm", (26, 26, 8)),
         ("activation", (26, 26, 8)),

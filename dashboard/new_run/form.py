@@ -14,7 +14,7 @@ from dash import html
 
 from dashboard.service import datasets as dataset_service
 from dashboard.state import get_store
-from dashboard.ui import components, layer_editor
+from dashboard.ui import components, layer_editor, layer_preview
 from dashboard.ui.i18n import t
 from shared.datasets import DATASETS, unavailable_reason
 
@@ -308,7 +308,7 @@ def layers_card(config: dict[str, Any]) -> dbc.Card:
 
 def preview_table(config: dict[str, Any], layer_errors: dict[int, list[str]]) -> html.Div:
     rows = []
-    for row in layer_editor.preview_rows(config):
+    for row in layer_preview.preview_rows(config):
         bad = row["index"] is not None and row["index"] in layer_errors
         rows.append(
             html.Tr(
@@ -321,7 +321,7 @@ def preview_table(config: dict[str, Any], layer_errors: dict[int, list[str]]) ->
                 className="table-danger" if bad else None,
             )
         )
-    total = layer_editor.total_params(config)
+    total = layer_preview.total_params(config)
     rows.append(
         html.Tr(
             [

@@ -12,7 +12,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dashboard.new_run.form import layers_card, preview_table, render_layers, settings_card
 from dashboard.service import run_actions
 from dashboard.state import get_store
-from dashboard.ui import layer_editor
+from dashboard.ui import layer_editor, layer_preview
 from dashboard.ui.components import BUSY, flash, tr
 from dashboard.ui.i18n import t, tn
 from dashboard.ui.messages import config_errors_text, message
@@ -114,8 +114,8 @@ def preview_outputs(
     param_ids: list[dict],
 ) -> tuple:
     """Everything the preview callback shows, for the given component ids (pure; tests call it)."""
-    errors = layer_editor.validation_errors(config, lambda data: run_actions.validate(data, store))
-    fields, layers, params, other = layer_editor.errors_by_place(errors)
+    errors = layer_preview.validation_errors(config, lambda data: run_actions.validate(data, store))
+    fields, layers, params, other = layer_preview.errors_by_place(errors)
     messages = [
         dbc.Alert(msg, color="danger", class_name="lens-error-item py-1 px-2 mb-1") for msg in other
     ]

@@ -1,8 +1,8 @@
 """The new-run form's logic as pure functions on the config dict (no Dash context, no I/O).
 
 The page keeps the whole run config in a dcc.Store; these functions edit it (add, remove, move,
-change a parameter, apply a preset) and compute the preview: every layer's output shape and
-parameter count from shared.config, without TensorFlow, plus the validation messages per field.
+change a parameter, apply a preset). The preview of what they make (shapes, parameters,
+messages per field) is in ui/layer_preview.py.
 """
 
 from __future__ import annotations
@@ -10,30 +10,24 @@ from __future__ import annotations
 import copy
 from typing import Any, get_args
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
-from dashboard.ui.i18n import t
-from dashboard.ui.messages import field_label, message
 from shared.config import (
     Activation,
     ActivationLayer,
     AvgPool2D,
     BatchNorm,
-    ConfigError,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
     GlobalAvgPool2D,
     GlobalMaxPool2D,
-    LayerInfo,
     LayerSpec,
     MaxPool2D,
     RunConfig,
-    infer_layers,
 )
 from shared.datasets import describe as describe_dataset
-from shared.datasets import input_shape
 
 ACTIVATIONS = list(get_args(Activation))
 LAYER_MODELS: dict[str, Any] = {
@@ -99,7 +93,7 @@ FIELDS = (
     "seed",
     "train_limit",
 )
-_LAYER_ADAPTER: TypeAdapter[Any] = TypeAdapter(LayerSpec)
+LAYER_ADAPTER: TypeAdapter[Any] = TypeAdapter(LayerSpec)
 
 
 def default_config() -> dict[str, Any]:
@@ -258,117 +252,6 @@ def set_fields(
 
 def field_values(config: dict[str, Any], ids: list[dict[str, Any]]) -> list[Any]:
     return [config.get(str(cid.get("field"))) for cid in ids]
-
-
-def layer_shapes(config: dict[str, Any]) -> list[LayerInfo | None]:
-    """Shapes and parameters of the layers up to the first one that cannot be computed.
-
-    Layers after an invalid one get None: their shapes depend on it.
-    """
-    raw = config.get("layers") or []
-    valid = []
-    for layer in raw:
-        try:
-            valid.append(_LAYER_ADAPTER.validate_python(layer))
-        except ValidationError:
-            break
-    infos: list[LayerInfo] = []
-    if valid:
-        try:
-            infos, _ = infer_layers(RunConfig.model_validate({"layers": valid}))
-        except ValidationError:
-            infos = []
-    return [*infos, *([None] * (len(raw) - len(infos)))]
-
-
-def errors_by_place(
-    errors: list[dict[str, str]],
-) -> tuple[dict[str, str], dict[int, list[str]], dict[tuple[int, str], str], list[str]]:
-    """Split ConfigError messages: per top-level field, per layer, per layer parameter, other."""
-    fields: dict[str, str] = {}
-    layers: dict[int, list[str]] = {}
-    params: dict[tuple[int, str], str] = {}
-    other: list[str] = []
-    for err in errors:
-        parts = str(err.get("field", "")).split(".")
-        msg = message(err.get("message", "is not valid"))
-        if parts[0] == "layers" and len(parts) >= 2 and parts[1].isdigit():
-            i = int(parts[1])
-            if len(parts) >= 3:
-                params[(i, parts[2])] = msg
-                layers.setdefault(i, []).append(f"{t(f'layer.param.{parts[2]}')}: {msg}")
-            else:
-                layers.setdefault(i, []).append(msg)
-        elif parts[0] in FIELDS and parts[0] not in fields:
-            fields[parts[0]] = msg
-        else:
-            where = field_label(str(err.get("field")))
-            other.append(msg if parts[0] in ("layers", "config") else f"{where}: {msg}")
-    return fields, layers, params, other
-
-
-def describe(layer: dict[str, Any]) -> str:
-    kind = layer.get("type")
-    if kind == "conv2d":
-        k = layer.get("kernel_size")
-        return t("describe.conv", n=layer.get("filters"), k=k, activation=layer.get("activation"))
-    if kind in ("maxpool2d", "avgpool2d"):
-        p = layer.get("pool_size")
-        return f"{p}×{p}"
-    if kind == "dropout":
-        return t("describe.dropout", rate=layer.get("rate"))
-    if kind == "dense":
-        return t("describe.dense", n=layer.get("units"), activation=layer.get("activation"))
-    if kind == "activation":
-        return str(layer.get("activation", ""))
-    if kind == "batchnorm":
-        return t("describe.batchnorm", momentum=layer.get("momentum"))
-    return ""
-
-
-def preview_rows(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per layer for the preview table (input first): name, what, shape, params."""
-    rows = [
-        {
-            "index": None,
-            "name": t("describe.input"),
-            "what": t("describe.input_what"),
-            "shape": str(input_shape(str(config.get("dataset") or ""))),
-            "params": 0,
-        }
-    ]
-    counters: dict[str, int] = {}
-    for i, (layer, info) in enumerate(
-        zip(config.get("layers") or [], layer_shapes(config), strict=False)
-    ):
-        kind = str(layer.get("type", "layer"))
-        counters[kind] = counters.get(kind, 0) + 1
-        rows.append(
-            {
-                "index": i,
-                "name": info.name if info else f"{kind}_{counters[kind]}",
-                "what": describe(layer),
-                "shape": str(tuple(info.output_shape)) if info else "—",
-                "params": info.params if info else None,
-            }
-        )
-    return rows
-
-
-def total_params(config: dict[str, Any]) -> int | None:
-    shapes = layer_shapes(config)
-    if not shapes or any(s is None for s in shapes):
-        return None
-    return sum(s.params for s in shapes if s is not None)
-
-
-def validation_errors(config: dict[str, Any], validate) -> list[dict[str, str]]:
-    """Run the service's validation (`validate(data)` raising ConfigError); [] when it passes."""
-    try:
-        validate(config)
-    except ConfigError as exc:
-        return exc.errors
-    return []
 
 
 def clone_config(run_config: dict[str, Any]) -> dict[str, Any]:
