@@ -30,6 +30,7 @@ from dashboard.service import run_actions
 from shared.artifacts import FILTERS_DIR, PROBE_DIR
 from shared.config import MAX_EPOCHS
 from shared.datasets import DatasetUnavailable, class_names, image_shape
+from shared.numbers import whole_number
 from shared.queue import BrokerUnavailable
 from shared.run_states import IMPORTED
 from shared.store import SUCCEEDED
@@ -160,16 +161,10 @@ def get_probe(run_id: str, k: str) -> Response:
     )
 
 
-def _whole(value: Any) -> bool:
-    return (isinstance(value, int) and not isinstance(value, bool)) or (
-        isinstance(value, float) and math.isfinite(value) and value.is_integer()
-    )
-
-
 def _pixel(cell: Any, where: str) -> None:
     if isinstance(cell, float) and not math.isfinite(cell):
         raise invalid(where, "must be a finite number, not NaN or infinity")
-    if not _whole(cell) or not 0 <= cell <= 255:
+    if whole_number(cell) is None or not 0 <= cell <= 255:
         raise invalid(where, "must be a whole number from 0 to 255")
 
 
@@ -214,11 +209,18 @@ def _requested_image(run: dict[str, Any], body: Any) -> np.ndarray:
         )
     if "image" in body:
         return parse_image(body["image"], image_shape(run["dataset"]))
-    index = body["test_index"]
-    if not _whole(index) or index < 0:
+    image, _label = test_set_image(run, body["test_index"])
+    return image
+
+
+def test_set_image(run: dict[str, Any], index: Any) -> tuple[np.ndarray, int]:
+    """The run's dataset's test image `index` and its label, or a 422 (bad index) or 409 (the
+    dataset's files are not on this machine) that says so. Attributions use it too."""
+    number = whole_number(index)
+    if number is None or number < 0:
         raise invalid("test_index", "must be a whole number, 0 or more")
     try:
-        image, _label = run_actions.test_image(run["dataset"], int(index))
+        return run_actions.test_image(run["dataset"], number)
     except run_actions.InputError as exc:
         raise invalid("test_index", str(exc)) from None
     except DatasetUnavailable as exc:
@@ -227,7 +229,6 @@ def _requested_image(run: dict[str, Any], body: Any) -> np.ndarray:
             f"the test images of {run['dataset']} are not on this machine "
             f"({exc}); send an image instead",
         ) from None
-    return image
 
 
 def request_activations(run_id: str) -> Response:

@@ -16,22 +16,16 @@ from typing import Any
 from flask import Response, request, url_for
 
 from dashboard.api import uploads
-from dashboard.api.activations import parse_image
+from dashboard.api.activations import parse_image, test_set_image
 from dashboard.api.common import json_response, load_run, read_json_body, store
 from dashboard.api.errors import ApiError, invalid
 from dashboard.service import attributions, run_actions
-from shared.datasets import DatasetUnavailable
+from shared.datasets import image_shape
 from shared.queue import BrokerUnavailable
 from shared.store import SUCCEEDED
 
 INPUTS = ("test_index", "image", uploads.DATA_URL_FIELD)
 BODY_FIELDS = (*INPUTS, *attributions.FIELDS)
-
-
-def _whole(value: Any) -> bool:
-    return (isinstance(value, int) and not isinstance(value, bool)) or (
-        isinstance(value, float) and value.is_integer()
-    )
 
 
 def _form_settings() -> dict[str, Any]:
@@ -60,27 +54,13 @@ def _image(run: dict[str, Any], body: dict[str, Any]) -> tuple[Any, int | None, 
             "send exactly one input: test_index (a test-set image), image (28 rows of 28 "
             "numbers from 0 to 255) or image_data_url",
         )
+    shape = image_shape(run["dataset"])
     if given[0] == uploads.DATA_URL_FIELD:
-        return (
-            uploads.data_url_image({uploads.DATA_URL_FIELD: body[uploads.DATA_URL_FIELD]}),
-            None,
-            True,
-        )
+        data_url = {uploads.DATA_URL_FIELD: body[uploads.DATA_URL_FIELD]}
+        return uploads.data_url_image(data_url, shape), None, True
     if given[0] == "image":
-        return parse_image(body["image"]), None, False
-    index = body["test_index"]
-    if not _whole(index) or index < 0:
-        raise invalid("test_index", "must be a whole number, 0 or more")
-    try:
-        image, label = run_actions.test_image(run["dataset"], int(index))
-    except run_actions.InputError as exc:
-        raise invalid("test_index", str(exc)) from None
-    except DatasetUnavailable as exc:
-        raise ApiError(
-            409,
-            f"the test images of {run['dataset']} are not on this machine ({exc}); "
-            "send an image instead",
-        ) from None
+        return parse_image(body["image"], shape), None, False
+    image, label = test_set_image(run, body["test_index"])
     return image, label, False
 
 
@@ -98,7 +78,7 @@ def request_attribution(run_id: str) -> Response:
     if "method" not in body:
         raise invalid("method", f"is required: one of {', '.join(attributions.METHODS)}")
     if multipart:
-        image, label, picture = uploads.uploaded_image(), None, True
+        image, label, picture = uploads.uploaded_image(image_shape(run["dataset"])), None, True
     else:
         image, label, picture = _image(run, body)
     try:

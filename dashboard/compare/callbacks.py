@@ -18,6 +18,7 @@ from dashboard.ui.i18n import t
 from dashboard.ui.messages import message
 from dashboard.ui.page_callbacks import PageCallbacks
 from shared.config import MAX_EPOCHS
+from shared.numbers import whole_number
 
 callbacks = PageCallbacks()
 
@@ -222,12 +223,12 @@ MAX_DEPTH = 64  # more than any model has layers (RunConfig: at most 24)
 def _depth(value: Any) -> int:
     """A slider's or dropdown's layer index; anything that is not one (a string, infinity, a
     5,000-digit number from a crafted request) is the first layer."""
-    number = inputs.whole_number(value)
+    number = whole_number(value, text=True)
     return 0 if number is None else min(max(0, number), MAX_DEPTH)
 
 
 def _epoch(value: Any) -> int | None:
-    number = inputs.whole_number(value)
+    number = whole_number(value, text=True)
     return None if number is None else min(max(0, number), MAX_EPOCHS)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-import re
 import zlib
 from typing import Any
 
@@ -30,12 +29,12 @@ from shared import comparison
 from shared.artifacts import PROBE_DIR
 from shared.datasets import DatasetUnavailable, image_shape
 from shared.images import ImageRejected, decode_for_shape
+from shared.numbers import DIGITS_RE, whole_number
 from shared.queue import BrokerUnavailable
 from shared.store import FAILED, SUCCEEDED, RunStore
 
 SIDE = 28
 PROBE_INDICES = f"{PROBE_DIR}/indices.npy"
-INDEX_RE = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²" and "٣" are digits to isdigit()
 MAX_PIXELS_TEXT = 2048  # characters of a `px:` reference: 784 bytes compress far below this
 READY, PENDING = "ready", "pending"
 
@@ -66,23 +65,8 @@ def not_trained(run: dict[str, Any]) -> str:
 # --- describing inputs -----------------------------------------------------------------------------
 
 
-def whole_number(value: Any) -> int | None:
-    """An index typed in a box, sent by a callback or read from a link: a whole number given as
-    an int, an integral float or plain ASCII digits (at most 12), else None. No int() of "²" (a
-    digit to str.isdigit) nor of a 5,000-digit string, both of which raise."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) and value.is_integer() else None
-    if isinstance(value, str) and INDEX_RE.fullmatch(value.strip()):
-        return int(value.strip())
-    return None
-
-
 def test_input(dataset: str, index: Any) -> dict[str, Any]:
-    number = whole_number(index)
+    number = whole_number(index, text=True)
     if number is None:
         raise InputRefused(t("compare.input.type_number"))
     try:
@@ -159,7 +143,7 @@ def data_url_input(data_url: Any, how: str, dataset: str = "mnist-sample") -> di
 def from_ref(ref: str | None, dataset: str) -> dict[str, Any] | None:
     """The input a URL names ("test:42" or "px:..."), or None when it names nothing usable."""
     kind, _, value = (ref if isinstance(ref, str) else "").partition(":")
-    if kind == "test" and INDEX_RE.fullmatch(value):
+    if kind == "test" and DIGITS_RE.fullmatch(value):
         try:
             return test_input(dataset, int(value))
         except InputRefused:
@@ -195,7 +179,7 @@ def describe(desc: dict[str, Any] | None, classes: tuple[str, ...] = ()) -> str:
     if not desc:
         return t("compare.describe.none")
     if desc.get("kind") == "test":
-        label = whole_number(desc.get("label"))
+        label = whole_number(desc.get("label"), text=True)
         label = -1 if label is None else label
         name = classes[label] if 0 <= label < len(classes) else str(label)
         return t("compare.describe.test", index=desc["index"], dataset=desc["dataset"], name=name)
@@ -211,7 +195,7 @@ def _probe_index(store: RunStore, run: dict[str, Any], desc: dict[str, Any]) -> 
     if desc.get("kind") != "test" or run["dataset"] != desc.get("dataset"):
         return None
     indices = store.files.load_array(run["id"], PROBE_INDICES)
-    index = whole_number(desc.get("index"))
+    index = whole_number(desc.get("index"), text=True)
     if indices is None or index is None or not 0 <= index < 2**31:
         return None
     hits = np.flatnonzero(indices == index)

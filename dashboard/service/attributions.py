@@ -18,6 +18,7 @@ from dashboard.service.run_actions import InputError, input_hash
 from dashboard.service.run_data import layer_infos
 from shared import attribution_result as ar
 from shared import housekeeping, tasks
+from shared.numbers import whole_number
 from shared.queue import BrokerUnavailable, send
 from shared.store import SUCCEEDED, RunStore
 
@@ -42,12 +43,6 @@ def class_count(run: dict[str, Any]) -> int:
     return int(infos[-1].output_shape[0]) if infos and len(infos[-1].output_shape) == 1 else 0
 
 
-def _whole(value: Any) -> bool:
-    return (isinstance(value, int) and not isinstance(value, bool)) or (
-        isinstance(value, float) and value.is_integer()
-    )
-
-
 def validate(run: dict[str, Any], body: dict[str, Any], label: int | None = None) -> dict[str, Any]:
     """The canonical parameters (shared.attribution_result.canonical) of a request's `method`,
     `target` (a class, "predicted", or "true" when the input's `label` is known), `layer`
@@ -66,7 +61,7 @@ def validate(run: dict[str, Any], body: dict[str, Any], label: int | None = None
                 "target", '"true" needs a test image (test_index); send a class number instead'
             )
         target = int(label)
-    elif not _whole(target) or not 0 <= target < classes:
+    elif whole_number(target) is None or not 0 <= target < classes:
         raise AttributionInvalid(
             "target",
             f'must be a class from 0 to {classes - 1}, "predicted" (the default) or "true"',
