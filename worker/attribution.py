@@ -39,8 +39,8 @@ from scipy import ndimage
 from shared import attribution_result as ar
 from shared.artifacts import MODEL, is_run_id
 from shared.datasets import load_raw, to_model_input
-from shared.store import FAILED, RUNNING, SUCCEEDED, RunStore
-from worker.extraction import MODEL_CACHE_SIZE, ExtractionError
+from shared.store import SUCCEEDED, RunStore
+from worker.extraction import MODEL_CACHE_SIZE, ExtractionError, compute_into_run
 
 log = logging.getLogger(__name__)
 
@@ -439,29 +439,21 @@ def attribute_job(store: RunStore, job_id: str) -> str | None:
     valid = is_run_id(run_id) and is_run_id(digest) and is_run_id(key)
     if job["status"] == SUCCEEDED and valid and store.files.exists(run_id, ar.result_rel(key)):
         return SUCCEEDED  # a duplicate delivery: the result is already there
-    store.set_job(job_id, RUNNING)
-    try:
+    meta: dict[str, Any] = {}
+
+    def compute() -> dict[str, np.ndarray]:
         if not valid:
             raise AttributionError("the job does not name a run, an input and a result")
-        arrays, meta = compute_attribution(store, run_id, digest, params)
-        store.files.save_arrays(run_id, ar.result_rel(key), **arrays, **ar.meta_arrays(meta))
-        if store.get_run(run_id, with_history=False) is None:  # deleted while we computed
-            store.files.remove_run(run_id)
-            return None
-    except ExtractionError as exc:
-        store.set_job(job_id, FAILED, error=str(exc))
-        return FAILED
-    except Exception as exc:
-        log.exception("attribution job %s failed", job_id)
-        store.set_job(
-            job_id,
-            FAILED,
-            error=(
-                f"the attribution could not be computed ({type(exc).__name__}); "
-                "the worker log has the details"
-            ),
-        )
-        return FAILED
+        arrays, found = compute_attribution(store, run_id, digest, params)
+        meta.update(found)
+        return {**arrays, **ar.meta_arrays(found)}  # the meta goes into the file too
+
+    status, saved = compute_into_run(
+        store, job_id, run_id, ar.result_rel(key), "attribution", compute
+    )
+    if status != SUCCEEDED or saved is None:
+        return status
+    arrays = {name: value for name, value in saved.items() if name != "meta"}
     result = ar.summarize(run_id, digest, key, params, arrays, meta)
     store.set_job(job_id, SUCCEEDED, result=result)
     return SUCCEEDED

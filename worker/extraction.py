@@ -130,28 +130,48 @@ def extract_job(store: RunStore, job_id: str) -> str | None:
         and store.files.exists(run_id, cache_rel(digest))
     ):
         return SUCCEEDED  # a duplicate delivery: the result is already there
-    store.set_job(job_id, RUNNING)
-    try:
+
+    def compute() -> dict[str, np.ndarray]:
         if not (is_run_id(run_id) and is_run_id(digest)):
             raise ExtractionError("the job does not name a run and an input")
-        arrays = compute_activations(store, run_id, digest)
-        store.files.save_arrays(run_id, cache_rel(digest), **arrays)
-        if store.get_run(run_id, with_history=False) is None:  # deleted while we computed
-            store.files.remove_run(run_id)
-            return None
-    except ExtractionError as exc:
-        store.set_job(job_id, FAILED, error=str(exc))
-        return FAILED
-    except Exception as exc:
-        log.exception("extraction job %s failed", job_id)
-        store.set_job(
-            job_id,
-            FAILED,
-            error=(
-                f"the activations could not be computed ({type(exc).__name__}); "
-                "the worker log has the details"
-            ),
-        )
-        return FAILED
+        return compute_activations(store, run_id, digest)
+
+    status, arrays = compute_into_run(
+        store, job_id, run_id, cache_rel(digest), "activations", compute
+    )
+    if status != SUCCEEDED or arrays is None:
+        return status
     store.set_job(job_id, SUCCEEDED, result=summarize(run_id, digest, arrays))
     return SUCCEEDED
+
+
+def compute_into_run(
+    store: RunStore,
+    job_id: str,
+    run_id: str,
+    rel: str,
+    what: str,
+    compute: Callable[[], dict[str, np.ndarray]],
+) -> tuple[str | None, dict[str, np.ndarray] | None]:
+    """The common part of a job that computes arrays and keeps them in the run's folder at `rel`:
+    mark it running, compute, save, and end it failed with a sentence when that goes wrong.
+
+    Returns (SUCCEEDED, the arrays) for the caller to record its result; (FAILED, None) once the
+    job is marked failed; (None, None) when the run was deleted meanwhile (its folder goes too).
+    """
+    store.set_job(job_id, RUNNING)
+    try:
+        arrays = compute()
+        store.files.save_arrays(run_id, rel, **arrays)
+        if store.get_run(run_id, with_history=False) is None:  # deleted while we computed
+            store.files.remove_run(run_id)
+            return None, None
+    except ExtractionError as exc:
+        store.set_job(job_id, FAILED, error=str(exc))
+        return FAILED, None
+    except Exception as exc:
+        log.exception("%s job %s failed", what, job_id)
+        error = f"the {what} could not be computed ({type(exc).__name__}); the worker log has the details"
+        store.set_job(job_id, FAILED, error=error)
+        return FAILED, None
+    return SUCCEEDED, arrays
