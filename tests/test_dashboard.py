@@ -19,7 +19,7 @@ from dash._utils import AttributeDict
 
 from dashboard import state
 from dashboard.run import inspection_callbacks
-from dashboard.ui import figures, layer_editor, layer_preview, map_figures
+from dashboard.ui import components, figures, layer_editor, layer_preview, map_figures
 from shared import artifacts as names
 from shared.config import parse_config
 from shared.datasets import load_raw, probe_indices
@@ -576,3 +576,14 @@ def test_curves_confusion_samples_probabilities():
 def test_builders_say_no_data_instead_of_raising(fig):
     out = fig()
     assert isinstance(out, go.Figure) and out.layout.annotations and not out.data
+
+
+def test_a_section_with_a_list_body_has_flat_children():
+    """Dash renders no list nested in a list (React error #31 in the browser): a card's body given
+    as a list joins the card's children."""
+    from dash import html
+
+    card = components.section("title", [html.Div("a"), html.Div("b")], "help")
+    children = card.children.children
+    assert not any(isinstance(child, list | tuple) for child in children)
+    assert [c.children for c in children[-2:]] == ["a", "b"]

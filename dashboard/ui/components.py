@@ -213,7 +213,8 @@ def section(
     children: list[Any] = [header]
     if help_text:
         children.append(explain(help_text))
-    children.append(body)
+    # A list body joins the card's children: Dash does not render a list nested in a list.
+    children.extend(body if isinstance(body, list) else [body])
     return dbc.Card(dbc.CardBody(children), class_name=f"lens-card {class_name}".strip())
 
 
