@@ -57,6 +57,9 @@ def saved(model: keras.Model, folder: Path, name: str = "model.keras") -> bytes:
 def notebook_file(tmp_path_factory) -> tuple[bytes, keras.Model]:
     """Trained for one epoch on 1,000 digits with plain Keras, then model.save("model.keras")."""
     x_train, y_train, _, _ = load_raw("mnist-sample")
+    # Keras numbers layer names per process: start from a clean session so the notebook's layers
+    # get the names a fresh notebook gives them (conv2d, conv2d_1, …), whatever ran before.
+    keras.backend.clear_session()
     keras.utils.set_random_seed(7)
     model = notebook_model()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
