@@ -78,3 +78,52 @@ def test_the_page_says_what_the_api_answered():
 def views_message(result):
     with in_lang("en"):
         return page("datasets").result_message(result)
+
+
+def test_runs_and_compare_filters_offer_imported_datasets_by_name(store):
+    """The Runs page's and the compare picker's dataset filters list a ready imported dataset by
+    its name, and choosing it shows its runs only; the table names the dataset, not its id."""
+    from dashboard.compare import choice
+    from shared.config import parse_config
+
+    dataset_id = imported(store, "Leaves")
+    twin = imported(store, "Leaves")  # a name two datasets share gets the id's start
+    failed = DatasetCatalogue.of(store).create("Never ready", "zip")
+    DatasetCatalogue.of(store).fail(failed, "broken")
+    small = [
+        {"type": "conv2d", "filters": 4, "kernel_size": 3},
+        {"type": "flatten"},
+        {"type": "dense", "units": 2, "activation": "softmax"},
+    ]
+    store.create_run(*parse_config({"name": "on leaves", "dataset": dataset_id, "layers": small}))
+    store.create_run(*parse_config({"name": "on digits", "epochs": 1}))
+
+    def select_options(layout, cid):
+        found = td.find(layout, cid)
+        assert found is not None, cid
+        return {o["value"]: o["label"] for o in found.options}
+
+    with in_lang("en"):
+        runs_layout = page("runs").layout()
+        compare_layout = page("compare").layout()
+    for options in (
+        select_options(runs_layout, "runs-filter-dataset"),
+        select_options(compare_layout, "cmp-f-dataset"),
+    ):
+        assert options[dataset_id] == f"Leaves ({dataset_id[:8]})"
+        assert options[twin] == f"Leaves ({twin[:8]})"
+        assert "mnist-sample" in options and "shapes-rgb" in options
+        assert failed not in options
+
+    table, _sig, count = page("runs").runs_view(store, dataset=dataset_id)
+    shown = texts(table)
+    assert "on leaves" in shown and "on digits" not in shown and count == "1 run"
+    assert "Leaves" in shown and dataset_id not in shown
+    assert "on digits" in texts(page("runs").runs_view(store, dataset="mnist-sample")[0])
+    assert page("runs").runs_view(store, dataset=twin)[0] is not None  # the empty state
+    assert "on leaves" not in texts(page("runs").runs_view(store, dataset=twin)[0])
+
+    rows = choice.picker_data(store, "", dataset_id, choice.ALL_VALUE)
+    assert [(r["name"], r["dataset"]) for r in rows] == [("on leaves", "Leaves")]
+    every = choice.picker_data(store, "", choice.ALL_VALUE, choice.ALL_VALUE)
+    assert sorted(r["dataset"] for r in every) == ["Leaves", "mnist-sample"]

@@ -8,6 +8,7 @@ from typing import Any
 from dash import html
 
 from dashboard.compare import inputs, picker
+from dashboard.service import datasets as dataset_service
 from dashboard.service import run_data
 from dashboard.ui.i18n import t
 from dashboard.ui.montage import png_data_uri
@@ -51,7 +52,7 @@ def picker_data(store: RunStore, name: Any, dataset: Any, status: Any) -> list[d
         name=(name or "").strip() or None,
         limit=500,
     )
-    return picker.picker_rows(runs)
+    return picker.picker_rows(runs, dataset_service.imported_names(store))
 
 
 def preview(desc: dict[str, Any] | None, runs: list[dict[str, Any]]) -> tuple[Any, str]:

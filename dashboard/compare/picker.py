@@ -12,7 +12,6 @@ from dash import html
 from dashboard.compare import charts
 from dashboard.ui import components, grid
 from dashboard.ui.i18n import t
-from shared.datasets import DATASETS
 from shared.store import STATUSES, SUCCEEDED
 
 MAX_RUNS = 4
@@ -36,13 +35,17 @@ def picker_columns() -> list[dict[str, Any]]:
 # --- runs picker -----------------------------------------------------------------------------------
 
 
-def picker_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Table rows, best test accuracy first (runs without one last)."""
+def picker_rows(
+    runs: list[dict[str, Any]], dataset_names: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Table rows, best test accuracy first (runs without one last); an imported dataset by its
+    name (`dataset_names`, by id)."""
+    names = dataset_names or {}
     rows = [
         {
             "id": run["id"],
             "name": run["name"],
-            "dataset": run["dataset"],
+            "dataset": names.get(run["dataset"], run["dataset"]),
             "status": components.status_word(run["status"]),
             "test_acc": (run.get("test") or {}).get("accuracy"),
             "val_acc": run.get("val_accuracy"),
@@ -102,7 +105,12 @@ def chips(runs: list[dict[str, Any]]) -> list[Any]:
     ]
 
 
-def picker(rows: list[dict[str, Any]], chosen_runs: list[dict[str, Any]]) -> dbc.Card:
+def picker(
+    rows: list[dict[str, Any]],
+    chosen_runs: list[dict[str, Any]],
+    datasets: list[tuple[str, str]],
+) -> dbc.Card:
+    """The picker card; `datasets` are the dataset filter's (value, label) choices."""
     chosen = [run["id"] for run in chosen_runs]
     filters = dbc.Row(
         [
@@ -117,7 +125,7 @@ def picker(rows: list[dict[str, Any]], chosen_runs: list[dict[str, Any]]) -> dbc
                     id="cmp-f-dataset",
                     value=ANY,
                     options=[{"label": t("runs.filter.all_datasets"), "value": ANY}]
-                    + [{"label": key, "value": key} for key in DATASETS],
+                    + [{"label": label, "value": key} for key, label in datasets],
                 ),
                 md=3,
             ),

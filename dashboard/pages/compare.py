@@ -22,6 +22,7 @@ from dashboard.compare import (
     picker,
     sections,
 )
+from dashboard.service import datasets as dataset_service
 from dashboard.state import get_store
 from dashboard.ui.i18n import t
 from shared.datasets import input_shape
@@ -53,7 +54,7 @@ def layout(runs: str | None = None, input: str | None = None, **_query: Any) -> 
                 ),
                 className="lens-page-head",
             ),
-            picker.picker(rows, chosen),
+            picker.picker(rows, chosen, dataset_service.filter_choices(store)),
             html.Div(
                 overview.input_card(
                     src, caption, drawable=not chosen or input_shape(chosen[0]["dataset"])[2] == 1

@@ -12,10 +12,10 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard.run.manage import tag_badges
+from dashboard.service import datasets as dataset_service
 from dashboard.state import broker_ok, get_store
 from dashboard.ui import components
 from dashboard.ui.i18n import t, tn
-from shared.datasets import DATASETS
 from shared.store import STATUSES, RunStore
 
 dash.register_page(__name__, path="/", name="Runs", title=lambda **_: t("runs.tab_title"), order=0)
@@ -37,7 +37,9 @@ COLUMNS = (  # catalogue keys of the table's headings
 )
 
 
-def run_row(run: dict[str, Any], now: float) -> html.Tr:
+def run_row(
+    run: dict[str, Any], now: float, dataset_names: dict[str, str] | None = None
+) -> html.Tr:
     href = f"/run/{run['id']}"
     test_acc = (run.get("test") or {}).get("accuracy")
     imported = run.get("origin") == "imported"
@@ -54,7 +56,12 @@ def run_row(run: dict[str, Any], now: float) -> html.Tr:
                     html.Div(tag_badges(run["tags"])) if run.get("tags") else None,
                 ]
             ),
-            html.Td(run["dataset"], className="text-nowrap"),
+            # An imported dataset by its name (the id is in its title), a built-in one by its key.
+            html.Td(
+                (dataset_names or {}).get(run["dataset"], run["dataset"]),
+                title=run["dataset"],
+                className="text-nowrap",
+            ),
             html.Td(components.status_badge(run["status"], run.get("cancel_requested", False))),
             html.Td(
                 [
@@ -160,7 +167,8 @@ def runs_view(
         return None, signature, label
     if not runs:
         return empty_state(bool(status or dataset or (name or "").strip())), signature, label
-    rows = [run_row(run, now) for run in runs]
+    names = dataset_service.imported_names(store)
+    rows = [run_row(run, now, names) for run in runs]
     if more:
         rows.append(
             html.Tr(
@@ -197,10 +205,11 @@ def layout(**_query: Any) -> html.Div:
     status_opts = [
         {"label": t("runs.filter.all_statuses"), "value": ALL}
     ] + components.select_options(list(STATUSES), [components.status_word(s) for s in STATUSES])
+    store = get_store()
     dataset_opts = [{"label": t("runs.filter.all_datasets"), "value": ALL}] + [
-        {"label": info.name, "value": key} for key, info in DATASETS.items()
+        {"label": label, "value": key} for key, label in dataset_service.filter_choices(store)
     ]
-    table, signature, count = runs_view(get_store())
+    table, signature, count = runs_view(store)
     return html.Div(
         [
             html.Div(

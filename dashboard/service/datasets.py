@@ -8,6 +8,7 @@ queue does the rest (worker/dataset_jobs.py). A refusal at any step leaves nothi
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import IO, Any
 
 from shared import tasks
@@ -84,6 +85,24 @@ def ready_imported(store: RunStore) -> list[dict[str, Any]]:
         for row in catalogue(store).list(status="ready")
         if describe(row["id"]) is not None
     ]
+
+
+def filter_choices(store: RunStore) -> list[tuple[str, str]]:
+    """(value, label) of every dataset a run can be on, for the runs filters of the Runs and
+    Compare pages: the built-in ones by their short name, then the ready imported ones by the name
+    they were given (their id is the value; a name two of them share gets the id's start too).
+    Importing and failed datasets have no runs; one in use cannot be deleted."""
+    imported = ready_imported(store)
+    seen = Counter(row["name"] for row in imported)
+    return [(key, info.name) for key, info in DATASETS.items()] + [
+        (row["id"], row["name"] if seen[row["name"]] == 1 else f"{row['name']} ({row['id'][:8]})")
+        for row in imported
+    ]
+
+
+def imported_names(store: RunStore) -> dict[str, str]:
+    """Imported datasets' names by id, to show a run's dataset by name rather than by id."""
+    return {row["id"]: row["name"] for row in catalogue(store).list()}
 
 
 def check_name(name: Any) -> str:
