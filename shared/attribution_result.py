@@ -8,10 +8,11 @@ and the JSON summary of a result (`AttributionResult`), which a cache hit answer
 dashboard and a fresh result written by the worker build the same way.
 
 Files (`<run>/attributions/`):
-- `<input hash>.input.npy`: uint8 (28, 28), the input asked for;
-- `<key>.npz`: `input` uint8 (28, 28), `attribution` float32 (28, 28): the raw per-pixel
+- `<input hash>.input.npy`: uint8, one image of the run's dataset ((h, w) grayscale, such as
+  28×28, or (h, w, 3) colour), the input asked for;
+- `<key>.npz`: `input` (that image), `attribution` float32 (h, w): the raw per-pixel
   attribution summed over the input's channels, not normalised; `probabilities` float32 (C,);
-  with the sanity check also `randomised` float32 (28, 28) (the same method on a copy of the model
+  with the sanity check also `randomised` float32 (h, w) (the same method on a copy of the model
   with re-initialised weights) and `randomised_probabilities`.
 """
 

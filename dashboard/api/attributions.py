@@ -11,6 +11,7 @@ links an .npz with `input` and the raw `attribution`.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Response, request, url_for
@@ -26,6 +27,9 @@ from shared.store import SUCCEEDED
 
 INPUTS = ("test_index", "image", uploads.DATA_URL_FIELD)
 BODY_FIELDS = (*INPUTS, *attributions.FIELDS)
+# A class number typed in a form: plain ASCII digits, a few of them (int() of "²" or of 5,000
+# digits raises).
+TARGET_TEXT = re.compile(r"-?[0-9]{1,12}")
 
 
 def _form_settings() -> dict[str, Any]:
@@ -35,8 +39,8 @@ def _form_settings() -> dict[str, Any]:
         raise invalid(unknown[0], "is not a known setting of an attribution")
     body: dict[str, Any] = {key: request.form[key] for key in request.form}
     target = body.get("target")
-    if isinstance(target, str) and target.strip().lstrip("-").isdigit():
-        body["target"] = int(target)
+    if isinstance(target, str) and TARGET_TEXT.fullmatch(target.strip()):
+        body["target"] = int(target.strip())  # anything else stays text, refused by validate
     if "sanity_check" in body:
         text = str(body["sanity_check"]).lower()
         if text not in ("true", "false", "1", "0"):
@@ -45,23 +49,32 @@ def _form_settings() -> dict[str, Any]:
     return body
 
 
-def _image(run: dict[str, Any], body: dict[str, Any]) -> tuple[Any, int | None, bool]:
-    """(uint8 image, its label when it is a test image, whether it was a picture)."""
+def _input_kind(body: dict[str, Any]) -> str:
+    """Which one input the JSON body sends, or a 422."""
     given = [key for key in INPUTS if key in body]
     if len(given) != 1:
         raise invalid(
             "body",
-            "send exactly one input: test_index (a test-set image), image (28 rows of 28 "
-            "numbers from 0 to 255) or image_data_url",
+            "send exactly one input: test_index (a test-set image), image (rows of whole "
+            "numbers from 0 to 255, the run's image size) or image_data_url",
         )
+    return given[0]
+
+
+def _picture(run: dict[str, Any], body: dict[str, Any], kind: str) -> tuple[Any, bool]:
+    """(uint8 image, whether it was a picture) of a JSON body's image or data URL."""
     shape = image_shape(run["dataset"])
-    if given[0] == uploads.DATA_URL_FIELD:
+    if kind == uploads.DATA_URL_FIELD:
         data_url = {uploads.DATA_URL_FIELD: body[uploads.DATA_URL_FIELD]}
-        return uploads.data_url_image(data_url, shape), None, True
-    if given[0] == "image":
-        return parse_image(body["image"], shape), None, False
-    image, label = test_set_image(run, body["test_index"])
-    return image, label, False
+        return uploads.data_url_image(data_url, shape), True
+    return parse_image(body["image"], shape), False
+
+
+def _settings(run: dict[str, Any], body: dict[str, Any], label: int | None) -> dict[str, Any]:
+    try:
+        return attributions.validate(run, body, label)
+    except attributions.AttributionInvalid as exc:
+        raise invalid(exc.field, str(exc)) from None
 
 
 def request_attribution(run_id: str) -> Response:
@@ -77,15 +90,19 @@ def request_attribution(run_id: str) -> Response:
         raise invalid(unknown[0], f"is not a known setting; send {', '.join(BODY_FIELDS)}")
     if "method" not in body:
         raise invalid("method", f"is required: one of {', '.join(attributions.METHODS)}")
+    # The settings are checked before a picture is decoded (the cheap refusals first); a test
+    # image is looked up first, as "target": "true" needs its label.
     if multipart:
-        image, label, picture = uploads.uploaded_image(image_shape(run["dataset"])), None, True
+        params = _settings(run, body, None)
+        image, picture = uploads.uploaded_image(image_shape(run["dataset"])), True
+    elif (kind := _input_kind(body)) == "test_index":
+        image, label = test_set_image(run, body["test_index"])
+        params, picture = _settings(run, body, label), False
     else:
-        image, label, picture = _image(run, body)
+        params = _settings(run, body, None)
+        image, picture = _picture(run, body, kind)
     try:
-        params = attributions.validate(run, body, label)
         answer = attributions.request_attribution(store(), run, image, params)
-    except attributions.AttributionInvalid as exc:
-        raise invalid(exc.field, str(exc)) from None
     except run_actions.InputError as exc:
         raise invalid("image", str(exc)) from None
     except BrokerUnavailable:

@@ -24,8 +24,10 @@ def _filter_index(run: dict[str, Any], layer: str, k: str) -> int:
     index = int(k) if FILTER_RE.fullmatch(k) else None
     try:
         if index is None:
-            analysis_jobs.check_filter(run, layer, 0)  # a bad layer is named first
-            raise comparisons.NotComparable("k", f"{shown(k)} is not a filter number")
+            count = analysis_jobs.check_filter(run, layer, 0)  # a bad layer is named first
+            raise comparisons.NotComparable(
+                "k", f"{shown(k)} is not a filter number; {layer} has filters 0 to {count - 1}"
+            )
         analysis_jobs.check_filter(run, layer, index)
     except comparisons.NotComparable as exc:
         raise ApiError(404, str(exc)) from None

@@ -16,6 +16,12 @@ from shared import comparison, tasks
 from shared.store import RunStore
 
 MAX_FILTER = 4096  # no conv layer has more filters (shared/config.py)
+SHOWN = 80  # characters of a user-given layer name quoted in a sentence
+
+
+def shown(value: str) -> str:
+    """A layer name from an address, quoted for a sentence and cut short when it is long."""
+    return repr(value if len(value) <= SHOWN else value[:SHOWN] + "…")
 
 
 # --- layers across epochs ---------------------------------------------------------------------
@@ -46,7 +52,7 @@ def check_filter(run: dict[str, Any], layer: str, k: int) -> int:
     if layer not in names:
         raise NotComparable(
             "layer",
-            f"run {run['name']!r} has no conv layer {layer!r}; its conv layers are: "
+            f"run {run['name']!r} has no conv layer {shown(layer)}; its conv layers are: "
             f"{', '.join(names) or 'none'}",
         )
     count = int(convs[names.index(layer)].output_shape[-1])

@@ -18,6 +18,7 @@ from dashboard.service.run_actions import InputError, input_hash
 from dashboard.service.run_data import layer_infos
 from shared import attribution_result as ar
 from shared import housekeeping, tasks
+from shared.datasets import image_shape
 from shared.numbers import whole_number
 from shared.queue import BrokerUnavailable, send
 from shared.store import SUCCEEDED, RunStore
@@ -135,8 +136,10 @@ def request_attribution(
     if run["status"] != SUCCEEDED:
         raise InputError(f"the run has no trained model yet (it is {run['status']})")
     image = np.asarray(image, dtype=np.uint8)
-    if image.shape != (28, 28):
-        raise InputError("the input must be a 28×28 grayscale image")
+    expected = image_shape(run["dataset"])
+    if image.shape != expected:
+        kind = "grayscale" if len(expected) == 2 else "colour"
+        raise InputError(f"the input must be a {expected[0]}×{expected[1]} {kind} image")
     digest = input_hash(image)
     cached = cached_result(store, run, digest, params)
     if cached is not None:

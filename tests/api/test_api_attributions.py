@@ -181,3 +181,28 @@ def test_a_multipart_upload_with_its_settings(client, trained):
         headers={"X-Requested-With": "test"},
     )
     assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == "k"
+
+
+def test_a_colour_run_takes_its_own_images(client, api_store):
+    """A shapes-rgb run's test image and a picture become 32×32×3 inputs (they were refused as
+    "not a 28×28 grayscale image")."""
+    layers = [
+        {"type": "conv2d", "filters": 8, "kernel_size": 3},
+        {"type": "maxpool2d", "pool_size": 2},
+        {"type": "flatten"},
+        {"type": "dense", "units": 8, "activation": "softmax"},
+    ]
+    created = client.post(
+        "/api/runs", json={"epochs": 1, "dataset": "shapes-rgb", "layers": layers}
+    )
+    run_id = created.get_json()["id"]
+    fake_trained_run(api_store, run_id)
+    response = client.post(url(run_id), json={"test_index": 3, "method": "gradcam"})
+    assert response.status_code == 202, response.get_json()
+    image = load_raw("shapes-rgb")[2][3]
+    digest = attributions.input_hash(image)
+    assert api_store.files.load_array(run_id, ar.input_rel(digest)).shape == (32, 32, 3)
+    grid = {"image": [[[0, 128, 255]] * 32] * 32, "method": "saliency", "target": 7}
+    assert client.post(url(run_id), json=grid).status_code == 202
+    gray = client.post(url(run_id), json={"image": [[0] * 28] * 28, "method": "saliency"})
+    assert gray.status_code == 422 and gray.get_json()["errors"][0]["field"] == "image"

@@ -4,6 +4,10 @@ Each gets a 4xx with a sentence (or per-field messages) saying what was wrong; n
 and nothing is lost: after the whole table the runs are exactly as they were. The last tests check
 the protections that are settings and code rather than answers: login, debug off, loopback by
 default, JSON-only Celery, no pickle, models loaded in safe mode, user text never as markup.
+
+The table "Attributions and filter pages" (POST /api/runs/{id}/attributions and GET
+/api/runs/{id}/filters/{layer}/{k}/analysis) has its cases in tests/api/test_hostile_attributions.py,
+built from this file's `Case`, which checks its rows against its cases both ways.
 """
 
 from __future__ import annotations
