@@ -285,19 +285,10 @@ def analysis_sections(store: RunStore, run: dict[str, Any], result: dict[str, An
         components.tr("filter.selectivity_help"),
     )
     ab = result["ablation"]
-    drop = ab["accuracy"] - ab["accuracy_without"]
     worth = components.section(
         t("filter.ablation"),
         [
-            html.Div(
-                t(
-                    "filter.ablation_summary",
-                    acc=components.fmt_pct(ab["accuracy"], 2),
-                    without=components.fmt_pct(ab["accuracy_without"], 2),
-                    drop=components.fmt_pct(drop, 2),
-                ),
-                className="mb-1",
-            ),
+            html.Div(ablation_sentence(ab), className="mb-1"),
             components.graph("filter-ablation", ablation_figure(ab)),
         ],
         components.tr("filter.ablation_help"),
@@ -331,6 +322,24 @@ def _picture(
         ]
     scale = max(1, 168 // max(pixels.shape[:2]))
     return png_data_uri(np.ascontiguousarray(pixels).astype(np.uint8), scale)
+
+
+def ablation_sentence(ablation: dict[str, Any], digits: int = 2) -> str:
+    """What zeroing the filter did to the test accuracy, in words: a drop, a gain (accuracy rose
+    without it, which a "drop of -0.05%" used to say), or no change at the digits shown."""
+    acc, without = float(ablation["accuracy"]), float(ablation["accuracy_without"])
+    shown = {
+        "acc": components.fmt_pct(acc, digits),
+        "without": components.fmt_pct(without, digits),
+    }
+    change = round((acc - without) * 100, digits)
+    if change > 0:
+        return t("filter.ablation_summary", drop=components.fmt_pct(acc - without, digits), **shown)
+    if change < 0:
+        return t(
+            "filter.ablation_summary_gain", gain=components.fmt_pct(without - acc, digits), **shown
+        )
+    return t("filter.ablation_summary_same", **shown)
 
 
 def _selectivity_words(result: dict[str, Any]) -> str:

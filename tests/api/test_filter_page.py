@@ -111,3 +111,25 @@ def test_run_page_tiles_link_to_their_filter_page(api_store, runs):
     assert filter_page.link_for(a, "dense_1", click, 1) == ""
     assert filter_page.link_for(a, "conv2d_1", {"points": [{"curveNumber": 0}]}, 1) == ""
     assert filter_page.link_for(a, "conv2d_1", None, 1) == ""
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "without", "english", "spanish"),
+    [
+        (0.97, 0.95, "a drop of 2.00%", "una caída de 2,00"),
+        (0.9700, 0.9705, "a gain of 0.05% without it", "una ganancia de 0,05"),
+        (0.97, 0.97, "no change", "sin cambio"),
+        (0.970001, 0.97, "no change", "sin cambio"),  # below the digits shown
+    ],
+)
+def test_the_ablation_sentence_says_a_drop_a_gain_or_no_change(accuracy, without, english, spanish):
+    from tests.test_i18n import in_lang
+
+    ablation = {"accuracy": accuracy, "accuracy_without": without, "per_class": []}
+    with in_lang("en"):
+        words = filter_page.ablation_sentence(ablation)
+    assert english in words and "-" not in words.split(":")[-1], words
+    assert "drop" not in words if "drop" not in english else "gain" not in words
+    with in_lang("es"):
+        palabras = filter_page.ablation_sentence(ablation)
+    assert spanish in palabras and "-" not in palabras.split(":")[-1], palabras
