@@ -203,24 +203,40 @@ class CnnLensClient:
 
     # --- imported models -------------------------------------------------------------------
     def import_model(
-        self, path: str | Path, dataset: str, name: str | None = None, timeout: float = 120.0
+        self,
+        path: str | Path,
+        dataset: str,
+        name: str | None = None,
+        timeout: float = 120.0,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Upload a .keras file trained elsewhere; the answer is its run (origin `imported`,
-        queued until a worker has evaluated it: follow it with `wait`)."""
+        queued until a worker has evaluated it: follow it with `wait`). Like `submit`, every
+        attempt sends one Idempotency-Key, so a retry after a lost answer imports it once."""
         path = Path(path)
         form = {"dataset": dataset, **({"name": name} if name else {})}
-        with open(path, "rb") as fh:
-            files = {"model": (path.name, fh, "application/octet-stream")}
-            url = f"{self.base_url}/api/models"
+        headers = {IDEMPOTENCY_HEADER: idempotency_key or str(uuid.uuid4())}
+        url = f"{self.base_url}/api/models"
+        for attempt in range(self.retries + 1):
             try:
-                resp = self.session.post(url, data=form, files=files, timeout=timeout)
-            except requests.RequestException as exc:
-                raise ApiError(
-                    0, f"cannot reach CNN Lens at {self.base_url} ({type(exc).__name__})"
-                ) from exc
-        if resp.status_code >= 400:
-            raise _error_from(resp)
-        return resp.json()
+                with open(path, "rb") as fh:
+                    files = {"model": (path.name, fh, "application/octet-stream")}
+                    try:
+                        resp = self.session.post(
+                            url, data=form, files=files, headers=headers, timeout=timeout
+                        )
+                    except requests.RequestException as exc:
+                        raise ApiError(
+                            0, f"cannot reach CNN Lens at {self.base_url} ({type(exc).__name__})"
+                        ) from exc
+                if resp.status_code >= 400:
+                    raise _error_from(resp)
+                return resp.json()
+            except ApiError as exc:
+                if exc.status not in RETRY_STATUSES or attempt == self.retries:
+                    raise
+            time.sleep(self.retry_delay * 2**attempt)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     # --- comparing -------------------------------------------------------------------------
     def compare(self, run_a: str, run_b: str) -> dict[str, Any]:

@@ -43,10 +43,15 @@ def key_problem(key: str) -> str | None:
     return f"contains characters that are not allowed; it {KEY_RULE}"
 
 
-def request_hash(config: dict[str, Any], parent_id: str | None) -> str:
+def request_hash(config: dict[str, Any], parent_id: str | None, upload: str | None = None) -> str:
     """What a request asked for, to tell a true retry from a reused key: the validated config
-    (so `{}` and the same defaults spelled out are one request) and the parent run."""
-    body = json.dumps({"config": config, "parent_id": parent_id}, sort_keys=True)
+    (so `{}` and the same defaults spelled out are one request), the parent run, and for a model
+    import the SHA-256 of the uploaded file (`upload`: the same layers with other weights are
+    another request)."""
+    asked: dict[str, Any] = {"config": config, "parent_id": parent_id}
+    if upload is not None:  # absent otherwise, so the hashes stored before it still match
+        asked["upload"] = upload
+    body = json.dumps(asked, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -59,6 +64,6 @@ def derived_key(*parts: Any) -> str:
 
 def conflict_message(run_id: str) -> str:
     return (
-        f"this {HEADER} was already used for run {run_id}, with a different run config; send a new "
-        "key for a new run, or the same config to get that run again"
+        f"this {HEADER} was already used for run {run_id}, with a different run config (or model "
+        "file); send a new key for a new run, or the same request to get that run again"
     )

@@ -76,15 +76,18 @@ class RunStore(RunLeases, EpochHistory, JobRecords):
         parent_id: str | None = None,
         idempotency_key: str | None = None,
         origin: str = TRAINED,
+        upload_sha256: str | None = None,
     ) -> dict[str, Any]:
         """Record a new queued run (`origin` IMPORTED: a model to evaluate, not to train).
 
         With an `idempotency_key` used within the last
         `idempotency.TTL_SECONDS`, nothing is created: the key's run comes back marked
         `"replayed": True`, or IdempotencyConflict is raised when it was made from another
-        config or parent."""
+        config, parent or uploaded file (`upload_sha256`, for an imported model)."""
         cfg = config.model_dump(mode="json")
-        digest = idempotency.request_hash(cfg, parent_id) if idempotency_key else None
+        digest = (
+            idempotency.request_hash(cfg, parent_id, upload_sha256) if idempotency_key else None
+        )
         if idempotency_key:
             earlier = self._run_for_key(idempotency_key, digest)
             if earlier:

@@ -12,6 +12,8 @@ import io
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
@@ -114,16 +116,18 @@ def test_submit_with_an_idempotency_key_twice_queues_one_run(server, capsys):
     assert len(server.store.list_runs()) == 2
 
 
-def test_a_lost_answer_is_retried_with_the_same_key_and_makes_one_run(server):
+@contextmanager
+def lossy_proxy(store) -> Iterator[tuple[CnnLensClient, list[str | None]]]:
+    """A client of the API behind a proxy that loses the answer to the first POST: the request
+    IS handled, the client sees a 502 and sends it again. Yields the client and the
+    Idempotency-Key of every POST."""
     from dashboard.api.routes import register_api
 
     app = Flask("cnnlens-lossy-proxy")
-    register_api(app, server.store)
+    register_api(app, store)
     keys: list[str | None] = []
 
     def lossy(environ, start_response):
-        # Like a proxy that loses the first answer to a submit: the run IS made, the client
-        # sees a 502 and sends the request again.
         if environ["REQUEST_METHOD"] == "POST":
             keys.append(environ.get("HTTP_IDEMPOTENCY_KEY"))
             if len(keys) == 1:
@@ -136,11 +140,15 @@ def test_a_lost_answer_is_retried_with_the_same_key_and_makes_one_run(server):
     thread = threading.Thread(target=http.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        client = CnnLensClient(f"http://127.0.0.1:{http.server_port}", retry_delay=0.01)
-        run = client.submit({"epochs": 1})
+        yield CnnLensClient(f"http://127.0.0.1:{http.server_port}", retry_delay=0.01), keys
     finally:
         http.shutdown()
         thread.join(10)
+
+
+def test_a_lost_answer_is_retried_with_the_same_key_and_makes_one_run(server):
+    with lossy_proxy(server.store) as (client, keys):
+        run = client.submit({"epochs": 1})
     assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
     assert run["replayed"] is True
     assert [r["id"] for r in server.store.list_runs()] == [run["id"]]

@@ -42,3 +42,20 @@ def test_the_client_raises_the_servers_sentence(server, tmp_path):  # noqa: F811
     with pytest.raises(ApiError) as refused:
         server.client.import_model(path, "imagenet")
     assert refused.value.status == 422 and refused.value.errors[0]["field"] == "dataset"
+
+
+def test_a_lost_answer_to_an_import_is_retried_with_the_same_key(server, tmp_path, monkeypatch):  # noqa: F811
+    """The first answer is lost behind a proxy: the client sends the file again with the same
+    Idempotency-Key and gets the run the first upload made; one run, one evaluation sent."""
+    from dashboard.service import model_import
+    from tests.test_cli import lossy_proxy
+
+    sent: list[str] = []
+    monkeypatch.setattr(model_import, "send", lambda _name, run_id: sent.append(run_id))
+    path = tmp_path / "model.keras"
+    path.write_bytes(archive())
+    with lossy_proxy(server.store) as (client, keys):
+        run = client.import_model(path, "mnist-sample", "nb")
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
+    assert run["replayed"] is True and run["origin"] == "imported"
+    assert [r["id"] for r in server.store.list_runs()] == [run["id"]] and sent == [run["id"]]

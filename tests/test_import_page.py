@@ -56,3 +56,22 @@ def test_a_refused_file_shows_its_sentence_and_leaves_nothing(store):
     shown, done = page("import_model").submit(store, None, None, "mnist-sample", "")
     assert not done and "Choose a .keras file first" in texts(shown)
     assert store.list_runs() == []
+
+
+def test_a_double_click_on_import_makes_one_run(store):
+    """Two presses with one page view's token and the same file and form: one run, one task, the
+    same link twice; another page view imports the file again."""
+    upload = data_url(archive())
+    first, done = page("import_model").submit(
+        store, upload, "model.keras", "mnist-sample", "mine", "view-1"
+    )
+    second, again = page("import_model").submit(
+        store, upload, "model.keras", "mnist-sample", "mine", "view-1"
+    )
+    (run,) = store.list_runs()
+    assert (
+        done and again and f"/run/{run['id']}" in str(first) and f"/run/{run['id']}" in str(second)
+    )
+    assert store.sent == [run["id"]]  # type: ignore[attr-defined]
+    page("import_model").submit(store, upload, "model.keras", "mnist-sample", "mine", "view-2")
+    assert len(store.list_runs()) == 2

@@ -343,6 +343,13 @@ OPERATIONS: dict[str, Operation] = {
                 headers=RUN_LOCATION,
                 links=RUN_LINKS,
             ),
+            200: Reply(
+                "The Idempotency-Key was used by an earlier import of the same file, dataset and "
+                "name: its run, with `replayed: true`; nothing new is stored or queued.",
+                RunCreated,
+                headers=RUN_LOCATION | REPLAYED,
+                links=RUN_LINKS,
+            ),
             400: Reply("The body is not multipart/form-data."),
             413: Reply(
                 "The body is over the size limit, or the archive or its weights are larger than "
@@ -351,12 +358,14 @@ OPERATIONS: dict[str, Operation] = {
             422: Reply(
                 "The file was refused (field `model`: not a .keras zip, an .h5 or pickle, a "
                 "Lambda, custom object, branch or unsupported layer or option, an input or output "
-                "that does not fit the dataset), or `dataset` or `name` is invalid; one sentence "
-                "names what was refused and nothing is kept.",
+                "that does not fit the dataset), or `dataset` or `name` is invalid, or the "
+                "Idempotency-Key is malformed or was used for another request (field "
+                "`Idempotency-Key`); one sentence names what was refused and nothing is kept.",
                 ValidationErrors,
             ),
             429: QUEUE_FULL,
         },
+        params=(IdempotencyHeader,),
         body={"multipart/form-data": ModelUpload},
     ),
     "request_activations": Operation(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import secrets
 from typing import Any
 
 import dash
@@ -17,6 +19,7 @@ from dashboard.ui.components import tr
 from dashboard.ui.i18n import t
 from dashboard.ui.messages import message
 from shared.housekeeping import QueueFull
+from shared.idempotency import IdempotencyConflict, derived_key
 from shared.settings import get_settings
 from shared.store import RunStore
 
@@ -64,6 +67,8 @@ def layout(**_query: Any) -> html.Div:
                     t("import.submit"), id="imp-submit", color="primary", class_name="w-100 mt-3"
                 ),
                 html.Div(id="imp-result", className="mt-3"),
+                # New per page view: with the file and the form, the import's Idempotency-Key.
+                dcc.Store(id="imp-token", data=secrets.token_hex(16)),
             ]
         ),
         class_name="lens-card",
@@ -99,17 +104,33 @@ def decode(contents: Any) -> bytes | None:
 
 
 def submit(
-    store: RunStore, contents: Any, filename: Any, dataset: Any, name: Any
+    store: RunStore,
+    contents: Any,
+    filename: Any,
+    dataset: Any,
+    name: Any,
+    token: str | None = None,
 ) -> tuple[Any, bool]:
     """What pressing Import shows: the new run's link, or the sentence that refused the file
-    (pure apart from the import itself; tests call it)."""
+    (pure apart from the import itself; tests call it).
+
+    The key is this page view's `token`, the file and the form: a double click on Import makes
+    one run (the second click shows the first one's link)."""
     data = decode(contents)
     if data is None:
         return dbc.Alert(t("import.no_file"), color="warning"), False
+    name = name if isinstance(name, str) else ""
+    key = (
+        derived_key("import", token, hashlib.sha256(data).hexdigest(), dataset, name)
+        if token
+        else None
+    )
     try:
         run = model_import.import_model(
-            store, data, str(filename or ""), dataset, name if isinstance(name, str) else ""
+            store, data, str(filename or ""), dataset, name, idempotency_key=key
         )
+    except IdempotencyConflict as exc:  # cannot happen: the key names the file and the form
+        return dbc.Alert(message(str(exc)), color="danger"), False
     except model_import.ImportRefused as exc:
         return dbc.Alert(message(exc.message), color="danger", class_name="lens-error-item"), False
     except QueueFull as exc:
@@ -138,11 +159,15 @@ def show_file(filename: Any) -> str:
     State("imp-upload", "filename"),
     State("imp-dataset", "value"),
     State("imp-name", "value"),
+    State("imp-token", "data"),
     prevent_initial_call=True,
 )
-def import_clicked(clicks: Any, contents: Any, filename: Any, dataset: Any, name: Any):
+def import_clicked(
+    clicks: Any, contents: Any, filename: Any, dataset: Any, name: Any, token: Any = None
+):
     if not clicks:
         return no_update, no_update
-    shown, done = submit(get_store(), contents, filename, dataset, name)
+    token = token if isinstance(token, str) else None
+    shown, done = submit(get_store(), contents, filename, dataset, name, token)
     # An accepted file is cleared, so a second click does not import it twice.
     return shown, None if done else no_update

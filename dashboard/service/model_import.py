@@ -12,6 +12,7 @@ training worker sees the origin and evaluates the model on the test set instead 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -41,10 +42,19 @@ class ImportRefused(Exception):
 
 
 def import_model(
-    store: RunStore, data: bytes, filename: str, dataset: Any, name: Any = ""
+    store: RunStore,
+    data: bytes,
+    filename: str,
+    dataset: Any,
+    name: Any = "",
+    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """Check the upload, record the run (queued, origin imported) and send its evaluation.
-    Raises ImportRefused, or housekeeping.QueueFull when too many runs already wait."""
+    Raises ImportRefused, or housekeeping.QueueFull when too many runs already wait.
+
+    With an `idempotency_key` that an earlier import used for the same file, dataset and name,
+    nothing is stored or sent: that run comes back marked `"replayed": True` (IdempotencyConflict
+    when the key was used for another request)."""
     settings = store.settings
     if not isinstance(dataset, str) or not dataset:
         raise ImportRefused(
@@ -81,8 +91,17 @@ def import_model(
         keras_archive.check_weights_size(plan, sum(info.params for info in layers))
     except ArchiveRefused as exc:
         raise ImportRefused(str(exc), "model", exc.status) from None
-    housekeeping.check_queue_room(store)
-    run = store.create_run(config, layers, origin=IMPORTED)
+    if not (idempotency_key and housekeeping.key_in_use(store, idempotency_key)):
+        housekeeping.check_queue_room(store)
+    run = store.create_run(
+        config,
+        layers,
+        origin=IMPORTED,
+        idempotency_key=idempotency_key,
+        upload_sha256=hashlib.sha256(data).hexdigest() if idempotency_key else None,
+    )
+    if run.get("replayed"):  # its file was kept and its evaluation sent the first time
+        return run
     try:
         store.files.write_bytes(run["id"], IMPORT_ARCHIVE, data)
     except OSError:

@@ -120,3 +120,64 @@ def test_retry_with_a_key_makes_one_new_run(client, api_store):
     assert len(api_store.list_runs()) == 2
     bad = client.post(f"/api/runs/{run_id}/retry", headers={KEY: "x" * 300})
     assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == KEY
+
+
+def import_model(client, data: bytes, key: str | None, name: str = "mine"):
+    import io
+
+    headers = {"X-Requested-With": "test", **({KEY: key} if key is not None else {})}
+    form = {"model": (io.BytesIO(data), "model.keras"), "dataset": "mnist-sample", "name": name}
+    return client.post(
+        "/api/models", data=form, content_type="multipart/form-data", headers=headers
+    )
+
+
+def test_a_model_import_with_the_same_key_twice_is_one_run(client, api_store, monkeypatch):
+    """POST /api/models with an Idempotency-Key: the same file, dataset and name again is the
+    first run (200, replayed) with nothing stored or sent; another file under the key is a 422."""
+    from dashboard.service import model_import
+    from shared.artifacts import IMPORT_ARCHIVE
+    from tests.api.test_api_models_import import archive
+
+    sent: list[str] = []
+    monkeypatch.setattr(model_import, "send", lambda _name, run_id: sent.append(run_id))
+    first = import_model(client, archive(), "upload-7f3e")
+    assert first.status_code == 202, first.get_json()
+    assert documented(first, "import_model")["replayed"] is False
+    run_id = first.get_json()["id"]
+    assert api_store.files.exists(run_id, IMPORT_ARCHIVE)
+    api_store.files.remove(run_id, IMPORT_ARCHIVE)  # as the worker does once it has evaluated it
+
+    again = import_model(client, archive(), "upload-7f3e")
+    assert again.status_code == 200, again.get_json()
+    body = documented(again, "import_model")
+    assert body["id"] == run_id and body["replayed"] is True and body["origin"] == "imported"
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Location"] == first.headers["Location"]
+    assert len(api_store.list_runs()) == 1 and sent == [run_id]
+    assert not api_store.files.exists(run_id, IMPORT_ARCHIVE)  # nothing stored again
+
+    # Other weights under the same layers are another request; so is another name.
+    heavier = archive(weights=b"\x89HDF\r\n\x1a\n" + b"\1" * 4000)
+    for data, name in ((heavier, "mine"), (archive(), "other")):
+        refused = import_model(client, data, "upload-7f3e", name)
+        assert refused.status_code == 422, refused.get_json()
+        (error,) = refused.get_json()["errors"]
+        assert error["field"] == KEY and run_id in error["message"]
+    # Without a key, or with another, the same file is a new run; a malformed key reads nothing.
+    assert import_model(client, archive(), None).status_code == 202
+    assert import_model(client, archive(), "upload-other").status_code == 202
+    bad = import_model(client, archive(), "a\tb")
+    assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == KEY
+    assert len(api_store.list_runs()) == 3 and len(sent) == 3
+
+
+def test_a_key_of_a_run_submit_is_not_a_model_import(client, api_store, monkeypatch):
+    from dashboard.service import model_import
+    from tests.api.test_api_models_import import archive
+
+    monkeypatch.setattr(model_import, "send", lambda _name, _run_id: None)
+    assert post(client, {"epochs": 1}, "shared-key").status_code == 201
+    refused = import_model(client, archive(), "shared-key")
+    assert refused.status_code == 422 and refused.get_json()["errors"][0]["field"] == KEY
+    assert len(api_store.list_runs()) == 1
