@@ -1,9 +1,9 @@
 """Imported datasets in the store's catalogue: a row in SQL (`datasets`, migration 0005) and the
 files in `<data dir>/datasets/<id>/` (see shared/datasets.py for the layout).
 
-A dataset is `importing` from the moment its upload is accepted, then `ready` (its `meta.json` and
-`data.npz` written, each atomically) or `failed` (its folder removed, the row keeps the sentence
-saying why). It can be deleted while no run names it.
+A dataset is `importing` from the moment its upload is accepted, then `ready` (its four arrays,
+`x_train.npy` … `y_test.npy`, then `meta.json` written, each atomically) or `failed` (its folder
+removed, the row keeps the sentence saying why). It can be deleted while no run names it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 The dashboard has saved the upload in `<data dir>/datasets/<id>/upload.bin`, created the dataset's
 row (`importing`) and a job; this reads the upload with `shared.dataset_import` (bounded memory,
-nothing executed), writes `data.npz` and `meta.json` atomically and marks the dataset ready. Any
+nothing executed), writes the four arrays (`x_train.npy` … `y_test.npy`) and then `meta.json`,
+each atomically, and marks the dataset ready. Any
 refusal or error fails the dataset with a sentence and removes its folder, so a bad archive
 leaves nothing behind. No TensorFlow here: it is numpy and Pillow.
 """
