@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.datasets import DATASETS, describe, input_shape, is_dataset_id
 
@@ -185,6 +185,17 @@ class RunConfig(BaseModel):
         if CONTROL_CHARS.search(value):
             raise ValueError("the name may not contain control characters such as tabs or newlines")
         return value.strip()
+
+    @model_validator(mode="after")
+    def _default_layers_follow_the_dataset(self) -> RunConfig:
+        """Without `layers`, the notebook's model ends in one unit per class of the dataset, so
+        `{"dataset": "shapes-rgb"}` is a valid config as `{}` is (layers that are given are kept
+        as they are, and checked)."""
+        info = describe(self.dataset) if "layers" not in self.model_fields_set else None
+        last = self.layers[-1]
+        if info is not None and isinstance(last, Dense) and last.units != info.num_classes:
+            self.layers[-1] = last.model_copy(update={"units": info.num_classes})
+        return self
 
 
 @dataclass(frozen=True)

@@ -161,3 +161,20 @@ def test_parameter_budget():
 
 def test_non_object_config():
     assert fields([1, 2])["config"].startswith("the run config must be")
+
+
+def test_default_layers_end_in_one_unit_per_class_of_the_dataset():
+    """`{"dataset": "shapes-rgb"}` alone is valid, as `{}` is: the notebook's layers with 8 output
+    units; layers that are given are kept and checked as they are."""
+    from shared.datasets import DATASETS
+
+    config, infos = parse_config({"dataset": "shapes-rgb"})
+    assert config.layers[-1].units == DATASETS["shapes-rgb"].num_classes == 8
+    assert infos[0].kernel_shape == (3, 3, 3, 16) and infos[-1].output_shape == (8,)
+    assert parse_config({})[0].layers[-1].units == 10
+    given = {"type": "dense", "units": 10, "activation": "softmax"}
+    with pytest.raises(ConfigError) as refused:
+        parse_config(
+            {"dataset": "shapes-rgb", "layers": [{"type": "conv2d"}, {"type": "flatten"}, given]}
+        )
+    assert "must be dense with 8 units" in str(refused.value)

@@ -70,9 +70,12 @@ def test_config_follows_the_dataset():
     _, infos = parse_config({"dataset": "shapes-rgb", "layers": RGB_LAYERS})
     assert infos[0].kernel_shape == (3, 3, 3, 8) and infos[0].output_shape == (30, 30, 8)
     assert infos[-1].output_shape == (8,)
+    ten = [*RGB_LAYERS[:-1], {"type": "dense", "units": 10, "activation": "softmax"}]
     with pytest.raises(ConfigError) as err:
-        parse_config({"dataset": "shapes-rgb"})  # the notebook's 10-unit softmax
+        parse_config({"dataset": "shapes-rgb", "layers": ten})  # given layers are kept
     assert any("8 units" in e["message"] for e in err.value.errors)
+    # Without layers, the notebook's end in one unit per class (tests/test_config.py).
+    assert parse_config({"dataset": "shapes-rgb"})[1][-1].output_shape == (8,)
     with pytest.raises(ConfigError) as err:
         parse_config({"dataset": "../../etc"})
     assert err.value.errors[0]["field"] == "dataset"
