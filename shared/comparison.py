@@ -27,11 +27,13 @@ CKA_DIR = f"{ANALYSIS_DIR}/cka"  # <other run id>.json: CKA of this run's layers
 
 EPOCH_CKA = f"{ANALYSIS_DIR}/cka_epochs.json"  # each layer after every epoch vs. the final one
 FILTERS_DIR = f"{ANALYSIS_DIR}/filters"  # <layer>-<k>.json and .png: one filter's page
+ABLATION_DIR = f"{ANALYSIS_DIR}/ablation"  # <layer>.json: accuracy as the layer's filters go
 
 CKA_KIND = "cka"
 STATS_KIND = "stats"
 EPOCH_CKA_KIND = "cka_epochs"
 FILTER_KIND = "filter"
+ABLATION_KIND = "ablation"
 
 
 def cka_rel(other_id: str) -> str:
@@ -71,6 +73,15 @@ def filter_rel(layer: str, k: int, ext: str = "json") -> str:
 
 def filter_job_id(run_id: str, layer: str, k: int) -> str:
     return _job_id(FILTER_KIND, run_id, layer, str(k))
+
+
+def ablation_rel(layer: str) -> str:
+    """Where a run keeps the ablation curve of one of its conv layers."""
+    return f"{ABLATION_DIR}/{layer}.json"
+
+
+def ablation_job_id(run_id: str, layer: str) -> str:
+    return _job_id(ABLATION_KIND, run_id, layer)
 
 
 def probe_batch_size(test_images: int, values_per_image: int) -> int:

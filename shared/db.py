@@ -94,6 +94,8 @@ jobs = Table(
     # and one left `running` past its time limit is found by the recovery sweep.
     Column("attempts", Integer, nullable=False, default=0, server_default="0"),
     Column("started_at", Float),
+    # How far a running job has got, in [0, 1] (migration 0007); null when it says nothing.
+    Column("progress", Float),
 )
 
 # Imported datasets (migration 0005, shared/store_datasets.py); their arrays live on disk in

@@ -48,6 +48,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             tasks.STATS: {"queue": tasks.ANALYSIS_QUEUE},
             tasks.CKA_EPOCHS: {"queue": tasks.ANALYSIS_QUEUE},
             tasks.FILTER: {"queue": tasks.ANALYSIS_QUEUE},
+            tasks.ABLATION: {"queue": tasks.ANALYSIS_QUEUE},
             tasks.IMPORT_DATASET: {"queue": tasks.ANALYSIS_QUEUE},
         },
         "worker_hijack_root_logger": False,

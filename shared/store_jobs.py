@@ -7,7 +7,8 @@ Every task delivery that starts a job counts an attempt (`start_job`), so a job 
 is killed each time (out of memory, say) fails after a few instead of being delivered again
 without end; asking for the job again (`set_job(..., QUEUED)`) starts the count afresh. A job
 left `running` by a process that died is found by its start time (`lost_jobs`) and put back
-or failed by the recovery sweep (`settle_lost_job`).
+or failed by the recovery sweep (`settle_lost_job`). A job that takes a while writes how far it
+has got (`job_progress`, `jobs.progress`), which a new start or a new request clears.
 """
 
 from __future__ import annotations
@@ -70,9 +71,22 @@ class JobRecords:
         if status in (SUCCEEDED, FAILED):
             values["finished_at"] = time.time()
         if status == QUEUED:  # asked for again: a fresh count of attempts
-            values |= {"attempts": 0, "started_at": None, "finished_at": None}
+            values |= {"attempts": 0, "started_at": None, "finished_at": None, "progress": None}
         with self.engine.begin() as conn:
             conn.execute(update(db.jobs).where(db.jobs.c.id == job_id).values(**values))
+
+    def job_progress(self, job_id: str, fraction: float) -> bool:
+        """Record how far a running job has got (clipped to [0, 1]); False when the job is not
+        running any more (finished, asked for again, deleted with its run)."""
+        value = min(1.0, max(0.0, float(fraction)))
+        jobs = db.jobs.c
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(db.jobs)
+                .where(jobs.id == job_id, jobs.status == RUNNING)
+                .values(progress=value)
+            )
+        return res.rowcount == 1
 
     def start_job(self, job_id: str, max_attempts: int) -> dict[str, Any] | None:
         """One more delivery starts the job: a queued (or still `running`: its earlier delivery
@@ -85,7 +99,13 @@ class JobRecords:
             conn.execute(
                 update(db.jobs)
                 .where(jobs.id == job_id, jobs.status.in_((QUEUED, RUNNING)))
-                .values(status=RUNNING, attempts=jobs.attempts + 1, started_at=now, error=None)
+                .values(
+                    status=RUNNING,
+                    attempts=jobs.attempts + 1,
+                    started_at=now,
+                    error=None,
+                    progress=None,
+                )
             )
             attempts = conn.execute(
                 select(jobs.attempts).where(

@@ -10,6 +10,7 @@ CKA = "cnnlens.cka"  # layer similarity of two runs on the probe batch
 STATS = "cnnlens.stats"  # per-filter statistics of one run on the probe batch
 CKA_EPOCHS = "cnnlens.cka_epochs"  # one run's layers after every epoch against the final ones
 FILTER = "cnnlens.filter"  # one filter's page: top images, selectivity, ablation, twins, picture
+ABLATION = "cnnlens.ablation"  # one conv layer's accuracy as its filters are zeroed, best first
 # Which pixels counted for a class (worker/attribution.py): one input, tens of ms warm, so it
 # goes to the extraction queue and its warm worker, like an extraction.
 ATTRIBUTE = "cnnlens.attribute"
@@ -32,5 +33,6 @@ JOB_TASKS = {
     "cka": CKA,
     "cka_epochs": CKA_EPOCHS,
     "filter": FILTER,
+    "ablation": ABLATION,
     "import_dataset": IMPORT_DATASET,
 }

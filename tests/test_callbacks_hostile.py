@@ -201,6 +201,13 @@ def test_a_typed_test_index_that_is_not_one_gets_a_sentence(site, index):
         ("cmp-filters.children", {"cmp-epoch.value": 10**30}, "cmp-epoch.value"),
         ("cmp-stats-table.rowData", {"cmp-conv.value": [1, 2]}, "cmp-conv.value"),
         ("cmp-cka.figure", {"cmp-pair.value": "9:0"}, "cmp-pair.value"),
+        ("cmp-abl.figure", {"cmp-abl-layer.value": "../../model.keras"}, "cmp-abl-layer.value"),
+        ("cmp-abl.figure", {"cmp-abl-layer.value": ["conv2d_1"]}, "cmp-abl-layer.value"),
+        (
+            "cmp-abl.figure",
+            {"cmp-abl-layer.value": "conv2d_1", "cmp-status.data": {"ablation": [1]}},
+            "cmp-status.data",
+        ),
         ("cmp-preds.children", {"cmp-status.data": "not a status"}, "cmp-status.data"),
         (
             "cmp-preds.children",

@@ -45,9 +45,9 @@ def pair(store):
     return a, b
 
 
-def status(store, ids, desc, pair=(0, 1)):
+def status(store, ids, desc, pair=(0, 1), layer="conv2d_1"):
     runs = choice.chosen_runs(store, ids)
-    return inputs.status(store, runs, desc, pair, ask=False)
+    return inputs.status(store, runs, desc, pair, ask=False, layer=layer)
 
 
 # --- pure pieces ----------------------------------------------------------------------------------
@@ -329,8 +329,10 @@ def test_a_run_still_training_is_shown_with_what_it_lacks(pair, store):
     assert "still waiting" in td.texts(out)
     desc = inputs.default_input(store, store.get_run(a))
     write_stats(store, a, set())
+    store.files.write_json(a, comparison.ablation_rel("conv2d_1"), {"points": []})
     state = status(store, [a, queued], desc)
     assert state["sources"][queued] == {"error": "not trained (it is queued)"}
+    assert state["ablation"][f"{queued}:conv2d_1"] == "not trained (it is queued)"
     assert not inputs.waiting(state)  # nothing to wait for: no polling
     assert "not trained (it is queued)" in td.texts(
         callbacks.show_predictions(state, [a, queued], desc)

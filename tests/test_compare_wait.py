@@ -36,6 +36,8 @@ def test_the_jobs_waited_for_are_named_by_worker(waiting):
     kinds = {(kind, job_id) for kind, _, job_id in jobs}
     assert ("analysis", comparison.stats_job_id(a)) in kinds
     assert ("analysis", comparison.cka_job_id(a, b)) in kinds
+    assert ("analysis", comparison.ablation_job_id(a, "conv2d_1")) in kinds
+    assert ("analysis", comparison.ablation_job_id(b, "conv2d_1")) in kinds
     assert sum(kind == "extraction" for kind, _ in kinds) == 2
 
 
@@ -63,6 +65,11 @@ def test_nothing_started_in_a_minute_stops_and_says_which_worker_is_missing(wait
     assert "no extraction worker answered" in preds and "Running the input" not in preds
     _, summary = tc.callbacks.show_stats("0", stopped, [a, b])
     assert "no analysis worker answered" in td.texts(summary)
+    triggered = [{"prop_id": "cmp-status.data", "value": 1}]
+    _, lines, _ = td.with_context(
+        triggered, tc.callbacks.show_ablation, "conv2d_1", stopped, None, [a, b]
+    )
+    assert td.texts(lines).count("no analysis worker answered") == 2
 
 
 def test_a_running_job_is_waited_for_until_its_time_limit_is_long_past(waiting, store):
@@ -88,9 +95,11 @@ def test_an_unreachable_queue_is_named_as_the_cause(waiting, store):
 def test_the_poll_callback_stops_and_shows_the_retry_button(waiting, store, monkeypatch):
     a, b, desc, state = waiting
     monkeypatch.setattr(tc.callbacks, "broker_ok", lambda: True)
-    fresh = tc.callbacks.poll(1, [a, b], desc, "0-1", state, time.time())
+    fresh = tc.callbacks.poll(1, [a, b], desc, "0-1", "conv2d_1", state, time.time())
     assert fresh[1] is False and fresh[3] == wait.RETRY_HIDDEN
-    new_state, disabled, note, retry = tc.callbacks.poll(1, [a, b], desc, "0-1", state, 0.0)
+    new_state, disabled, note, retry = tc.callbacks.poll(
+        1, [a, b], desc, "0-1", "conv2d_1", state, 0.0
+    )
     assert disabled is True and retry == wait.RETRY_SHOWN
     assert "stopped waiting" in td.texts(note)
     assert not inputs.waiting(new_state)
@@ -100,12 +109,13 @@ def test_try_again_asks_again_and_hides_the_button(waiting, store):
     a, b, desc, _ = waiting
     triggered = [{"prop_id": "cmp-retry.n_clicks", "value": 1}]
     state, done, since, _note, retry = td.with_context(
-        triggered, tc.callbacks.ensure, [a, b], desc, "0-1", 1
+        triggered, tc.callbacks.ensure, [a, b], desc, "0-1", "conv2d_1", 1
     )
     assert retry == wait.RETRY_HIDDEN
     # No broker here: the page says so for every job instead of polling for nothing.
     assert done and since is None
     assert "task queue is not reachable" in state["stats"][a]
+    assert "task queue is not reachable" in state["ablation"][f"{a}:conv2d_1"]
     assert wait.resend_queued(store, {"sources": {}, "stats": {}, "cka": {}})
 
 

@@ -439,6 +439,7 @@ def test_revision_0001_is_exactly_shared_db(empty_url):
             ("add_table", "datasets"),  # imported datasets: 0005
             ("add_index", "ix_datasets_created_at"),
             ("add_column", "origin"),  # runs.origin: 0006
+            ("add_column", "progress"),  # jobs.progress: 0007
         }, diff
         migrate.upgrade(engine)
         with engine.connect() as conn:

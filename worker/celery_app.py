@@ -45,6 +45,7 @@ JOB_TIME_LIMITS: dict[str, float] = {
     "cka": COMPARE_TIME_LIMIT,
     "cka_epochs": COMPARE_TIME_LIMIT,
     "filter": COMPARE_TIME_LIMIT,
+    "ablation": COMPARE_TIME_LIMIT,
     "import_dataset": 1800,  # worker/dataset_tasks.py's IMPORT_TIME_LIMIT
 }
 
@@ -76,7 +77,7 @@ def _worker_config() -> dict:
                     "time_limit": COMPARE_TIME_LIMIT,
                     "soft_time_limit": _soft_limit(COMPARE_TIME_LIMIT),
                 }
-                for name in (tasks.CKA, tasks.STATS, tasks.CKA_EPOCHS, tasks.FILTER)
+                for name in (tasks.CKA, tasks.STATS, tasks.CKA_EPOCHS, tasks.FILTER, tasks.ABLATION)
             },
         },
         # The recovery sweep, sent by Celery beat embedded in the extraction worker (`-B`). The

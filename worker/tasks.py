@@ -154,3 +154,12 @@ def filter_analysis(job_id: str) -> str | None:
     if not started(job_id):
         return None
     return filter_job(store(), str(job_id))
+
+
+@app.task(name=tasks.ABLATION)
+def ablation_curve(job_id: str) -> str | None:
+    from worker.ablation_curve import ablation_job
+
+    if not started(job_id):
+        return None
+    return ablation_job(store(), str(job_id))

@@ -1,6 +1,7 @@
-"""API views of one run's analysis jobs: one filter's page, and its layers across epochs.
+"""API views of one run's analysis jobs: one filter's page, its layers across epochs, and a conv
+layer's ablation curve.
 
-Both are worker jobs on the analysis queue: 200 with the cached result, or 202 with the job to
+All are worker jobs on the analysis queue: 200 with the cached result, or 202 with the job to
 poll at /api/jobs/{id}, shaped like the comparisons' answers.
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 from flask import Response
 
 from dashboard.api.common import load_run, shown, store
-from dashboard.api.compare import _answer, _call
+from dashboard.api.compare import _answer, _call, _layer_param
 from dashboard.api.errors import ApiError
 from dashboard.service import analysis_jobs, comparisons
 
@@ -43,3 +44,10 @@ def filter_analysis(run_id: str, layer: str, k: str) -> Response:
 def epoch_cka(run_id: str) -> Response:
     run = load_run(run_id, with_history=False)
     return _answer(_call(lambda: analysis_jobs.request_epoch_cka(store(), run)))
+
+
+def ablation_curve(run_id: str) -> Response:
+    run = load_run(run_id, with_history=False)
+    layer = _layer_param("layer", required=True)
+    assert layer is not None
+    return _answer(_call(lambda: analysis_jobs.request_ablation(store(), run, layer)))

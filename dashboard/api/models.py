@@ -177,6 +177,10 @@ class Job(Answer):
         description="The job's answer: an ExtractionResult, CkaResult or FilterStats."
     )
     error: str | None
+    progress: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        description="How far a running job has got, from 0 to 1; null when the job does not say "
+        "(it is short) or has not started."
+    )
     created_at: float
     finished_at: float | None
 

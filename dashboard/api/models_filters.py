@@ -1,8 +1,9 @@
-"""One run's analysis answers as pydantic models: a filter's page and its layers across epochs.
+"""One run's analysis answers as pydantic models: a filter's page, its layers across epochs and a
+conv layer's ablation curve.
 
-`FilterAnalysis` is `analysis/filters/<layer>-<k>.json` and `EpochCka` is
-`analysis/cka_epochs.json` (docs/CONTRACTS.md), written by the analysis worker, and the `result`
-of their jobs.
+`FilterAnalysis` is `analysis/filters/<layer>-<k>.json`, `EpochCka` is
+`analysis/cka_epochs.json` and `AblationCurve` is `analysis/ablation/<layer>.json`
+(docs/CONTRACTS.md), written by the analysis worker, and the `result` of their jobs.
 """
 
 from __future__ import annotations
@@ -138,3 +139,52 @@ class EpochCkaCached(Answer):
 
     status: Literal["cached"]
     result: EpochCka
+
+
+class AblationImportance(Answer):
+    """How the filters were ranked, with each one's importance (by filter number)."""
+
+    method: Literal["accuracy_drop", "mean_abs_activation"] = Field(
+        description="accuracy_drop: the test accuracy lost when the filter alone is zeroed; "
+        "mean_abs_activation (layers of more than 128 filters, where that would take too long): "
+        "its mean absolute activation over the test set."
+    )
+    values: list[float] = Field(description="Each filter's importance, by filter number.")
+    probability_drop: list[float] | None = Field(
+        description="With accuracy_drop: the mean probability of the true class lost when the "
+        "filter alone is zeroed, which orders filters of equal accuracy drop; else null."
+    )
+
+
+class AblationPoint(Answer):
+    removed: int = Field(
+        ge=0, description="Filters zeroed together: the first `removed` of `order`."
+    )
+    fraction: Fraction = Field(description="`removed` / `filters`.")
+    accuracy: Fraction = Field(description="Test accuracy with them zeroed.")
+
+
+class AblationCurve(Answer):
+    """Test accuracy as a conv layer's filters are zeroed, most important first."""
+
+    run_id: RunId
+    layer: str
+    dataset: str
+    classes: int = Field(description="Classes of the dataset (1 / classes is chance).")
+    filters: int = Field(description="Filters in the layer.")
+    test_images: int
+    importance: AblationImportance
+    order: list[int] = Field(description="Filter numbers, most important first.")
+    points: list[AblationPoint] = Field(
+        description="From 0 filters removed (the model as trained) to all of them (the layer's "
+        "output zero): every number for layers of up to 64 filters, else 65 spread evenly."
+    )
+    every_k: bool = Field(description="Every number of filters removed is on the curve.")
+    seconds: float
+
+
+class AblationCached(Answer):
+    """Computed before: the ablation curve."""
+
+    status: Literal["cached"]
+    result: AblationCurve

@@ -51,9 +51,15 @@ from dashboard.api.models_datasets import (
     DatasetPath,
     DatasetUpload,
 )
-from dashboard.api.models_filters import EpochCkaCached, FilterAnalysisCached, FilterIndexPath
+from dashboard.api.models_filters import (
+    AblationCached,
+    EpochCkaCached,
+    FilterAnalysisCached,
+    FilterIndexPath,
+)
 from dashboard.api.models_import import ModelUpload
 from dashboard.api.params import (
+    AblationQuery,
     ArtifactPath,
     CompareEpochQuery,
     CompareFiltersQuery,
@@ -553,6 +559,29 @@ OPERATIONS: dict[str, Operation] = {
         description="Which layers settle first: minibatch CKA (unbiased HSIC) on the probe "
         "batch, with bootstrap intervals; needs the weights of every epoch, which trainings keep "
         "for small models. A job that cannot be done fails with a sentence (poll the job).",
+    ),
+    "ablation_curve": Operation(
+        "getAblationCurve",
+        "Test accuracy as a conv layer's filters are zeroed, most important first.",
+        {
+            200: Reply("Computed before: the curve.", AblationCached),
+            202: QUEUED,
+            404: NO_RUN,
+            409: UNTRAINED,
+            422: Reply(
+                "No layer given, or one that is not a conv layer of the run (the message lists "
+                "its conv layers).",
+                ValidationErrors,
+            ),
+            503: BUSY,
+        },
+        params=(RunPath, AblationQuery),
+        description="On the run's whole test set: each filter's importance is the accuracy "
+        "lost when it alone is zeroed (ties: the probability of the true class lost; layers of "
+        "more than 128 filters use their mean absolute activation instead), and the curve is "
+        "the accuracy with the k most important zeroed together, from none to all. Zeroing "
+        "masks the layer's output in the worker; the stored model is not changed. The job "
+        "reports its `progress`.",
     ),
     "compare_filters": Operation(
         "compareFilters",

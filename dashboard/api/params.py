@@ -115,6 +115,11 @@ class CompareFiltersQuery(Params):
     )
 
 
+class AblationQuery(Params):
+    place = "query"
+    layer: LayerName = Field(description="One of the run's conv layers, e.g. conv2d_1.")
+
+
 IdempotencyKey = Annotated[
     str, Field(min_length=1, max_length=idempotency.MAX_LENGTH, pattern=idempotency.KEY_PATTERN)
 ]

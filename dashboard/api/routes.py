@@ -102,6 +102,7 @@ ROUTES: tuple[tuple[str, str, Callable[..., Response], tuple[str, ...]], ...] = 
         ("GET",),
     ),
     ("/runs/<run_id>/cka/epochs", "epoch_cka", filters.epoch_cka, ("GET",)),
+    ("/runs/<run_id>/ablation", "ablation_curve", filters.ablation_curve, ("GET",)),
     ("/compare/filters", "compare_filters", compare.compare_filters, ("GET",)),
     ("/compare/cka", "compare_cka", compare.compare_cka, ("GET",)),
 )

@@ -11,7 +11,7 @@ from typing import Any
 
 from dash import Input, Output, State, ctx, html, no_update
 
-from dashboard.compare import analysis, choice, inputs, panels, picker, sections, wait
+from dashboard.compare import ablation, analysis, choice, inputs, panels, picker, sections, wait
 from dashboard.service import run_data
 from dashboard.state import broker_ok, get_store
 from dashboard.ui.i18n import t
@@ -157,10 +157,17 @@ callbacks.clientside(
 # --- jobs ------------------------------------------------------------------------------------------
 
 
-def _state(ids: Any, desc: Any, pair: Any, ask: bool) -> tuple[dict[str, Any], bool]:
+def _state(ids: Any, desc: Any, pair: Any, layer: Any, ask: bool) -> tuple[dict[str, Any], bool]:
     store = get_store()
     runs = choice.chosen_runs(store, ids)
-    state = inputs.status(store, runs, desc, analysis.parse_pair(pair, len(runs)), ask=ask)
+    state = inputs.status(
+        store,
+        runs,
+        desc,
+        analysis.parse_pair(pair, len(runs)),
+        ask=ask,
+        layer=ablation.chosen_layer(runs, layer),
+    )
     return state, not inputs.waiting(state)
 
 
@@ -173,11 +180,12 @@ def _state(ids: Any, desc: Any, pair: Any, ask: bool) -> tuple[dict[str, Any], b
     Input("cmp-body-runs", "data"),
     Input("cmp-input", "data"),
     Input("cmp-pair", "value"),
+    Input("cmp-abl-layer", "value"),
     Input("cmp-retry", "n_clicks"),
 )
-def ensure(ids, desc, pair, _retry):
+def ensure(ids, desc, pair, layer, _retry):
     """Ask for whatever the views need that the store does not hold yet."""
-    state, done = _state(ids, desc, pair, ask=True)
+    state, done = _state(ids, desc, pair, layer, ask=True)
     note = ""
     if ctx.triggered_id == "cmp-retry" and not wait.resend_queued(get_store(), state):
         note = t("compare.wait.queue_waiting")  # the poll's notes follow after PATIENCE
@@ -193,13 +201,14 @@ def ensure(ids, desc, pair, _retry):
     State("cmp-body-runs", "data"),
     State("cmp-input", "data"),
     State("cmp-pair", "value"),
+    State("cmp-abl-layer", "value"),
     State("cmp-status", "data"),
     State("cmp-wait", "data"),
     prevent_initial_call=True,
 )
-def poll(_n, ids, desc, pair, last, since):
+def poll(_n, ids, desc, pair, layer, last, since):
     """Follow the jobs; stop, say why and offer a retry when no worker answers (compare_wait)."""
-    state, done = _state(ids, desc, pair, ask=False)
+    state, done = _state(ids, desc, pair, layer, ask=False)
     if done:
         return (no_update if state == last else state), True, "", wait.retry_class(False)
     answer = wait.verdict(get_store(), state, since, time.time(), broker_ok())
@@ -295,3 +304,20 @@ def show_cka(pair, state, ids):
     store = get_store()
     runs = choice.chosen_runs(store, ids)
     return analysis.cka(store, runs, analysis.parse_pair(pair, len(runs)), state)
+
+
+@callbacks(
+    Output("cmp-abl", "figure"),
+    Output("cmp-abl-summary", "children"),
+    Output("cmp-abl-caption", "children"),
+    Input("cmp-abl-layer", "value"),
+    Input("cmp-status", "data"),
+    Input("cmp-poll", "n_intervals"),  # a job's progress moves while the status does not
+    State("cmp-body-runs", "data"),
+)
+def show_ablation(layer, state, _n, ids):
+    store = get_store()
+    figure, lines, caption = ablation.view(store, choice.chosen_runs(store, ids), layer, state)
+    if ctx.triggered_id == "cmp-poll":  # only the lines say how far the jobs have got
+        return no_update, lines, no_update
+    return figure, lines, caption

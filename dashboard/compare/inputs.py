@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from dashboard.service import comparisons, run_actions, run_data
+from dashboard.service import analysis_jobs, comparisons, run_actions, run_data
 from dashboard.ui.components import status_word
 from dashboard.ui.i18n import t
 from shared import comparison
@@ -267,16 +267,35 @@ def cka_state(store: RunStore, run_a: dict[str, Any], run_b: dict[str, Any], ask
     return READY if answer["status"] == "cached" else PENDING
 
 
+def ablation_state(store: RunStore, run: dict[str, Any], layer: str, ask: bool) -> str:
+    """The ablation curve of a conv layer the run has (the caller checks the name)."""
+    if analysis_jobs.load_ablation(store, run["id"], layer) is not None:
+        return READY
+    if run["status"] != SUCCEEDED:
+        return not_trained(run)
+    if not ask:
+        return _job_state(store, comparison.ablation_job_id(run["id"], layer))
+    try:
+        analysis_jobs.request_ablation(store, run, layer)
+    except (comparisons.NotComparable, comparisons.NotReady) as exc:
+        return str(exc)
+    except BrokerUnavailable:
+        return queue_down()
+    return PENDING
+
+
 def status(
     store: RunStore,
     runs: list[dict[str, Any]],
     desc: dict[str, Any] | None,
     pair: tuple[int, int] | None,
     ask: bool = False,
+    layer: str | None = None,
 ) -> dict[str, Any]:
     """Everything the page waits for, read from the store; with ask=True, missing jobs are queued.
 
     The extraction of the input goes first, so it is not stuck behind the longer analysis jobs.
+    `layer` is the ablation card's conv layer: a curve is asked for each run that has it.
     """
     image = input_image(desc)
     sources = {
@@ -288,7 +307,12 @@ def status(
     if pair is not None and max(pair) < len(runs):
         a, b = runs[pair[0]], runs[pair[1]]
         cka[f"{a['id']}:{b['id']}"] = cka_state(store, a, b, ask)
-    return {"sources": sources, "stats": stats, "cka": cka}
+    ablation = {
+        f"{run['id']}:{layer}": ablation_state(store, run, layer, ask)
+        for run in runs
+        if layer is not None and layer in [i.name for i in comparisons.conv_layers(run)]
+    }
+    return {"sources": sources, "stats": stats, "cka": cka, "ablation": ablation}
 
 
 def waiting(state: dict[str, Any] | None) -> bool:
@@ -299,6 +323,7 @@ def waiting(state: dict[str, Any] | None) -> bool:
         any("pending" in s for s in state["sources"].values())
         or PENDING in state["stats"].values()
         or PENDING in state["cka"].values()
+        or PENDING in state.get("ablation", {}).values()
     )
 
 

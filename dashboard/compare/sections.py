@@ -11,7 +11,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.compare import analysis, attribution, panels
+from dashboard.compare import ablation, analysis, attribution, panels
 from dashboard.compare.overview import overview
 from dashboard.compare.wait import RETRY_HIDDEN
 from dashboard.service import run_data
@@ -196,6 +196,7 @@ def body(store: RunStore, runs: list[dict[str, Any]]) -> list[Any]:
         filters_card(store, runs),
         stats_card(),
         cka_card(runs),
+        ablation.card(runs),
         dcc.Store(id="cmp-body-runs", data=[run["id"] for run in runs]),
         dcc.Store(id="cmp-status"),
         dcc.Store(id="cmp-wait"),  # when the page started waiting (server clock, seconds)

@@ -1,7 +1,7 @@
 """How long the compare page waits for its jobs, and what it says when no worker answers.
 
 The page polls while an extraction (the input through a model) or an analysis job (per-filter
-statistics, layer similarity) is pending. As on the run page (`input_panel.poll_job`), it does not
+statistics, layer similarity, ablation curves) is pending. As on the run page (`input_panel.poll_job`), it does not
 poll forever: after PATIENCE seconds with a job still queued it asks whether the worker is
 running; when nothing has started after STOP_QUEUED seconds, or the task queue is unreachable
 that long, or something is still unfinished after STOP_RUNNING seconds, it stops polling, says in
@@ -49,6 +49,10 @@ def pending_jobs(state: dict[str, Any] | None) -> list[tuple[str, str, str]]:
         if value == inputs.PENDING:
             a, _, b = pair.partition(":")
             jobs.append((ANALYSIS, tasks.CKA, comparison.cka_job_id(a, b)))
+    for key, value in state.get("ablation", {}).items():
+        if value == inputs.PENDING:
+            run_id, _, layer = key.partition(":")
+            jobs.append((ANALYSIS, tasks.ABLATION, comparison.ablation_job_id(run_id, layer)))
     return jobs
 
 
@@ -135,8 +139,11 @@ def stopped(state: dict[str, Any], why: dict[str, str]) -> dict[str, Any]:
         "stats": {
             k: (analysis if v == inputs.PENDING else v) for k, v in state.get("stats", {}).items()
         },
-        "cka": {
-            k: (analysis if v == inputs.PENDING else v) for k, v in state.get("cka", {}).items()
+        **{
+            part: {
+                k: (analysis if v == inputs.PENDING else v) for k, v in state.get(part, {}).items()
+            }
+            for part in ("cka", "ablation")
         },
     }
 

@@ -1,5 +1,6 @@
-"""Analysis of one run that needs its model, asked for by the run and filter pages and the API:
-how each layer settled across epochs, and everything on one filter's page.
+"""Analysis of one run that needs its model, asked for by the run, filter and compare pages and
+the API: how each layer settled across epochs, everything on one filter's page, and how a conv
+layer's accuracy falls as its filters are removed (the ablation curve).
 
 Like the comparisons (`dashboard.service.comparisons`), each is a worker job on the analysis
 queue with a deterministic id, answered {"status": "cached", "result": ...} when its file is in
@@ -13,6 +14,7 @@ from typing import Any
 from dashboard.service import run_data
 from dashboard.service.comparisons import NotComparable, _job, _trained
 from shared import comparison, tasks
+from shared.config import LayerInfo
 from shared.store import RunStore
 
 MAX_FILTER = 4096  # no conv layer has more filters (shared/config.py)
@@ -45,8 +47,8 @@ def request_epoch_cka(store: RunStore, run: dict[str, Any]) -> dict[str, Any]:
 # --- one filter --------------------------------------------------------------------------------
 
 
-def check_filter(run: dict[str, Any], layer: str, k: int) -> int:
-    """The number of filters of `layer`; NotComparable when the run has no such filter."""
+def conv_layer(run: dict[str, Any], layer: str) -> LayerInfo:
+    """The run's conv layer of that name; NotComparable (on `layer`) naming its conv layers."""
     convs = [info for info in run_data.layer_infos(run) if info.type == "conv2d"]
     names = [info.name for info in convs]
     if layer not in names:
@@ -55,7 +57,12 @@ def check_filter(run: dict[str, Any], layer: str, k: int) -> int:
             f"run {run['name']!r} has no conv layer {shown(layer)}; its conv layers are: "
             f"{', '.join(names) or 'none'}",
         )
-    count = int(convs[names.index(layer)].output_shape[-1])
+    return convs[names.index(layer)]
+
+
+def check_filter(run: dict[str, Any], layer: str, k: int) -> int:
+    """The number of filters of `layer`; NotComparable when the run has no such filter."""
+    count = int(conv_layer(run, layer).output_shape[-1])
     if not 0 <= k < count:
         raise NotComparable("k", f"{layer} has filters 0 to {count - 1}; there is no filter {k}")
     return count
@@ -78,3 +85,23 @@ def request_filter_analysis(
     job_id = comparison.filter_job_id(run["id"], layer, k)
     params = {"run_id": run["id"], "layer": layer, "k": k}
     return _job(store, job_id, comparison.FILTER_KIND, run["id"], params, tasks.FILTER)
+
+
+# --- one layer's ablation curve ----------------------------------------------------------------
+
+
+def load_ablation(store: RunStore, run_id: str, layer: str) -> dict[str, Any] | None:
+    return store.files.read_json(run_id, comparison.ablation_rel(layer))
+
+
+def request_ablation(store: RunStore, run: dict[str, Any], layer: str) -> dict[str, Any]:
+    """Test accuracy as the filters of the conv layer `layer` are zeroed, most important first
+    (worker/ablation_curve.py): cached, or a job. The layer is checked before any path is made."""
+    conv_layer(run, layer)
+    cached = load_ablation(store, run["id"], layer)
+    if cached is not None:
+        return {"status": "cached", "result": cached}
+    _trained(run)
+    job_id = comparison.ablation_job_id(run["id"], layer)
+    params = {"run_id": run["id"], "layer": layer}
+    return _job(store, job_id, comparison.ABLATION_KIND, run["id"], params, tasks.ABLATION)

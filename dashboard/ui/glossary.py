@@ -67,7 +67,8 @@ TERMS: dict[str, Term] = {
     "confidence-interval": Term("confidence-interval", ("cka",)),
     "receptive-field": Term("receptive-field", ("filter", "pooling", "feature-map")),
     "class-selectivity": Term("class-selectivity", ("filter", "feature-map")),
-    "ablation": Term("ablation", ("filter", "accuracy")),
+    "ablation": Term("ablation", ("filter", "accuracy", "ablation-curve")),
+    "ablation-curve": Term("ablation-curve", ("ablation", "filter", "accuracy")),
     "activation-maximisation": Term("activation-maximisation", ("filter",)),
 }
 

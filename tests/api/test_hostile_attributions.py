@@ -401,6 +401,38 @@ CASES = [
         409,
         "no trained model yet",
     ),
+    # --- a layer's ablation curve ---------------------------------------------------------
+    Case(
+        "An ablation curve without a layer",
+        "get",
+        "/api/runs/{done}/ablation",
+        422,
+        "give a conv layer name, such as conv2d_1",
+        field="layer",
+    ),
+    Case(
+        "An ablation curve of a layer that is not a conv layer",
+        "get",
+        "/api/runs/{done}/ablation?layer=dense_1",
+        422,
+        "has no conv layer 'dense_1'; its conv layers are: conv2d_1, conv2d_2",
+        field="layer",
+    ),
+    Case(
+        "../ as the ablation curve's layer",
+        "get",
+        "/api/runs/{done}/ablation?layer=..%2F..%2Fmodel.keras",
+        422,
+        "has no conv layer '../../model.keras'",
+        field="layer",
+    ),
+    Case(
+        "The ablation curve of a run still training",
+        "get",
+        "/api/runs/{running}/ablation?layer=conv2d_1",
+        409,
+        "no trained model yet (it is running)",
+    ),
 ]
 
 
