@@ -127,3 +127,35 @@ def test_runs_and_compare_filters_offer_imported_datasets_by_name(store):
     assert [(r["name"], r["dataset"]) for r in rows] == [("on leaves", "Leaves")]
     every = choice.picker_data(store, "", choice.ALL_VALUE, choice.ALL_VALUE)
     assert sorted(r["dataset"] for r in every) == ["Leaves", "mnist-sample"]
+
+
+def test_pages_name_an_imported_dataset_and_say_how_a_picture_is_made_its_shape(store):
+    """A run on an imported dataset: the run page and the compare page name the dataset (not its
+    id), and the compare page's input card says a picture is cropped and resized to the
+    dataset's 14×10 grayscale, not made MNIST-like (which only 28×28 grayscale gets)."""
+    from shared.config import parse_config
+
+    dataset_id = imported(store, "Leaves")
+    small = [
+        {"type": "conv2d", "filters": 4, "kernel_size": 3},
+        {"type": "flatten"},
+        {"type": "dense", "units": 2, "activation": "softmax"},
+    ]
+    run = store.create_run(
+        *parse_config({"name": "on leaves", "dataset": dataset_id, "layers": small})
+    )
+    digits = store.create_run(*parse_config({"name": "on digits"}))
+    with in_lang("en"):
+        run_page = texts(page("run").layout(run_id=run["id"]))
+        compare = page("compare").layout(runs=run["id"])
+        mnist = page("compare").layout(runs=digits["id"])
+    with in_lang("es"):
+        spanish = page("compare").layout(runs=run["id"])
+    assert "Leaves · " in run_page and dataset_id not in run_page
+    card = td.find(compare, "cmp-input-card")
+    shown = texts(card) + " " + str(card)
+    assert "resized to 14×10 grayscale" in shown and "MNIST" not in shown
+    caption = texts(td.find(compare, "cmp-input-caption"))
+    assert caption.startswith("test image #0 of Leaves · true class ") and dataset_id not in caption
+    assert "digit scaled to 20 pixels" in str(td.find(mnist, "cmp-input-card"))
+    assert "14×10 en gris" in str(td.find(spanish, "cmp-input-card"))

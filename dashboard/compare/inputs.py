@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from dashboard.service import analysis_jobs, comparisons, run_actions, run_data
-from dashboard.ui.components import status_word
+from dashboard.ui.components import dataset_name, status_word
 from dashboard.ui.i18n import t
 from shared import comparison
 from shared.artifacts import PROBE_DIR
@@ -182,7 +182,8 @@ def describe(desc: dict[str, Any] | None, classes: tuple[str, ...] = ()) -> str:
         label = whole_number(desc.get("label"), text=True)
         label = -1 if label is None else label
         name = classes[label] if 0 <= label < len(classes) else str(label)
-        return t("compare.describe.test", index=desc["index"], dataset=desc["dataset"], name=name)
+        dataset = dataset_name(str(desc["dataset"]))
+        return t("compare.describe.test", index=desc["index"], dataset=dataset, name=name)
     how = str(desc.get("how"))
     what = t(f"compare.describe.{how if how in ('upload', 'drawing') else 'link'}")
     return t("compare.describe.picture", how=what)

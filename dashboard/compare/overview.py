@@ -36,7 +36,8 @@ def run_cards(runs: list[dict[str, Any]]) -> dbc.Row:
                             className="lens-cmp-card-head",
                         ),
                         html.Div(
-                            f"{run['dataset']} · {run.get('architecture') or ''}",
+                            f"{components.dataset_name(run['dataset'])} · "
+                            f"{run.get('architecture') or ''}",
                             className="lens-mono lens-faint",
                         ),
                         html.Div(
@@ -119,9 +120,17 @@ def overview(runs: list[dict[str, Any]]) -> list[Any]:
 # --- the input -------------------------------------------------------------------------------------
 
 
-def input_card(preview_src: str | None, caption: str, drawable: bool = True) -> dbc.Card:
+def input_card(
+    preview_src: str | None,
+    caption: str,
+    drawable: bool = True,
+    shape: tuple[int, int, int] = (28, 28, 1),
+) -> dbc.Card:
     """The input's sources: a test image, a picture, and a drawing when the runs' images are
-    grayscale (a mouse drawing says little to a model of colour pictures)."""
+    grayscale (a mouse drawing says little to a model of colour pictures). `shape` is the runs'
+    images': a picture is made MNIST-like for 28×28 grayscale, else cropped and resized to it,
+    and the help says which."""
+    mnist_like = tuple(shape) == (28, 28, 1)
     test = html.Div(
         [
             html.Span(t("compare.input.test"), className="lens-label"),
@@ -157,7 +166,14 @@ def input_card(preview_src: str | None, caption: str, drawable: bool = True) -> 
                 multiple=False,
                 className="lens-cmp-upload",
             ),
-            html.Div(t("compare.input.picture_hint"), className="lens-faint mt-1"),
+            html.Div(
+                t(
+                    "compare.input.picture_hint"
+                    if mnist_like
+                    else "compare.input.picture_hint_photo"
+                ),
+                className="lens-faint mt-1",
+            ),
         ],
         className="lens-cmp-source",
     )
@@ -199,5 +215,12 @@ def input_card(preview_src: str | None, caption: str, drawable: bool = True) -> 
                 dcc.Store(id="cmp-drawing"),
             ]
         ),
-        components.tr("compare.input.help"),
+        components.tr("compare.input.help")
+        if mnist_like
+        else components.tr(
+            "compare.input.help_photo",
+            h=shape[0],
+            w=shape[1],
+            kind=t("datasets.rgb" if shape[2] == 3 else "datasets.gray"),
+        ),
     )

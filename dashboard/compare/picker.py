@@ -99,7 +99,7 @@ def chips(runs: list[dict[str, Any]]) -> list[Any]:
             [html.B(charts.letter(i), className="lens-cmp-letter"), run["name"]],
             className="lens-cmp-chip",
             style={"borderColor": charts.RUN_COLORS[i]},
-            title=f"{run['dataset']} · {run.get('architecture') or ''}",
+            title=f"{components.dataset_name(run['dataset'])} · {run.get('architecture') or ''}",
         )
         for i, run in enumerate(runs)
     ]

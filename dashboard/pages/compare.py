@@ -57,7 +57,10 @@ def layout(runs: str | None = None, input: str | None = None, **_query: Any) -> 
             picker.picker(rows, chosen, dataset_service.filter_choices(store)),
             html.Div(
                 overview.input_card(
-                    src, caption, drawable=not chosen or input_shape(chosen[0]["dataset"])[2] == 1
+                    src,
+                    caption,
+                    drawable=not chosen or input_shape(chosen[0]["dataset"])[2] == 1,
+                    shape=input_shape(chosen[0]["dataset"]) if chosen else (28, 28, 1),
                 ),
                 id="cmp-input-card",
                 className="" if ready else "d-none",

@@ -53,7 +53,7 @@ def header(run: dict[str, Any], parent: dict[str, Any] | None = None) -> html.Di
     meta = " · ".join(
         x
         for x in (
-            run["dataset"],
+            components.dataset_name(run["dataset"]),
             run.get("architecture") or "",
             t("common.n_parameters", n=components.fmt_int(run.get("params"))),
             t("run.created", when=components.fmt_time(run.get("created_at"))),

@@ -12,7 +12,7 @@ from dash import dcc, html
 
 from dashboard.ui import glossary
 from dashboard.ui.i18n import number, t
-from shared.datasets import DATASETS
+from shared.datasets import DATASETS, describe
 from shared.store import CANCELLED, FAILED, INTERRUPTED, QUEUED, RUNNING, SUCCEEDED
 
 STATUS_COLORS = {
@@ -37,6 +37,13 @@ def status_badge(status: str, cancel_requested: bool = False) -> dbc.Badge:
         class_name="lens-status text-uppercase",
         pill=True,
     )
+
+
+def dataset_name(key: str) -> str:
+    """How a run's dataset is named in a line of facts: a built-in one by its key
+    ('mnist-sample'), an imported one by the name it was given rather than its id."""
+    info = describe(key) if key not in DATASETS else None
+    return info.title if info is not None and info.imported else key
 
 
 def dataset_title(key: str) -> str:
