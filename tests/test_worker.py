@@ -5,6 +5,7 @@ The only test module that imports TensorFlow; every run is tiny (300 images, 1 e
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -192,6 +193,27 @@ def test_saved_model_loads_in_safe_mode_and_matches_probe(store, trained):
     expected = store.files.load_array(run_id, "activations/probe/predictions.npy")
     got = np.asarray(model(to_model_input(inputs), training=False))
     assert np.allclose(got, expected, atol=1e-5)
+
+
+def test_test_set_scored_eagerly_agrees_with_keras_predict(store, trained):
+    """The run's test accuracy and confusion matrix come from eager calls (predict_eagerly), which
+    must give model.predict's numbers, and the stored accuracy must be the matrix's diagonal."""
+    from worker.model import predict_eagerly
+
+    run_id, _, _ = trained
+    model = keras.saving.load_model(store.run_dir(run_id) / MODEL, safe_mode=True)
+    x = to_model_input(load_raw("mnist-sample")[2][:700])  # not a multiple of the batch
+    expected = model.predict(x, batch_size=256, verbose=0)
+    got = predict_eagerly(model, x, 256)
+    assert got.shape == expected.shape == (700, 10)
+    assert np.allclose(got, expected, atol=1e-6)
+    assert predict_eagerly(model, x[:0], 256).shape == (0, 10)
+    run = store.get_run(run_id, with_history=False)
+    metrics = json.loads((store.run_dir(run_id) / "metrics.json").read_text())
+    confusion = np.asarray(metrics["confusion"])
+    assert confusion.sum() == len(load_raw("mnist-sample")[3])
+    assert metrics["test"]["accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())
+    assert run["test"]["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
 
 
 def test_second_delivery_after_success_does_nothing(store, trained):

@@ -17,7 +17,7 @@ from shared.artifacts import FILTERS_DIR, METRICS, MODEL, PROBE_DIR
 from shared.config import LayerInfo
 from shared.datasets import probe_indices, to_model_input
 from shared.store import RunStore
-from worker.model import layer_outputs_model, output_layer_names
+from worker.model import layer_outputs_model, output_layer_names, predict_eagerly
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 # Keras' cross-entropy clips probabilities to [eps, 1 - eps]; the test loss here does the same.
@@ -54,7 +54,7 @@ def score_test_set(
     model: keras.Model, x_test: np.ndarray, y_test: np.ndarray, num_classes: int
 ) -> TestScore:
     """Loss, accuracy and confusion matrix from one prediction pass over the test set."""
-    probs = model.predict(x_test, batch_size=PREDICT_BATCH, verbose=0).astype(np.float64)
+    probs = predict_eagerly(model, x_test, PREDICT_BATCH).astype(np.float64)
     truth = y_test.astype(np.int64)
     picked = np.clip(probs[np.arange(len(truth)), truth], EPSILON, 1.0 - EPSILON)
     predicted = probs.argmax(axis=1)
