@@ -94,11 +94,26 @@ def _python(*args: str, timeout: float) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+# The 1-minute load average at the start and end of each phase, printed in the rows' notes: on a
+# machine shared with other work, a ratio between phases that saw different loads says little.
+LOADS: dict[str, tuple[float, float]] = {}
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _loads(key: str) -> str:
+    before, after = LOADS.get(key, (float("nan"), float("nan")))
+    return f"load average {before:.2f} → {after:.2f} on {os.cpu_count()} cores"
+
+
 def notebook_sequence(dataset: str, runs: list[dict[str, Any]]) -> float:
     """Seconds for the notebook's script run once per config, in sequence, fresh processes."""
-    started = time.perf_counter()
+    before, started = _load(), time.perf_counter()
     for config in runs:
         _python("run", "--dataset", dataset, "--config", json.dumps(config), timeout=3600)
+    LOADS[f"notebook {dataset}"] = (before, _load())
     return time.perf_counter() - started
 
 
@@ -109,7 +124,9 @@ def compute_limit(
     rate for each model, and the rates measured at each batch size."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(runs, fh)
+    before = _load()
     rates = _python("limit", "--dataset", dataset, "--configs", fh.name, timeout=3600)
+    LOADS[f"limit {dataset}"] = (before, _load())
     Path(fh.name).unlink(missing_ok=True)
     return sum(
         train_images * int(c["epochs"]) / rate
@@ -140,7 +157,7 @@ def sweep(dataset: str, runs: list[dict[str, Any]], lever: Lever) -> dict[str, A
         dashboard = services.start_dashboard()
         http = requests.Session()
         busy0, total0 = _cpu_jiffies()
-        started = time.perf_counter()
+        load0, started = _load(), time.perf_counter()
         submitted: dict[str, float] = {}
         for config in runs:
             submitted[services.submit(config, http)] = time.perf_counter() - started
@@ -174,7 +191,13 @@ def sweep(dataset: str, runs: list[dict[str, Any]], lever: Lever) -> dict[str, A
             "first_batch": waits,  # in submit order: the first is the cold start
             "busy": (busy1 - busy0) / max(total1 - total0, 1),
             "api_p95": percentile(latencies, 95),
+            "load": (load0, _load()),
         }
+
+
+def _loads_of(result: dict[str, Any]) -> str:
+    before, after = result["load"]
+    return f"load average {before:.2f} → {after:.2f}"
 
 
 def _rows(dataset: str, lever: Lever, result: dict[str, Any], notebook: float) -> list[dict]:
@@ -190,14 +213,19 @@ def _rows(dataset: str, lever: Lever, result: dict[str, Any], notebook: float) -
             baseline=round(notebook, 1),
             ratio=notebook / result["wall"],
             target=target,
-            note=f"{len(waits)} runs; baseline: the notebook's script once per config in sequence",
+            note=f"{len(waits)} runs; baseline: the notebook's script once per config in sequence "
+            f"({_loads(f'notebook {dataset}')}); the sweep: {_loads_of(result)}",
         ),
         row(
             f"{label}: submit to first batch (first run)",
             round(waits[0], 2),
             "s",
-            target="<= 3 s",
-            note=f"the others: median {statistics.median(later):.1f} s, max {max(later):.1f} s "
+            # The issue's cold start is the first run after `make up`: the default run, on the
+            # default dataset. On fashion_mnist the first run also reads and converts 60,000
+            # images (about 1 s here) before its first batch; reported, not held to 3 s.
+            target="<= 3 s" if dataset == "mnist-sample" else None,
+            note=f"warm worker; the first batch is reported after the first call of "
+            f"steps_per_execution batches; the others: median {statistics.median(later):.1f} s, max {max(later):.1f} s "
             "after their submit (they queue behind the runs before them)",
         ),
         row(f"{label}: cores busy", round(100 * result["busy"], 1), "%"),
@@ -243,7 +271,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 "×",
                 target="<= 1.2" if dataset == "fashion_mnist" else None,
                 note=f"limit {limit:.1f} s: {images:,} images × each config's epochs at plain "
-                f"Keras' faster rate for each model ({rates})",
+                f"Keras' faster rate for each model ({rates}; {_loads(f'limit {dataset}')})",
             )
         )
     return out
