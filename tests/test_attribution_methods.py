@@ -85,6 +85,40 @@ def test_smoothgrad_is_the_mean_of_the_gradients_at_the_noisy_copies():
     assert np.array_equal(ours, again)  # seeded: a cached result means one thing
 
 
+def test_batched_smoothgrad_with_the_defaults_is_the_mean_of_per_sample_saliency():
+    """The 50 noisy copies go through one batched, traced gradient call; on the fixed seed that
+    is the mean of 50 separate saliency maps."""
+    model = small_model("tanh", seed=0, scale=1.0)
+    att = wa.Attributor(model)
+    x = digit(9)
+    probs = np.asarray(model(x[None]))[0]
+    target = int(np.argsort(probs)[-2])  # a class the model is unsure of: large gradients
+    ours, _ = wa.attribute(att, x, "smoothgrad", target)
+    rng = np.random.default_rng(ar.SMOOTHGRAD_SEED)
+    noise = rng.normal(0.0, ar.SMOOTHGRAD_NOISE, size=(ar.SMOOTHGRAD_SAMPLES, *x.shape))
+    each = [wa.saliency(att, x + n.astype(np.float32), target) for n in noise]
+    assert np.abs(ours).max() > 1e-4
+    assert np.allclose(ours, np.mean(each, axis=0), rtol=1e-5, atol=1e-8)
+    # traced once for the model: a second input, another class, reuses the same graph
+    wa.smoothgrad(att, digit(10), 3)
+    assert att.noisy_mean_gradient.experimental_get_tracing_count() == 1
+
+
+def test_batched_integrated_gradients_path_is_the_sum_of_per_point_gradients():
+    model = small_model("relu", seed=2, scale=3.0)
+    att = wa.Attributor(model)
+    x, base = digit(4), wa.baseline_image(digit(4), "blur")
+    steps = 200  # two chunks of IG_CHUNK points and a part
+    mean = wa._path_gradients(att, x, base, 5, steps)
+    alphas = (np.arange(steps, dtype=np.float32) + 0.5) / steps
+    each = [
+        att.gradients(keras.ops.convert_to_tensor((base + a * (x - base))[None]), 5)[0].numpy()[0]
+        for a in alphas
+    ]
+    assert np.allclose(mean, np.mean(np.asarray(each, dtype=np.float64), axis=0), atol=1e-8)
+    assert att.path_gradient_sum.experimental_get_tracing_count() == 1
+
+
 # --- Integrated Gradients ---------------------------------------------------------------------------
 
 
@@ -385,3 +419,59 @@ def test_hirescam_cells_add_up_to_the_class_score_after_a_flatten_and_dense_head
         assert np.allclose(cells, expected, atol=1e-5)
         placed = wa.gradcam(att, x, target, "conv2d_1", "hirescam")
         assert np.allclose(placed[1:27, 1:27], expected, atol=1e-5)  # cell (i, j) over (i+1, j+1)
+
+
+def test_attributions_use_the_one_model_cache_of_the_worker(trained):
+    """Activations and attributions of a run share one loaded model: the Attributor wraps the
+    cached model itself, lives and dies with its cache entry, and a rewritten file drops both."""
+    import os
+
+    from shared.artifacts import CACHE_DIR
+    from worker.extraction import ModelCache, compute_activations
+
+    store, run_id = trained
+    cache = ModelCache(size=1)
+    path = store.files.path(run_id, MODEL)
+    digest = stored_input(store, run_id, 31)
+    store.files.save_array(
+        run_id, f"{CACHE_DIR}/{digest}.input.npy", load_raw("mnist-sample")[2][31]
+    )
+    activations = compute_activations(store, run_id, digest, cache)
+    params = ar.canonical("saliency", None, None, None, False)
+    arrays, _ = wa.compute_attribution(store, run_id, digest, params, cache)
+    assert np.allclose(arrays["probabilities"], activations["probabilities"], atol=1e-6)
+    loaded = cache.get(run_id, path)
+    att = wa.attributor(cache, run_id, path)
+    assert att.model is loaded.model and len(cache._models) == 1
+    assert wa.attributor(cache, run_id, path) is att  # kept beside the model
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    try:
+        fresh = wa.attributor(cache, run_id, path)
+        assert fresh is not att and fresh.model is cache.get(run_id, path).model
+    finally:
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+@pytest.mark.parametrize("method, sanity", [("occlusion", False), ("smoothgrad", True)])
+def test_progress_rises_to_the_end(trained, method, sanity):
+    store, run_id = trained
+    digest = stored_input(store, run_id, 41)
+    seen: list[float] = []
+    params = ar.canonical(method, None, None, None, sanity)
+    wa.compute_attribution(store, run_id, digest, params, progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0, seen
+    if method == "occlusion":  # 1 + 144 pictures in chunks of OCCLUSION_CHUNK
+        assert len([f for f in seen if f < 1.0]) >= 2
+    if sanity:  # the trained model's map is the first half, the randomised copy's the second
+        assert 0.5 in seen and 0.6 in seen
+
+
+def test_integrated_gradients_progress_counts_the_steps_it_might_take():
+    att = wa.Attributor(small_model("relu", seed=1, scale=3.0))
+    x = digit(0)
+    seen: list[float] = []
+    _, check = wa.integrated_gradients(att, x, 3, np.zeros_like(x), progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    used = sum(n for n in ar.IG_STEPS if n <= check["steps"])
+    assert seen[-2] == pytest.approx(used / sum(ar.IG_STEPS))  # before the jump to the end

@@ -238,3 +238,34 @@ def test_the_compare_card_stops_waiting_when_no_worker_answers(store):
     fake_result(store, b, image, params)
     cols, disabled = cmp_attr.poll_view(*args, since=100.0, now=101.0)
     assert disabled and len(cols) == 2 and td.find(cols[1], "cmp-attr-1") is not None
+
+
+def test_a_long_attribution_shows_how_far_it_has_got(store):
+    """A job that writes its progress (worker/progress.py) gets it in the card's caption, in words
+    and a bar, while the map waits; a job that says nothing leaves the caption alone."""
+    from tests.test_i18n import in_lang
+
+    run_id = write_succeeded_run(store)
+    params = ar.canonical("occlusion", None, None, "black", True)
+    job_id = store.create_job("attribute", run_id, {"run_id": run_id}, "a" * 32)
+    waiting = {"job_id": job_id, "digest": "b" * 32, "params": params, "since": 0}
+    run = store.get_run(run_id)
+    assert view.poll_view(store, run, waiting, now=1) == (no_update,) * 4  # queued
+    store.start_job(job_id, 3)
+    assert view.poll_view(store, run, waiting, now=1) == (no_update,) * 4  # running, silent
+    assert store.job_progress(job_id, 0.4)
+    with in_lang("en"):
+        fig, caption, job, disabled = view.poll_view(store, run, waiting, now=1)
+    assert fig is no_update and job is no_update and disabled is no_update
+    assert "Computing… 40% done" in texts(caption)
+    bars = [c for c in caption.children if type(c).__name__ == "Progress"]
+    assert len(bars) == 1 and bars[0].value == pytest.approx(40.0)
+    with in_lang("es"):
+        assert "Calculando… 40" in texts(view.poll_view(store, run, waiting, now=1)[1])
+
+
+def test_a_superscript_digit_as_the_class_is_not_a_crash(store):
+    """ "²" passes str.isdigit but not int(): the card used to raise in its callback."""
+    run_id = write_succeeded_run(store)
+    _fig, caption, job, disabled = view.ask(1, "saliency", view.ANY, "²", None, None, False, run_id)
+    assert job is None and disabled and "not reachable" in texts(caption)  # asked, no broker

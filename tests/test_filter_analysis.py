@@ -221,3 +221,44 @@ def test_settled_epoch():
     assert settled_epoch([0.2, 0.95, 0.5, 0.92, 1.0]) == 3
     assert settled_epoch([0.95, 0.97, 1.0]) == 0
     assert settled_epoch([0.1, 0.2]) is None
+
+
+def test_the_job_writes_its_progress_on_its_row_rising_to_the_end(store, runs, monkeypatch):
+    """Every write of the job's progress (worker/progress.py, throttle off here) is recorded as
+    the store gets it: it never goes back, passes through each stage and ends at 1."""
+    from worker import filter_analysis, progress
+
+    monkeypatch.setattr(progress, "FIRST", 0.0)
+    monkeypatch.setattr(progress, "EVERY", 0.0)
+    written: list[tuple[str, float, str]] = []
+    record = store.job_progress
+
+    def spy(job_id: str, fraction: float) -> bool:
+        ok = record(job_id, fraction)
+        written.append((job_id, fraction, store.get_job(job_id)["status"]))
+        return ok
+
+    monkeypatch.setattr(store, "job_progress", spy)
+    job_id = store.create_job(
+        comparison.FILTER_KIND, runs[0], {"run_id": runs[0], "layer": "conv2d_1", "k": 2}
+    )
+    assert store.start_job(job_id, 3)["status"] == "running"  # what the task does first
+    assert filter_job(store, job_id, ModelCache()) == SUCCEEDED, store.get_job(job_id)["error"]
+    fractions = [f for j, f, _ in written]
+    assert {j for j, _, _ in written} == {job_id}
+    assert all(status == "running" for _, _, status in written)  # written while it ran
+    assert fractions == sorted(fractions) and len(set(fractions)) > 10
+    assert fractions[-1] == 1.0 and 0 < fractions[0] < filter_analysis.STAGES["test_set"]
+    for end in filter_analysis.STAGES.values():  # each stage is reached
+        assert any(abs(f - end) < 1e-9 for f in fractions), (end, fractions)
+    job = store.get_job(job_id)
+    assert job["status"] == SUCCEEDED and job["progress"] == 1.0
+
+
+def test_the_stages_report_progress_in_order_without_a_store(store, runs):
+    from worker.filter_analysis import analyse
+
+    seen: list[float] = []
+    analyse(store, runs[0], "conv2d_2", 0, ModelCache(), seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and seen[0] > 0
+    assert len(seen) >= 4 + 1 + 160  # each test-set batch, the probe, each ascent step

@@ -17,16 +17,17 @@ saved model:
 The sanity check (Adebayo et al. 2018) runs the same method on a copy of the model whose weights
 are re-initialised (seeded, so the result is reproducible); the stored model is never touched.
 
-It runs in the extraction worker's warm process, on the extraction queue. Loaded models stay in an
-LRU like the extraction worker's (`ModelCache`, keyed by run id and the model file's mtime), each
-with its traced `tf.function`s and, once asked for, its randomised copy, all dropped together.
+It runs in the extraction worker's warm process, on the extraction queue. The model comes from the
+extraction worker's one LRU of loaded models (`worker.extraction.MODELS`, keyed by run id and the
+model file's mtime), so a model is loaded once for activations and attributions alike; its
+`Attributor` (the traced `tf.function`s and, once asked for, the randomised copy) is attached to
+that entry and dropped with it.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,12 +41,16 @@ from shared import attribution_result as ar
 from shared.artifacts import MODEL, is_run_id
 from shared.datasets import load_raw, to_model_input
 from shared.store import SUCCEEDED, RunStore
-from worker.extraction import MODEL_CACHE_SIZE, ExtractionError, compute_into_run
+from worker.extraction import MODELS, ExtractionError, ModelCache, compute_into_run
+from worker.progress import JobProgress, Progress, nothing, part
 
 log = logging.getLogger(__name__)
 
 IG_CHUNK = 128  # path points per gradient call
+ATTRIBUTOR = "attributor"  # its name among what is attached to a cached model
 CLASS_SPEC = tf.TensorSpec((), tf.int32)
+ALPHA_SPEC = tf.TensorSpec((None,), tf.float32)
+OCCLUSION_CHUNK = 64  # occluded copies per forward call (progress is reported between calls)
 
 
 class AttributionError(ExtractionError):
@@ -79,8 +84,32 @@ class Attributor:
                 score = tf.reduce_sum(probs[:, target])  # the samples are independent
             return tape.gradient(score, images), probs
 
+        point_spec = tf.TensorSpec(self.input_shape, tf.float32)
+
+        def batch_gradients(images: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+            with tf.GradientTape() as tape:
+                tape.watch(images)
+                score = tf.reduce_sum(model(images, training=False)[:, target])
+            return tape.gradient(score, images)
+
+        @tf.function(input_signature=[point_spec, image_spec, CLASS_SPEC])
+        def noisy_mean_gradient(x: tf.Tensor, noise: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+            """SmoothGrad's mean of ∂p_c/∂x over the copies x + noise_i, in one batched call."""
+            return tf.reduce_mean(batch_gradients(x[None] + noise, target), axis=0)
+
+        @tf.function(input_signature=[point_spec, point_spec, ALPHA_SPEC, CLASS_SPEC])
+        def path_gradient_sum(
+            x: tf.Tensor, base: tf.Tensor, alphas: tf.Tensor, target: tf.Tensor
+        ) -> tf.Tensor:
+            """Integrated Gradients' Σ_i ∂p_c/∂x at base + α_i (x − base), in one batched call
+            (summed in float64)."""
+            points = base[None] + alphas[:, None, None, None] * (x - base)[None]
+            return tf.reduce_sum(tf.cast(batch_gradients(points, target), tf.float64), axis=0)
+
         self.probabilities = probabilities
         self.gradients = gradients
+        self.noisy_mean_gradient = noisy_mean_gradient
+        self.path_gradient_sum = path_gradient_sum
 
     def conv_layers(self) -> list[str]:
         return [layer.name for layer in self.model.layers if isinstance(layer, keras.layers.Conv2D)]
@@ -135,29 +164,14 @@ def randomised(att: Attributor) -> Attributor:
     return att._random
 
 
-class AttributorCache:
-    """The last few loaded models of this process, least recently used dropped first; a model
-    file rewritten since (another mtime) is loaded again."""
-
-    def __init__(self, size: int = MODEL_CACHE_SIZE):
-        self.size = size
-        self._models: OrderedDict[str, tuple[int, Attributor]] = OrderedDict()
-
-    def get(self, run_id: str, path: Path) -> Attributor:
-        mtime_ns = path.stat().st_mtime_ns
-        entry = self._models.get(run_id)
-        if entry is None or entry[0] != mtime_ns:
-            # safe_mode=True: a .keras file never gets to run arbitrary code (lambda layers).
-            model = keras.saving.load_model(path, compile=False, safe_mode=True)
-            entry = (mtime_ns, Attributor(model))
-            self._models[run_id] = entry
-        self._models.move_to_end(run_id)
-        while len(self._models) > self.size:
-            self._models.popitem(last=False)
-        return entry[1]
-
-
-MODELS = AttributorCache()
+def attributor(cache: ModelCache, run_id: str, path: Path) -> Attributor:
+    """The Attributor of the run's model, from the process's one model cache: built on the
+    cached model the first time, then kept beside it."""
+    loaded = cache.get(run_id, path)
+    model = loaded.model
+    if model is None:  # every LoadedModel that _load makes has it
+        raise AttributionError("the model could not be loaded for attribution")
+    return loaded.attached(ATTRIBUTOR, lambda: Attributor(model))
 
 
 # --- the methods, on model inputs x of shape (28, 28, 1) in [0, 1] ------------------------------
@@ -180,10 +194,27 @@ def smoothgrad(
     noise: float = ar.SMOOTHGRAD_NOISE,
     seed: int = ar.SMOOTHGRAD_SEED,
 ) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    noisy = x[None] + rng.normal(0.0, noise, size=(samples, *x.shape)).astype(np.float32)
-    grads, _ = att.gradients(tf.constant(noisy), tf.constant(target, tf.int32))
-    return _channels_summed(grads.numpy().mean(axis=0))
+    """The mean gradient over `samples` noisy copies of x: one batched gradient call of the
+    model's traced `noisy_mean_gradient` (the noise is seeded, so a result means one thing)."""
+    grads = att.noisy_mean_gradient(
+        tf.constant(x, tf.float32),
+        tf.constant(smoothgrad_noise(x.shape, samples, noise, seed)),
+        tf.constant(target, tf.int32),
+    )
+    return _channels_summed(grads.numpy())
+
+
+def smoothgrad_noise(shape: tuple[int, ...], samples: int, noise: float, seed: int) -> np.ndarray:
+    """SmoothGrad's noise: the same for every input of a shape, so it is drawn once."""
+    key = (tuple(shape), samples, noise, seed)
+    if key not in _NOISE:
+        rng = np.random.default_rng(seed)
+        _NOISE[key] = rng.normal(0.0, noise, size=(samples, *shape)).astype(np.float32)
+        _NOISE[key].setflags(write=False)
+    return _NOISE[key]
+
+
+_NOISE: dict[tuple[Any, ...], np.ndarray] = {}
 
 
 def baseline_image(x: np.ndarray, kind: str, dataset: str | None = None) -> np.ndarray:
@@ -202,15 +233,23 @@ def baseline_image(x: np.ndarray, kind: str, dataset: str | None = None) -> np.n
     raise AttributionError(f"unknown baseline {kind!r}; use one of {', '.join(ar.BASELINES)}")
 
 
-def _path_gradients(att: Attributor, x: np.ndarray, base: np.ndarray, target: int, steps: int):
-    """The mean gradient at the midpoints of `steps` equal pieces of the path base → x."""
+def _path_gradients(
+    att: Attributor,
+    x: np.ndarray,
+    base: np.ndarray,
+    target: int,
+    steps: int,
+    progress: Progress = nothing,
+) -> np.ndarray:
+    """The mean gradient at the midpoints of `steps` equal pieces of the path base → x, in
+    batched calls of IG_CHUNK points (`progress` after each)."""
     alphas = (np.arange(steps, dtype=np.float32) + 0.5) / steps
     total = np.zeros_like(x, dtype=np.float64)
+    xs, bs, c = tf.constant(x, tf.float32), tf.constant(base, tf.float32), tf.constant(target)
     for start in range(0, steps, IG_CHUNK):
-        a = alphas[start : start + IG_CHUNK, None, None, None]
-        points = (base[None] + a * (x - base)[None]).astype(np.float32)
-        grads, _ = att.gradients(tf.constant(points), tf.constant(target, tf.int32))
-        total += grads.numpy().astype(np.float64).sum(axis=0)
+        chunk = tf.constant(alphas[start : start + IG_CHUNK])
+        total += att.path_gradient_sum(xs, bs, chunk, c).numpy()
+        progress(min(steps, start + IG_CHUNK) / steps)
     return total / steps
 
 
@@ -221,14 +260,20 @@ def integrated_gradients(
     base: np.ndarray,
     steps: tuple[int, ...] = ar.IG_STEPS,
     tolerance: float = ar.IG_TOLERANCE,
+    progress: Progress = nothing,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """The map and its completeness check, with the fewest steps that meet `tolerance`."""
+    """The map and its completeness check, with the fewest steps that meet `tolerance`
+    (`progress`: the share of the most points it might take, all of `steps`)."""
     ends = att.probabilities(tf.constant(np.stack([x, base]))).numpy()
     expected = float(ends[0, target] - ends[1, target])
     attribution = np.zeros(x.shape[:2], dtype=np.float32)
     used, error = 0, math.inf
+    most, before = sum(steps), 0
     for count in steps:
-        grads = _path_gradients(att, x, base, target, count)
+        grads = _path_gradients(
+            att, x, base, target, count, part(progress, before / most, (before + count) / most)
+        )
+        before += count
         attribution = _channels_summed((x - base) * grads)
         used = count
         error = abs(float(attribution.sum()) - expected) / max(abs(expected), 1e-12)
@@ -240,6 +285,7 @@ def integrated_gradients(
         "relative_error": error if math.isfinite(error) else 0.0,
         "steps": used,
     }
+    progress(1.0)
     return attribution, check
 
 
@@ -317,15 +363,31 @@ def occlusion_images(
     return images, where
 
 
+def _occluded_probabilities(
+    att: Attributor, images: np.ndarray, start: int, target: int, progress: Progress
+) -> np.ndarray:
+    chunk = images[start : start + OCCLUSION_CHUNK]
+    probs = att.probabilities(tf.constant(chunk)).numpy()[:, target]
+    progress((start + len(chunk)) / len(images))
+    return probs
+
+
 def occlusion(
     att: Attributor,
     x: np.ndarray,
     target: int,
     patch: int = ar.OCCLUSION_PATCH,
     stride: int = ar.OCCLUSION_STRIDE,
+    progress: Progress = nothing,
 ) -> np.ndarray:
     images, where = occlusion_images(x, patch, stride)
-    probs = att.probabilities(tf.constant(np.concatenate([x[None], images]))).numpy()[:, target]
+    everything = np.concatenate([x[None], images])
+    probs = np.concatenate(
+        [
+            _occluded_probabilities(att, everything, start, target, progress)
+            for start in range(0, len(everything), OCCLUSION_CHUNK)
+        ]
+    )
     drops = probs[0] - probs[1:]
     total = np.zeros(x.shape[:2], dtype=np.float64)
     count = np.zeros(x.shape[:2], dtype=np.float64)
@@ -343,8 +405,10 @@ def attribute(
     layer: str | None = None,
     baseline: str = ar.DEFAULT_BASELINE,
     dataset: str | None = None,
+    progress: Progress = nothing,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """(28×28 float32 attribution, extra facts such as IG's completeness) of one method."""
+    """((h, w) float32 attribution, extra facts such as IG's completeness) of one method;
+    `progress` goes from 0 to 1 (in steps for Integrated Gradients and occlusion)."""
     extra: dict[str, Any] = {}
     if method == "saliency":
         values = saliency(att, x, target)
@@ -352,16 +416,17 @@ def attribute(
         values = smoothgrad(att, x, target)
     elif method == "integrated_gradients":
         values, extra["completeness"] = integrated_gradients(
-            att, x, target, baseline_image(x, baseline, dataset)
+            att, x, target, baseline_image(x, baseline, dataset), progress=progress
         )
     elif method in ar.LAYER_METHODS:
         if layer is None:
             raise AttributionError(f"{method} needs a conv layer")
         values = gradcam(att, x, target, layer, method)
     elif method == "occlusion":
-        values = occlusion(att, x, target)
+        values = occlusion(att, x, target, progress=progress)
     else:
         raise AttributionError(f"unknown method {method!r}; use one of {', '.join(ar.METHODS)}")
+    progress(1.0)
     return np.asarray(values, dtype=np.float32), extra
 
 
@@ -373,9 +438,12 @@ def compute_attribution(
     run_id: str,
     digest: str,
     params: dict[str, Any],
-    cache: AttributorCache = MODELS,
+    cache: ModelCache = MODELS,
+    progress: Progress = nothing,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The arrays to store and the facts (`meta`) the summary needs, for one request."""
+    """The arrays to store and the facts (`meta`) the summary needs, for one request; with the
+    sanity check, the method on the trained model is the first half of `progress`, building
+    the randomised copy and the method on it the second."""
     run = store.get_run(run_id, with_history=False)
     if run is None:
         raise AttributionError("the run no longer exists")
@@ -388,7 +456,7 @@ def compute_attribution(
     method = str(params.get("method"))
     if method not in ar.METHODS:
         raise AttributionError(f"unknown method {method!r}; use one of {', '.join(ar.METHODS)}")
-    att = cache.get(run_id, model_path)
+    att = attributor(cache, run_id, model_path)
     h, w, c = att.input_shape
     if image.shape not in ((h, w, c), (h, w) if c == 1 else ()):
         raise AttributionError(f"the stored input is not a {h}×{w} image with {c} channel(s)")
@@ -407,18 +475,28 @@ def compute_attribution(
         if layer not in convs:
             raise AttributionError(f"Grad-CAM needs a conv layer of this model: {', '.join(convs)}")
     baseline = params.get("baseline") or ar.DEFAULT_BASELINE
-    values, extra = attribute(att, x, method, target, layer, baseline, run.get("dataset"))
+    sanity = bool(params.get("sanity"))
+    first = part(progress, 0.0, 0.5) if sanity else progress
+    values, extra = attribute(att, x, method, target, layer, baseline, run.get("dataset"), first)
     arrays: dict[str, np.ndarray] = {"input": image, "attribution": values, "probabilities": probs}
     meta: dict[str, Any] = {
         "target": target,
         "layer": layer if method in ar.LAYER_METHODS else None,
     }
     meta |= extra
-    if params.get("sanity"):
+    if sanity:
         random_att = randomised(att)
+        progress(0.6)  # the copy is built (the first time, most of the second half)
         random_probs = random_att.probabilities(tf.constant(x[None])).numpy()[0]
         random_values, _ = attribute(
-            random_att, x, method, target, layer, baseline, run.get("dataset")
+            random_att,
+            x,
+            method,
+            target,
+            layer,
+            baseline,
+            run.get("dataset"),
+            part(progress, 0.6, 1.0),
         )
         arrays["randomised"] = random_values
         arrays["randomised_probabilities"] = random_probs.astype(np.float32)
@@ -444,7 +522,9 @@ def attribute_job(store: RunStore, job_id: str) -> str | None:
     def compute() -> dict[str, np.ndarray]:
         if not valid:
             raise AttributionError("the job does not name a run, an input and a result")
-        arrays, found = compute_attribution(store, run_id, digest, params)
+        arrays, found = compute_attribution(
+            store, run_id, digest, params, progress=JobProgress(store, job_id)
+        )
         meta.update(found)
         return {**arrays, **ar.meta_arrays(found)}  # the meta goes into the file too
 

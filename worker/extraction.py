@@ -3,6 +3,11 @@
 The extraction worker is long-lived, so recently used models stay loaded (an LRU keyed by run id
 and the model file's mtime) with a compiled `tf.function` that returns all layer outputs in one
 forward pass: ~1-2 ms warm, against ~60 ms for `model.predict` called per request.
+
+That cache (`MODELS`) is the only one of the process: attributions (worker/attribution.py) and the
+analysis jobs take their model from it too, and keep what they build on it (traced gradients, a
+randomised copy) beside it with `LoadedModel.attached`, so a worker holds each model once and
+drops everything built on it with it.
 """
 
 from __future__ import annotations
@@ -10,8 +15,9 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import keras
 import numpy as np
@@ -28,6 +34,7 @@ from worker.results import to_float16
 log = logging.getLogger(__name__)
 
 MODEL_CACHE_SIZE = 8
+T = TypeVar("T")
 
 
 class ExtractionError(Exception):
@@ -40,6 +47,16 @@ class LoadedModel:
     layer_names: list[str]
     forward: Callable[[tf.Tensor], list[tf.Tensor]]
     input_shape: tuple[int, int, int] = INPUT_SHAPE  # (h, w, c) of one image
+    model: keras.Model | None = None  # the loaded model itself (forward reads its weights)
+    # What other jobs built on this model (attribution's traced gradients, …), by name.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def attached(self, name: str, make: Callable[[], T]) -> T:
+        """The object `make` builds on this model, built on first use and kept (and dropped)
+        with it."""
+        if name not in self.extras:
+            self.extras[name] = make()
+        return cast(T, self.extras[name])
 
     @property
     def image_shape(self) -> tuple[int, ...]:
@@ -60,7 +77,7 @@ def _load(path: Path, mtime_ns: int) -> LoadedModel:
         return list(outputs) if isinstance(outputs, list | tuple) else [outputs]
 
     forward(tf.zeros((1, h, w, c)))  # trace now, not on the user's request
-    return LoadedModel(mtime_ns, output_layer_names(model), forward, (h, w, c))
+    return LoadedModel(mtime_ns, output_layer_names(model), forward, (h, w, c), model)
 
 
 class ModelCache:

@@ -19,7 +19,9 @@ set:
   digits the filter was trained on (`activation_max_box`: the receptive field it fills).
 
 The model is loaded afresh for the job and its layers are called one by one; nothing is saved
-but the analysis JSON and the picture, in `analysis/filters/` of the run.
+but the analysis JSON and the picture, in `analysis/filters/` of the run. The job takes a few
+seconds, so it writes its progress to its row (worker/progress.py): the passes over the test set,
+the gradient ascent and the other runs each move it through their share (`STAGES`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from worker.compare_jobs import (
 )
 from worker.epoch_similarity import fresh_model
 from worker.extraction import MODELS, ModelCache
+from worker.progress import JobProgress, Progress, nothing, part
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,11 @@ BLUR_EVERY = 4
 DECAY = 0.02
 SEED = 0
 
+# Where each step of the job ends on its progress (0 to 1), from its share of the time on the
+# default model and mnist-sample: the passes over the test set, the probe batch, the gradient
+# ascent, the twins in other runs.
+STAGES = {"test_set": 0.3, "probe": 0.35, "ascent": 0.8, "twins": 1.0}
+
 
 def chain(model: keras.Model) -> list[keras.layers.Layer]:
     """The model's layers in order (every model CNN Lens builds is a chain)."""
@@ -83,9 +91,11 @@ def _fires(values: np.ndarray, relu_like: bool) -> np.ndarray:
     return np.greater(values, 0) if relu_like else np.not_equal(values, 0)
 
 
-def forward(model: keras.Model, index: int, k: int, images: np.ndarray) -> dict[str, np.ndarray]:
+def forward(
+    model: keras.Model, index: int, k: int, images: np.ndarray, progress: Progress = nothing
+) -> dict[str, np.ndarray]:
     """Over `images`: filter k's feature maps (n, h, w), the predictions, and the predictions
-    with that feature map zeroed, in batches."""
+    with that feature map zeroed, in batches (`progress` after each)."""
     layers = chain(model)
     before, after = layers[: index + 1], layers[index + 1 :]
     maps, predicted, predicted_without = [], [], []
@@ -97,6 +107,7 @@ def forward(model: keras.Model, index: int, k: int, images: np.ndarray) -> dict[
         maps.append(np.asarray(hidden[..., k], dtype=np.float32))
         predicted.append(np.asarray(run_layers(after, hidden)).argmax(axis=-1))
         predicted_without.append(np.asarray(run_layers(after, hidden * mask)).argmax(axis=-1))
+        progress(min(len(images), start + BATCH) / max(1, len(images)))
     return {
         "maps": np.concatenate(maps),
         "predicted": np.concatenate(predicted),
@@ -191,8 +202,10 @@ def twins(
     own: np.ndarray,
     probe: np.ndarray,
     cache: ModelCache,
+    progress: Progress = nothing,
 ) -> list[dict[str, Any]]:
-    """The best-matching filter in each other succeeded run on the dataset, best first.
+    """The best-matching filter in each other succeeded run on the dataset, best first
+    (`progress` after each run).
 
     `own` is this filter's feature maps over the probe images `probe`, (n, h, w)."""
     mine = _standardised(on_grid(own[..., None]))[:, 0]
@@ -202,7 +215,8 @@ def twins(
         for r in store.list_runs(status=SUCCEEDED, dataset=run["dataset"])
         if r["id"] != run["id"] and store.files.exists(r["id"], MODEL)
     ][:MAX_MATCH_RUNS]
-    for other in others:
+    for done, other in enumerate(others):
+        progress(done / len(others))
         try:
             _, infos = _trained_run(store, other["id"])
             convs = [i.name for i in infos if i.type == "conv2d"]
@@ -232,6 +246,7 @@ def twins(
                     "correlation": round(best[0], DIGITS),
                 }
             )
+    progress(1.0)
     return sorted(out, key=lambda m: -m["correlation"])
 
 
@@ -242,7 +257,7 @@ def _blur_kernel(channels: int) -> tf.Tensor:
 
 
 def activation_maximisation(
-    model: keras.Model, index: int, k: int, field: int = 8
+    model: keras.Model, index: int, k: int, field: int = 8, progress: Progress = nothing
 ) -> tuple[np.ndarray, float]:
     """An input that makes filter k of layer `index` respond strongly: (uint8 image, the
     pre-activation it reaches). The objective is the pre-activation (before ReLU, so a filter
@@ -281,6 +296,7 @@ def activation_maximisation(
         if blur_every and step % blur_every == blur_every - 1:
             value = tf.nn.depthwise_conv2d(value, blur, (1, 1, 1, 1), "SAME")
         x.assign(tf.clip_by_value(value, 0.0, 1.0))
+        progress((step + 1) / ASCENT_STEPS)
     objective, _ = gradient(tf.convert_to_tensor(x))
     image = np.asarray(x[0].numpy() * 255.0).round().clip(0, 255).astype(np.uint8)
     return (image[..., 0] if c == 1 else image), float(objective)
@@ -293,8 +309,15 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def analyse(
-    store: RunStore, run_id: str, layer: str, k: int, cache: ModelCache = MODELS
+    store: RunStore,
+    run_id: str,
+    layer: str,
+    k: int,
+    cache: ModelCache = MODELS,
+    progress: Progress = nothing,
 ) -> dict[str, Any]:
+    """Everything on filter k's page (the module's docstring says what), with `progress` from
+    0 to 1 as it goes."""
     started = time.perf_counter()
     run, infos = _trained_run(store, run_id)
     names = [i.name for i in infos]
@@ -315,15 +338,17 @@ def analyse(
     model = fresh_model(store, run_id)
     index = names.index(layer)  # position in the chain: Keras layers follow the config's
     input_hw = (int(model.input_shape[1]), int(model.input_shape[2]))
-    passes = forward(model, index, k, np.asarray(x_test))
+    passes = forward(model, index, k, np.asarray(x_test), part(progress, 0.0, STAGES["test_set"]))
     maps = passes["maps"]
     rows, selectivity_index = selectivity(maps, labels, classes)
 
     probe_count = comparison.probe_batch_size(len(x_test), activation_values(infos))
     probe = np.asarray(x_test[:probe_count])
     layer_maps = layer_outputs(store, run_id, probe, cache)[layer]
+    progress(STAGES["probe"])
     field = receptive_field.size(config.layers, info.index, input_hw)
-    picture, reached = activation_maximisation(model, index, k, field)
+    ascent = part(progress, STAGES["probe"], STAGES["ascent"])
+    picture, reached = activation_maximisation(model, index, k, field, ascent)
     centre = (int(info.output_shape[0]) // 2, int(info.output_shape[1]) // 2)
     picture_box = receptive_field.box(*centre, config.layers, info.index, input_hw)
     picture_rel = comparison.filter_rel(layer, k, "png")
@@ -344,7 +369,14 @@ def analyse(
         "ablation": ablation(labels, passes["predicted"], passes["predicted_without"], classes),
         "dead": not bool(_fires(maps, relu_like).any()),
         "duplicates": duplicates(layer_maps, k),
-        "matches": twins(store, run, maps[:probe_count], probe, cache),
+        "matches": twins(
+            store,
+            run,
+            maps[:probe_count],
+            probe,
+            cache,
+            part(progress, STAGES["ascent"], STAGES["twins"]),
+        ),
         "activation_max": f"/api/runs/{run_id}/artifacts/{picture_rel}",
         "activation_max_objective": round(reached, DIGITS),
         "activation_max_box": picture_box,
@@ -365,7 +397,7 @@ def filter_job(store: RunStore, job_id: str, cache: ModelCache = MODELS) -> str 
         store.set_job(job_id, FAILED, error="the job does not name a filter")
         return FAILED
     try:
-        result = analyse(store, run_id, layer, k, cache)
+        result = analyse(store, run_id, layer, k, cache, JobProgress(store, job_id))
         result["near_duplicate"] = bool(result["duplicates"])
         store.files.write_json(run_id, comparison.filter_rel(layer, k), result)
         if _forget_deleted(store, run_id):

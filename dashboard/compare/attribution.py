@@ -24,6 +24,7 @@ from dashboard.ui.i18n import t
 from dashboard.ui.messages import message
 from dashboard.ui.page_callbacks import PageCallbacks
 from shared import attribution_result as ar
+from shared.numbers import whole_number
 from shared.queue import BrokerUnavailable
 from shared.store import SUCCEEDED, RunStore
 
@@ -120,7 +121,7 @@ def _body(method: Any, mode: Any, target: Any, layer: str | None) -> dict[str, A
     """The request of every run ("true" on a picture is refused by `validate`, which says why)."""
     chosen: Any = {PREDICTED: "predicted", TRUE: "true"}.get(str(mode))
     if chosen is None:
-        chosen = int(target) if target is not None and str(target).isdigit() else None
+        chosen = whole_number(target, text=True)  # "²" is a digit to isdigit, not to int
     return {"method": method, "target": chosen, "layer": layer}
 
 

@@ -25,6 +25,7 @@ from dashboard.ui.messages import message
 from dashboard.ui.page_callbacks import PageCallbacks
 from shared import attribution_result as ar
 from shared.datasets import DatasetUnavailable
+from shared.numbers import whole_number
 from shared.queue import BrokerUnavailable
 from shared.store import SUCCEEDED, RunStore
 
@@ -262,7 +263,7 @@ def request_view(
         return (*_message(t("attr.no_input")), None, True)
     chosen: Any = {PREDICTED: "predicted", TRUE: "true"}.get(str(mode))
     if chosen is None:
-        chosen = int(target) if target is not None and str(target).isdigit() else None
+        chosen = whole_number(target, text=True)  # "²" is a digit to isdigit, not to int
     body = {
         "method": method,
         "target": chosen,
@@ -306,7 +307,23 @@ def poll_view(
         return (*_message(t("input.job_gone"), "danger"), None, True)
     if (now or time.time()) - float(job.get("since", 0)) > GIVE_UP:
         return (*_message(t("input.no_worker"), "danger"), None, True)
+    fraction = attributions.job_progress(store, str(job.get("job_id", "")))
+    if fraction is not None:  # a long one (a sanity check's first run, say): how far it is
+        return no_update, progress_caption(fraction), no_update, no_update
     return no_update, no_update, no_update, no_update
+
+
+def progress_caption(fraction: float) -> Any:
+    """The caption of an attribution being computed: how far it has got, in words and a bar."""
+    return html.Div(
+        [
+            html.Span(
+                t("attr.computing_progress", pct=components.fmt_pct(fraction, 0)),
+                className="text-muted",
+            ),
+            components.job_progress_bar(fraction),
+        ]
+    )
 
 
 def _on_run(run_id: str, missing: Any, view: Any, *args: Any) -> Any:

@@ -27,7 +27,7 @@ from dashboard.ui.page_callbacks import PageCallbacks
 from shared import comparison
 from shared.datasets import DatasetUnavailable, load_raw
 from shared.queue import BrokerUnavailable
-from shared.store import FAILED, SUCCEEDED, RunStore
+from shared.store import FAILED, RUNNING, SUCCEEDED, RunStore
 
 callbacks = PageCallbacks()  # the filter page's (pages/filter.py registers them)
 links = PageCallbacks()  # the run page's links to filter pages (pages/run.py registers them)
@@ -225,7 +225,22 @@ def analysis_view(
             return _note(t("compare.state.queue_down"), "danger"), True
         if answer["status"] == "cached":
             return analysis_sections(store, run, answer["result"]), True
-    return _note(t("filter.computing")), False
+        job = store.get_job(comparison.filter_job_id(run["id"], layer, k))
+    return computing_note(job), False
+
+
+def computing_note(job: dict[str, Any] | None) -> Any:
+    """What the page says while the job runs: how far it has got once it says (a bar and the
+    share done), else that it is being computed."""
+    fraction = job.get("progress") if job and job["status"] == RUNNING else None
+    if fraction is None:
+        return _note(t("filter.computing"))
+    words = t("filter.computing_progress", pct=components.fmt_pct(float(fraction), 0))
+    return dbc.Alert(
+        [html.Div(words), components.job_progress_bar(float(fraction))],
+        color="secondary",
+        class_name="py-2",
+    )
 
 
 def _note(text: str, colour: str = "secondary") -> Any:

@@ -167,6 +167,15 @@ def request_attribution(
     return {"status": "queued", "job_id": job_id}
 
 
+def job_progress(store: RunStore, job_id: str) -> float | None:
+    """How far a running job has got (0 to 1); None when it is not running or says nothing
+    (it is short: worker/progress.py writes nothing in a job's first half second)."""
+    job = store.get_job(job_id)
+    if job is None or job["status"] != "running" or job.get("progress") is None:
+        return None
+    return float(job["progress"])
+
+
 def job_result(store: RunStore, job_id: str) -> tuple[str, Any]:
     """("succeeded", result) | ("failed", error sentence) | ("queued"/"running", None) |
     ("gone", None) for a job the page follows."""

@@ -154,6 +154,18 @@ def progress_bar(run: dict[str, Any], height: int = 8) -> dbc.Progress:
     )
 
 
+def job_progress_bar(fraction: float, height: int = 8) -> dbc.Progress:
+    """How far a running job has got (its `progress`, from 0 to 1)."""
+    return dbc.Progress(
+        value=max(2.0, 100.0 * min(1.0, max(0.0, float(fraction)))),
+        color="info",
+        striped=True,
+        animated=True,
+        style={"height": f"{height}px"},
+        class_name="lens-progress mt-1",
+    )
+
+
 def term_link(label: str, term_id: str) -> dcc.Link:
     """A word in an explanation that leads to its glossary entry (its short meaning on hover)."""
     return dcc.Link(

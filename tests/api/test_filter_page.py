@@ -133,3 +133,23 @@ def test_the_ablation_sentence_says_a_drop_a_gain_or_no_change(accuracy, without
     with in_lang("es"):
         palabras = filter_page.ablation_sentence(ablation)
     assert spanish in palabras and "-" not in palabras.split(":")[-1], palabras
+
+
+def test_the_wait_shows_the_jobs_progress_once_it_says(api_store, runs):
+    from tests.test_i18n import in_lang
+
+    a, _ = runs
+    run = api_store.get_run(a)
+    with in_lang("en"):
+        view, done = filter_page.analysis_view(api_store, run, "conv2d_2", 3, ask=True)
+        assert not done and "Computing" in text_of(view) and "Progress" not in text_of(view)
+        job_id = comparison.filter_job_id(a, "conv2d_2", 3)
+        api_store.start_job(job_id, 3)
+        assert api_store.job_progress(job_id, 0.25)
+        view, done = filter_page.analysis_view(api_store, run, "conv2d_2", 3, ask=True)
+    words = text_of(view)
+    assert not done and "25% done" in words and '"type": "Progress"' in words
+    assert '"value": 25.0' in words
+    with in_lang("es"):
+        view, _ = filter_page.analysis_view(api_store, run, "conv2d_2", 3, ask=True)
+    assert "25 % hecho" in text_of(view) or "25% hecho" in text_of(view)
