@@ -135,7 +135,7 @@ def curves_figure(curves: Sequence[tuple[str, str, dict[str, Any]]]) -> Any:
                 "type": "scatter",
                 "x": [0, 1],
                 "y": [chance, chance],
-                "name": t("compare.fig.chance", pct=f"{chance:.0%}"),
+                "name": t("compare.fig.chance", pct=figures.fmt_share(chance)),
                 "mode": "lines",
                 "line": {"color": CHANCE_COLOR, "dash": "dot", "width": 1.5},
                 "hoverinfo": "skip",
@@ -155,6 +155,7 @@ def curves_figure(curves: Sequence[tuple[str, str, dict[str, Any]]]) -> Any:
             "range": [0, 1.03],
         },
         "hovermode": "closest",
+        "separators": t("fmt.plotly_separators"),  # 0,5 in Spanish
         "legend": {"orientation": "h", "y": -0.22, "x": 0.5, "xanchor": "center", "yanchor": "top"},
         "margin": {"l": 56, "r": 16, "t": 12, "b": 96},
     }

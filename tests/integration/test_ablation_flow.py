@@ -51,7 +51,8 @@ def test_the_curve_is_computed_by_the_worker_and_the_model_file_is_untouched(
     first = api.get(url)
     assert first.status_code == 202, first.get_json()
     job = finished(api, first.get_json()["job_id"])
-    assert job["progress"] == 1.0
+    # a job longer than half a second writes its progress, and then ends at 1.0
+    assert job["progress"] in (None, 1.0)
     second = api.get(url)
     assert second.status_code == 200
     result = second.get_json()["result"]
