@@ -264,3 +264,27 @@ def test_plotly_text_escapes_what_plotly_reads_as_markup():
 
     assert plotly_text("<b>A</b> & 50%{x}") == "&lt;b&gt;A&lt;/b&gt; &amp; 50&#37;{x}"
     assert plotly_text("plain name · 3") == "plain name · 3"
+
+
+@pytest.mark.parametrize("channel", ["²", "٣", "9" * 5000, -1, 10**30, 2.5, True, {"a": 1}])
+def test_the_run_page_filter_views_answer_an_odd_channel_with_the_mean(site, channel):
+    """The channel picker's value as a hostile page could send it: "²" is a digit to isdigit but
+    not to int(); a negative int would index the kernel from the end. Both views fall back to the
+    mean over input channels instead of failing."""
+    caller, _store, ids = site
+    values = {
+        "run-id.data": ids[0],
+        "run-filter-layer.value": "conv2d_1",
+        "run-filter-channel.value": channel,
+        "run-filter-scale.value": "tile",
+    }
+    answer = caller.call("run-filters.figure", values, "run-filter-channel.value")
+    grid = answer["response"]["run-filters"]["figure"]
+    assert grid["data"], grid  # a drawn grid, not the empty figure
+    click = {"points": [{"pointIndex": 0}]}
+    detail = caller.call(
+        "run-filter-detail.figure",
+        {**values, "run-filters.clickData": click},
+        "run-filters.clickData",
+    )
+    assert detail["response"]["run-filter-detail"]["figure"]["data"]

@@ -130,10 +130,10 @@ def _layer(run: dict[str, Any], choice_value: Any) -> str | None:
     names = [info.name for info in convs]
     if not names:
         return None
-    if choice_value in (None, LAST) or not str(choice_value).isdigit():
+    k = None if choice_value in (None, LAST) else whole_number(choice_value, text=True)
+    if k is None:
         return names[-1]
-    k = int(choice_value)
-    return names[k] if k < len(names) else None
+    return names[k] if 0 <= k < len(names) else None
 
 
 def one_run(

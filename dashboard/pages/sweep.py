@@ -20,6 +20,7 @@ from dashboard.ui.messages import field_label, message
 from shared import housekeeping
 from shared.config import ConfigError, RunConfig, architecture_summary
 from shared.idempotency import derived_key
+from shared.numbers import whole_number
 from shared.store import RunStore
 
 dash.register_page(
@@ -67,7 +68,7 @@ def plan(
     values, problem = params.parse_values(param, text)
     if problem:
         return [], problem
-    index = int(layer) if params.PARAMS[param].per_layer and str(layer).isdigit() else None
+    index = whole_number(layer, text=True) if params.PARAMS[param].per_layer else None
     return params.expand(base, param, values, index, lambda c: run_actions.validate(c, store)), None
 
 

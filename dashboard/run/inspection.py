@@ -16,6 +16,7 @@ from dashboard.ui.components import graph
 from dashboard.ui.i18n import t
 from shared.config import LayerInfo
 from shared.datasets import input_shape
+from shared.numbers import whole_number
 from shared.store import RunStore
 
 MEAN = "mean"
@@ -180,8 +181,9 @@ def filter_view(
         return map_figures.filter_grid(None), channel_options(0), True, ""
     kh, kw, cin, cout = kernel.shape
     colour = sees_colour(run, run_data.layer_infos(run), layer)
-    ch: int | str = int(channel) if channel not in (None, MEAN) and str(channel).isdigit() else MEAN
-    if isinstance(ch, int) and ch >= cin:
+    picked = whole_number(channel, text=True)  # "²" is a digit to isdigit, not to int
+    ch: int | str = MEAN if picked is None else picked
+    if isinstance(ch, int) and not 0 <= ch < cin:
         ch = MEAN
     if channel == RGB and colour:
         ch = RGB
@@ -202,6 +204,11 @@ def filter_view(
     return fig, channel_options(cin if cin > 1 else 0, colour), cin == 1, what
 
 
+def _channel(channel: Any) -> int | str:
+    picked = whole_number(channel, text=True)
+    return MEAN if picked is None or picked < 0 else picked
+
+
 def filter_detail(
     store: RunStore,
     run: dict[str, Any],
@@ -216,7 +223,7 @@ def filter_detail(
     at = _snapshot_at(store, run["id"], layer, epoch)
     tiles = map_figures.kernel_tiles(
         run_data.load_filters(store, run["id"], layer, at),
-        int(channel) if channel and str(channel).isdigit() else MEAN,
+        _channel(channel),
     )
     if tiles is None or idx is None or not 0 <= idx < len(tiles):
         return map_figures.channel_detail(None)
