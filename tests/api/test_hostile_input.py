@@ -557,6 +557,22 @@ def test_login_covers_pages_and_api(dashboard, path):
     assert dashboard.post("/api/runs", json={}).status_code == 401  # nothing created
 
 
+class Served:
+    """Stands for waitress' server in test_debug_off_and_loopback_by_default: records, no socket."""
+
+    def __init__(self, record: dict[str, Any], options: dict[str, Any]):
+        self.record = record
+        record.update(options)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "channel_class":
+            self.record["channel"] = value
+        object.__setattr__(self, name, value)
+
+    def run(self) -> None:
+        self.record["ran"] = True
+
+
 def test_debug_off_and_loopback_by_default(monkeypatch):
     from dashboard import serve
     from shared.settings import Settings
@@ -576,9 +592,11 @@ def test_debug_off_and_loopback_by_default(monkeypatch):
 
     monkeypatch.setattr(serve, "get_settings", lambda: settings)
     monkeypatch.setattr(serve, "create_app", FakeApp)
-    monkeypatch.setattr("waitress.serve", lambda app, **kw: served.update(kw))
+    monkeypatch.setattr("waitress.create_server", lambda app, **kw: Served(served, kw))
     serve.main()
-    assert served["host"] == "127.0.0.1"
+    assert served["host"] == "127.0.0.1" and served["ran"]
+    # every route but the dataset upload keeps the request limit (tests/api/test_hostile_limits)
+    assert served["channel"].parser_class.__name__ == "RouteLimitedParser"
 
 
 def test_celery_speaks_json_only_and_beat_keeps_no_pickle_file():

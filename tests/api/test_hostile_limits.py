@@ -77,8 +77,6 @@ class Served:
     """The dashboard under waitress with the options `python -m dashboard` gives it."""
 
     def __init__(self, app, settings: Settings):
-        from waitress import create_server
-
         from dashboard import serve
 
         self.seen: list[str] = []
@@ -87,9 +85,7 @@ class Served:
             self.seen.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
             return app.server(environ, start_response)
 
-        self.server = create_server(
-            counting, host="127.0.0.1", port=0, **serve.waitress_options(settings)
-        )
+        self.server = serve.make_server(counting, settings, host="127.0.0.1", port=0)
         self.port = self.server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -118,8 +114,8 @@ class Served:
 
 @pytest.fixture
 def served(make_dashboard, tmp_path):
-    # waitress gets the larger of the request and dataset-upload limits (dashboard/serve.py).
-    app, store = make_dashboard(CNNLENS_MAX_REQUEST_BYTES=1000, CNNLENS_DATASET_MAX_BYTES=1000)
+    # Every route but the dataset upload is held to 1,000 bytes; the upload to 1 MB.
+    app, store = make_dashboard(CNNLENS_MAX_REQUEST_BYTES=1000, CNNLENS_DATASET_MAX_BYTES=1_000_000)
     server = Served(app, store.settings)
     yield server, store
     server.close()
@@ -151,6 +147,41 @@ def test_waitress_takes_a_body_at_the_limit_and_refuses_one_byte_more(served):
     answer, _ = server.raw(post_head(1001), b"{" * 10)
     assert answer.startswith("HTTP/1.1 413"), answer[:200]
     assert server.seen == ["POST /api/runs"]
+
+
+@pytest.mark.parametrize("path", ["/api/runs", "/api/models", "/_dash-update-component", "/"])
+def test_a_body_under_the_dataset_limit_is_refused_from_its_header_on_other_routes(served, path):
+    """Waitress' own limit is the dataset upload's (1 MB here); every other route keeps the
+    request limit (1,000 bytes), refused from the header before a byte of the body is read."""
+    server, store = served
+    answer, seconds = server.raw(post_head(500_000, path))
+    assert answer.startswith("HTTP/1.1 413"), answer[:200]
+    assert seconds < 2.0, seconds
+    assert server.seen == [] and store.list_runs() == []
+
+
+def test_a_chunked_body_is_cut_off_once_it_passes_its_routes_limit(served):
+    server, _store = served
+    head = (
+        "POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = b"200\r\n" + b"x" * 0x200 + b"\r\n"  # 512 bytes a chunk, no last chunk sent
+    answer, seconds = server.raw(head, chunk * 4, timeout=5.0)
+    assert answer.startswith("HTTP/1.1 413"), answer[:200]
+    assert seconds < 2.0, seconds
+    assert server.seen == []
+
+
+def test_the_dataset_upload_route_may_send_up_to_its_own_limit(served):
+    """POST /api/datasets announcing 500 KB is not refused from its header: waitress waits for
+    the body (the socket times out here with no answer), and over 1 MB it is a 413 at once."""
+    server, _store = served
+    answer, _ = server.raw(post_head(500_000, "/api/datasets"), timeout=1.0)
+    assert answer == "", answer[:200]
+    answer, seconds = server.raw(post_head(2_000_000, "/api/datasets"))
+    assert answer.startswith("HTTP/1.1 413") and seconds < 2.0, answer[:200]
+    assert server.seen == []
 
 
 def test_the_cli_client_works_through_the_guard(served):
