@@ -25,6 +25,7 @@ from benchmarks.bench_store import fill
 from benchmarks.dash_client import Callback, response_value
 from benchmarks.rows import percentile, row
 from benchmarks.services import Services
+from shared.settings import Settings
 from shared.store import FINISHED
 
 POLLERS = 10
@@ -54,14 +55,17 @@ def scenarios(quick: bool) -> list[Scenario]:
     """Idle, then the two levers (priority, threads per training) one at a time and together.
     TensorFlow's own choice on this machine is one thread per core in both pools (2 / 2)."""
     idle = Scenario("idle", trainings=False)
-    defaults = trainings(10, 1, 2, " (CNN Lens' defaults)")
+    settings = Settings(_env_file=None)
+    intra, inter = settings.tf_intra_threads, settings.tf_inter_threads
+    defaults = trainings(settings.train_nice, intra, inter, " (CNN Lens' defaults)")
     if quick:
         return [idle, defaults]
     return [
         idle,
         trainings(0, 2, 2, " (TensorFlow's own)"),
-        trainings(0, 1, 2),
+        trainings(0, intra, inter),
         trainings(10, 2, 2),
+        trainings(10, 1, 2),
         defaults,
     ]
 

@@ -48,7 +48,7 @@ class Lever:
     name: str
     runs_per_process: int
     concurrency: int
-    tf_threads: tuple[int, int] | None = None  # None: the settings' default (intra 1, inter 2)
+    tf_threads: tuple[int, int] | None = None  # None: the settings' default (intra 1, inter 1)
 
     def same_settings(self, other: Lever) -> bool:
         return (self.runs_per_process, self.concurrency, self.tf_threads) == (

@@ -21,6 +21,7 @@ from typing import Any
 from benchmarks.rows import median, row
 from benchmarks.services import ROOT, Services
 from benchmarks.training_levers import LADDER, WORKER
+from shared.settings import Settings
 from shared.store import SUCCEEDED
 
 CONFIG = {"dataset": "fashion_mnist"}  # everything else: the defaults, i.e. the notebook's
@@ -31,12 +32,19 @@ CONFIG = {"dataset": "fashion_mnist"}  # everything else: the defaults, i.e. the
 WORKER_NICE = 0
 # TensorFlow thread pools (intra-op, inter-op) the worker's fit is timed with; the first is the
 # worker's own setting (CNNLENS_TF_INTRA_THREADS / _INTER_THREADS).
-WORKER_THREADS = "1,2"
+_DEFAULTS = Settings(_env_file=None)
+WORKER_THREADS = f"{_DEFAULTS.tf_intra_threads},{_DEFAULTS.tf_inter_threads}"
+
+
+def _threads_label(setting: str) -> str:
+    intra, inter = setting.split(",")
+    return f"intra-op {intra}, inter-op {inter}"
+
+
 THREADS = {
-    WORKER_THREADS: "intra-op 1, inter-op 2 (CNN Lens' default)",
+    WORKER_THREADS: f"{_threads_label(WORKER_THREADS)} (CNN Lens' default)",
     "default": "TensorFlow's own choice",
-    "1,1": "intra-op 1, inter-op 1",
-    "2,1": "intra-op 2, inter-op 1",
+    **{s: _threads_label(s) for s in ("1,1", "1,2", "2,1") if s != WORKER_THREADS},
 }
 
 

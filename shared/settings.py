@@ -45,12 +45,14 @@ class Settings(BaseSettings):
     # a run, so 16 bounds that; 1 = a fresh process for every run (benchmarks/bench_sweep.py).
     train_runs_per_process: int = Field(16, ge=1, le=1000, alias="CNNLENS_TRAIN_RUNS_PER_PROCESS")
     # One thread inside each op: at batch 32 a second intra-op thread made these small models no
-    # faster and cost a quarter more CPU. Two ops at a time: the backward pass has independent
-    # ops (a conv's input and filter gradients, each variable's optimizer update) that then run
-    # side by side, ~20 % less time per step here (benchmarks/bench_training.py, "training
-    # threads"; docs/PERFORMANCE.md).
+    # faster and cost a quarter more CPU. One op at a time: with two trainings at once (the
+    # default concurrency) on 2 cores, a sweep of seven runs finished 15-20 % sooner with one
+    # thread per training than with two ops side by side in each (four threads fighting for two
+    # cores; benchmarks/bench_sweep.py). A lone run alone on the machine is ~15 % faster with
+    # CNNLENS_TF_INTER_THREADS=2 (the backward pass's independent ops then run side by side;
+    # bench_training.py, "training threads"): set it where runs train one at a time.
     tf_intra_threads: int = Field(1, alias="CNNLENS_TF_INTRA_THREADS")
-    tf_inter_threads: int = Field(2, alias="CNNLENS_TF_INTER_THREADS")
+    tf_inter_threads: int = Field(1, alias="CNNLENS_TF_INTER_THREADS")
     # CPU priority (nice) of training workers: interactive requests first (worker/celery_app.py).
     train_nice: int = Field(10, ge=0, le=19, alias="CNNLENS_TRAIN_NICE")
     # Live training progress in the store (on by default). Off only to measure what it costs
