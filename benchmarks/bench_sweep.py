@@ -274,6 +274,24 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 f"Keras' faster rate for each model ({rates}; {_loads(f'limit {dataset}')})",
             )
         )
+        batch = str(work[0]["batch_size"])
+        if batch in by_batch:  # the same arithmetic at the batch size the runs train with
+            own = sum(
+                images * int(c["epochs"]) / rate
+                for c, rate in zip(work, by_batch[batch], strict=True)
+            )
+            out.append(
+                row(
+                    f"sweep {dataset}: wall time over plain Keras at the runs' batch size "
+                    f"({batch}; {best.name})",
+                    round(walls[best] / own, 3),
+                    "×",
+                    note=f"plain Keras in one process with TensorFlow's own threads, batch "
+                    f"{batch} and 64 steps per call, the same images × epochs: {own:.1f} s. The "
+                    "runs keep the batch size they are configured with; the compute limit's "
+                    "batch of 1,024 does the same arithmetic in fewer, larger steps",
+                )
+            )
     return out
 
 
