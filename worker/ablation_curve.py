@@ -36,7 +36,7 @@ from shared.artifacts import is_run_id
 from shared.config import LayerInfo
 from shared.datasets import load_raw, to_model_input
 from shared.store import FAILED, SUCCEEDED, RunStore
-from worker.compare_jobs import Refused, _finish_failed, _forget_deleted, _trained_run
+from worker.compare_jobs import Refused, _trained_run, json_into_run
 from worker.epoch_similarity import fresh_model
 from worker.filter_analysis import chain, run_layers
 from worker.progress import JobProgress, Progress, nothing
@@ -231,12 +231,10 @@ def ablation_job(store: RunStore, job_id: str) -> str | None:
     rel = comparison.ablation_rel(layer)
     if job["status"] == SUCCEEDED and store.files.exists(run_id, rel):
         return SUCCEEDED  # a duplicate delivery
-    try:
-        result = compute_curve(store, run_id, layer, JobProgress(store, job_id))
-        store.files.write_json(run_id, rel, result)
-        if _forget_deleted(store, run_id):
-            return None
-    except Exception as exc:
-        return _finish_failed(store, job_id, exc)
-    store.set_job(job_id, SUCCEEDED, result=result)
-    return SUCCEEDED
+    return json_into_run(
+        store,
+        job_id,
+        run_id,
+        rel,
+        lambda: compute_curve(store, run_id, layer, JobProgress(store, job_id)),
+    )

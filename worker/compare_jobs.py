@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -170,6 +171,23 @@ def _forget_deleted(store: RunStore, *run_ids: str) -> bool:
     return bool(gone)
 
 
+def json_into_run(
+    store: RunStore, job_id: str, run_id: str, rel: str, compute: Callable[[], dict[str, Any]]
+) -> str | None:
+    """The common end of a job whose answer is one JSON file in a run's folder: compute it, write
+    it at `rel` and record it as the job's result, or end the job failed with a sentence. None,
+    with nothing kept, when the run was deleted meanwhile."""
+    try:
+        result = compute()
+        store.files.write_json(run_id, rel, result)
+        if _forget_deleted(store, run_id):
+            return None
+    except Exception as exc:
+        return _finish_failed(store, job_id, exc)
+    store.set_job(job_id, SUCCEEDED, result=result)
+    return SUCCEEDED
+
+
 def _finish_failed(store: RunStore, job_id: str, exc: Exception) -> str:
     if isinstance(exc, ExtractionError):
         store.set_job(job_id, FAILED, error=str(exc))
@@ -195,15 +213,9 @@ def stats_job(store: RunStore, job_id: str, cache: ModelCache = MODELS) -> str |
     if job["status"] == SUCCEEDED and store.files.exists(run_id, comparison.FILTER_STATS):
         return SUCCEEDED  # a duplicate delivery
     store.set_job(job_id, RUNNING)
-    try:
-        summary = compute_stats(store, run_id, cache)
-        store.files.write_json(run_id, comparison.FILTER_STATS, summary)
-        if _forget_deleted(store, run_id):
-            return None
-    except Exception as exc:
-        return _finish_failed(store, job_id, exc)
-    store.set_job(job_id, SUCCEEDED, result=summary)
-    return SUCCEEDED
+    return json_into_run(
+        store, job_id, run_id, comparison.FILTER_STATS, lambda: compute_stats(store, run_id, cache)
+    )
 
 
 def cka_job(store: RunStore, job_id: str, cache: ModelCache = MODELS) -> str | None:

@@ -20,7 +20,7 @@ from shared import cka, comparison
 from shared.artifacts import MODEL
 from shared.config import activation_values
 from shared.datasets import to_model_input
-from shared.store import SUCCEEDED, RunStore
+from shared.store import RunStore
 from worker import epoch_weights
 from worker.compare_jobs import FORWARD_BATCH, Refused, _test_images, _trained_run
 from worker.model import layer_outputs_model, output_layer_names
@@ -108,18 +108,12 @@ def compute_epoch_cka(store: RunStore, run_id: str) -> dict[str, Any]:
 
 def epoch_cka_job(store: RunStore, job_id: str) -> str | None:
     """Epoch-by-epoch CKA of one run, cached as analysis/cka_epochs.json; the final status."""
-    from worker.compare_jobs import _finish_failed, _forget_deleted
+    from worker.compare_jobs import json_into_run
 
     job = store.get_job(job_id)
     if job is None:
         return None
     run_id = str(job["params"].get("run_id", ""))
-    try:
-        summary = compute_epoch_cka(store, run_id)
-        store.files.write_json(run_id, comparison.EPOCH_CKA, summary)
-        if _forget_deleted(store, run_id):
-            return None
-    except Exception as exc:
-        return _finish_failed(store, job_id, exc)
-    store.set_job(job_id, SUCCEEDED, result=summary)
-    return SUCCEEDED
+    return json_into_run(
+        store, job_id, run_id, comparison.EPOCH_CKA, lambda: compute_epoch_cka(store, run_id)
+    )

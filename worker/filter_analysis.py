@@ -43,9 +43,8 @@ from shared.datasets import load_raw, to_model_input
 from shared.store import FAILED, SUCCEEDED, RunStore
 from worker.compare_jobs import (
     Refused,
-    _finish_failed,
-    _forget_deleted,
     _trained_run,
+    json_into_run,
     layer_outputs,
 )
 from worker.epoch_similarity import fresh_model
@@ -396,13 +395,9 @@ def filter_job(store: RunStore, job_id: str, cache: ModelCache = MODELS) -> str 
     except (TypeError, ValueError):
         store.set_job(job_id, FAILED, error="the job does not name a filter")
         return FAILED
-    try:
+
+    def compute() -> dict[str, Any]:
         result = analyse(store, run_id, layer, k, cache, JobProgress(store, job_id))
-        result["near_duplicate"] = bool(result["duplicates"])
-        store.files.write_json(run_id, comparison.filter_rel(layer, k), result)
-        if _forget_deleted(store, run_id):
-            return None
-    except Exception as exc:
-        return _finish_failed(store, job_id, exc)
-    store.set_job(job_id, SUCCEEDED, result=result)
-    return SUCCEEDED
+        return result | {"near_duplicate": bool(result["duplicates"])}
+
+    return json_into_run(store, job_id, run_id, comparison.filter_rel(layer, k), compute)
