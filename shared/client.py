@@ -166,18 +166,7 @@ class CnnLensClient:
         form: dict[str, str] = {"name": name}
         if test_fraction is not None:
             form["test_fraction"] = str(test_fraction)
-        with open(path, "rb") as fh:
-            files = {"file": (path.name, fh, "application/octet-stream")}
-            url = f"{self.base_url}/api/datasets"
-            try:
-                resp = self.session.post(url, data=form, files=files, timeout=timeout)
-            except requests.RequestException as exc:
-                raise ApiError(
-                    0, f"cannot reach CNN Lens at {self.base_url} ({type(exc).__name__})"
-                ) from exc
-        if resp.status_code >= 400:
-            raise _error_from(resp)
-        return resp.json()
+        return self._upload("/datasets", "file", path, form, {}, timeout)
 
     def wait_dataset(
         self,
@@ -216,22 +205,9 @@ class CnnLensClient:
         path = Path(path)
         form = {"dataset": dataset, **({"name": name} if name else {})}
         headers = {IDEMPOTENCY_HEADER: idempotency_key or str(uuid.uuid4())}
-        url = f"{self.base_url}/api/models"
         for attempt in range(self.retries + 1):
             try:
-                with open(path, "rb") as fh:
-                    files = {"model": (path.name, fh, "application/octet-stream")}
-                    try:
-                        resp = self.session.post(
-                            url, data=form, files=files, headers=headers, timeout=timeout
-                        )
-                    except requests.RequestException as exc:
-                        raise ApiError(
-                            0, f"cannot reach CNN Lens at {self.base_url} ({type(exc).__name__})"
-                        ) from exc
-                if resp.status_code >= 400:
-                    raise _error_from(resp)
-                return resp.json()
+                return self._upload("/models", "model", path, form, headers, timeout)
             except ApiError as exc:
                 if exc.status not in RETRY_STATUSES or attempt == self.retries:
                     raise
@@ -245,6 +221,34 @@ class CnnLensClient:
         return {"a": a, "b": b, "config_diff": config_diff(a["config"], b["config"])}
 
     # --- plumbing --------------------------------------------------------------------------
+    def _upload(
+        self,
+        path: str,
+        field: str,
+        file: Path,
+        form: dict[str, str],
+        headers: dict[str, str],
+        timeout: float,
+    ) -> dict[str, Any]:
+        """POST a multipart form with one file, streamed from disk; the answer's JSON."""
+        with open(file, "rb") as fh:
+            files = {field: (file.name, fh, "application/octet-stream")}
+            try:
+                resp = self.session.post(
+                    f"{self.base_url}/api{path}",
+                    data=form,
+                    files=files,
+                    headers=headers,
+                    timeout=timeout,
+                )
+            except requests.RequestException as exc:
+                raise ApiError(
+                    0, f"cannot reach CNN Lens at {self.base_url} ({type(exc).__name__})"
+                ) from exc
+        if resp.status_code >= 400:
+            raise _error_from(resp)
+        return resp.json()
+
     def _request(
         self, method: str, path: str, ok: tuple[int, ...] = (), **kwargs: Any
     ) -> requests.Response:
