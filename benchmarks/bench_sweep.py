@@ -159,8 +159,10 @@ def sweep(dataset: str, runs: list[dict[str, Any]], lever: Lever) -> dict[str, A
         busy0, total0 = _cpu_jiffies()
         load0, started = _load(), time.perf_counter()
         submitted: dict[str, float] = {}
+        names: dict[str, str] = {}
         for config in runs:
-            submitted[services.submit(config, http)] = time.perf_counter() - started
+            run_id = services.submit(config, http)
+            submitted[run_id], names[run_id] = time.perf_counter() - started, config["name"]
         first_batch: dict[str, float] = {}
         finished: dict[str, float] = {}
         latencies: list[float] = []
@@ -192,7 +194,17 @@ def sweep(dataset: str, runs: list[dict[str, Any]], lever: Lever) -> dict[str, A
             "busy": (busy1 - busy0) / max(total1 - total0, 1),
             "api_p95": percentile(latencies, 95),
             "load": (load0, _load()),
+            # submit, first batch and success of each run, seconds from the first submit
+            "timeline": [(names[r], submitted[r], first_batch[r], finished[r]) for r in submitted],
         }
+
+
+def _tail(result: dict[str, Any]) -> str:
+    """How long the sweep's last run trained with no other run beside it."""
+    ends = sorted(done for *_, done in result["timeline"])
+    if len(ends) < 2:
+        return "one run"
+    return f"the last run finished {ends[-1] - ends[-2]:.1f} s after the one before it"
 
 
 def _loads_of(result: dict[str, Any]) -> str:
@@ -214,7 +226,7 @@ def _rows(dataset: str, lever: Lever, result: dict[str, Any], notebook: float) -
             ratio=notebook / result["wall"],
             target=target,
             note=f"{len(waits)} runs; baseline: the notebook's script once per config in sequence "
-            f"({_loads(f'notebook {dataset}')}); the sweep: {_loads_of(result)}",
+            f"({_loads(f'notebook {dataset}')}); the sweep: {_loads_of(result)}; {_tail(result)}",
         ),
         row(
             f"{label}: submit to first batch (first run)",

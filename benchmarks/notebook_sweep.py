@@ -108,11 +108,34 @@ def _rate(config: dict[str, Any], x: np.ndarray, y: np.ndarray, batch: int) -> f
     )
     warm = min(len(x), max(4 * batch, LIMIT_STEPS_PER_CALL * batch))
     model.fit(x[:warm], y[:warm], batch_size=batch, epochs=1, verbose=0)
-    started = time.perf_counter()
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-    rate = len(x) / (time.perf_counter() - started)
+    steps = _StepClock()
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0, callbacks=[steps])
     keras.backend.clear_session()
-    return rate
+    return len(x) / steps.seconds
+
+
+class _StepClock(keras.callbacks.Callback):
+    """Seconds from the start of the epoch's first call of batches to the end of its last: the
+    arithmetic alone, without making and destroying the epoch's input iterator around it (with
+    tf.data's autotuning, which Keras' array adapter leaves on, destroying it could wait up to a
+    second or more for the autotuner's thread; see worker/inputs.py)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: float | None = None
+        self.last = 0.0
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if self.first is None:
+            self.first = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.last = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        assert self.first is not None, "the epoch ran no batch"
+        return self.last - self.first
 
 
 def limit(dataset: str, configs: list[dict[str, Any]]) -> dict[str, Any]:

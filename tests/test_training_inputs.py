@@ -78,6 +78,16 @@ def test_validation_is_scored_in_big_batches_without_touching_training_batches()
     assert [len(b) for b in _epoch(big)[0]] == [1500]
 
 
+def test_both_feeds_run_without_tf_data_autotuning():
+    # With autotuning on, each epoch's iterator owns a model thread that sleeps ever longer
+    # between optimisations, and Keras destroying the iterator at the epoch's end waited for it:
+    # 1-3 s with the process idle, every epoch (worker/inputs.py, PREFETCH_BATCHES).
+    data = inputs.prepare(np.zeros((100, 28, 28), np.uint8), np.zeros(100, np.uint8), 0.2)
+    args = inputs.fit_arguments(data, 32, seed=0)
+    for dataset in (args["x"], args["validation_data"]):
+        assert dataset.options().autotune.enabled is False
+
+
 def test_a_run_without_live_progress_still_records_epochs_and_fit_time(tmp_path):
     settings = Settings(
         CNNLENS_DATA_DIR=str(tmp_path),

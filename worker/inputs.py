@@ -22,6 +22,13 @@ from shared.datasets import to_model_input
 # Images per validation step. Evaluation has no weights to update, so the batch size only decides
 # how many calls into TensorFlow scoring the validation images takes (6,000 images: 6, not 188).
 VALIDATION_BATCH = 1024
+# Batches the feed keeps ready. A fixed buffer, and tf.data's autotuning off: with autotuning, every
+# iterator gets a model thread that sleeps for ever longer periods between optimisations, and
+# destroying the iterator at an epoch's end (Keras makes a new one per epoch, and one for
+# validation) waited for that thread to wake up: 1-3 s with the whole process idle, at every epoch
+# of every run (py-spy: ~IteratorResource -> UnboundedThreadPool::LogicalThreadWrapper). Gathering
+# one batch takes microseconds, so two ready batches are all the training step can use.
+PREFETCH_BATCHES = 2
 
 
 def split_sizes(n: int, validation_split: float) -> tuple[int, int]:
@@ -55,6 +62,13 @@ def prepare(x_raw: np.ndarray, y_raw: np.ndarray, validation_split: float) -> Tr
     return TrainingInputs(x[:n_train], y[:n_train], x[n_train:], y[n_train:])
 
 
+def _fixed_options(tf: Any) -> Any:
+    """tf.data options without autotuning (see PREFETCH_BATCHES)."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
+
+
 def fit_arguments(inputs: TrainingInputs, batch_size: int, seed: int) -> dict[str, Any]:
     """The data arguments of `model.fit`: shuffled training batches, and validation when there is.
 
@@ -72,12 +86,15 @@ def fit_arguments(inputs: TrainingInputs, batch_size: int, seed: int) -> dict[st
         .shuffle(inputs.n_train, seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
         .map(lambda index: (tf.gather(x, index), tf.gather(y, index)))
-        .prefetch(tf.data.AUTOTUNE)
+        .prefetch(PREFETCH_BATCHES)
+        .with_options(_fixed_options(tf))
     )
     # The pipeline shuffles; Keras' own shuffle flag only applies to arrays (and warns otherwise).
     args: dict[str, Any] = {"x": train, "shuffle": False}
     if inputs.n_val:
-        args["validation_data"] = tf.data.Dataset.from_tensor_slices(
-            (inputs.x_val, inputs.y_val)
-        ).batch(max(batch_size, VALIDATION_BATCH))
+        args["validation_data"] = (
+            tf.data.Dataset.from_tensor_slices((inputs.x_val, inputs.y_val))
+            .batch(max(batch_size, VALIDATION_BATCH))
+            .with_options(_fixed_options(tf))
+        )
     return args
