@@ -1,7 +1,7 @@
 """The JSON API under /api on the dashboard's Flask server.
 
 `register_api(server, store)` adds one Blueprint. The route table below is the whole API; every
-route has its entry in `dashboard/api/operations.py`, from which `dashboard/api/openapi.py`
+route has its entry in `dashboard/api/operations/`, from which `dashboard/api/openapi.py`
 generates the document served at /api/openapi.json. Views live in one
 module per resource (`health`, `runs`, `jobs`, `activations`, `artifacts`, `compare`), stay thin,
 and call the service layer (`dashboard/service/`) and the store.
@@ -56,7 +56,7 @@ def openapi_json() -> Response:
     return json_response(doc)
 
 
-# (rule, endpoint, view, methods) — the API at a glance; dashboard/api/operations.py describes it.
+# (rule, endpoint, view, methods) — the API at a glance; dashboard/api/operations/ describes it.
 ROUTES: tuple[tuple[str, str, Callable[..., Response], tuple[str, ...]], ...] = (
     ("/health", "health", health.health, ("GET",)),
     ("/openapi.json", "openapi", openapi_json, ("GET",)),

@@ -27,7 +27,7 @@ def flush_test_redis() -> None:
 
 
 def documented(response: Any, endpoint: str) -> Any:
-    """The answer's JSON body, checked against what dashboard/api/operations.py (and so the
+    """The answer's JSON body, checked against what dashboard/api/operations/ (and so the
     document) says `endpoint` answers with this status: the status is listed, and the body is
     valid for its model with no key the model lacks. Returns the body."""
     listed = replies(OPERATIONS[endpoint], response.request.method)
