@@ -159,10 +159,8 @@ def sweep(dataset: str, runs: list[dict[str, Any]], lever: Lever) -> dict[str, A
         busy0, total0 = _cpu_jiffies()
         load0, started = _load(), time.perf_counter()
         submitted: dict[str, float] = {}
-        names: dict[str, str] = {}
         for config in runs:
-            run_id = services.submit(config, http)
-            submitted[run_id], names[run_id] = time.perf_counter() - started, config["name"]
+            submitted[services.submit(config, http)] = time.perf_counter() - started
         first_batch: dict[str, float] = {}
         finished: dict[str, float] = {}
         latencies: list[float] = []
@@ -194,14 +192,13 @@ def sweep(dataset: str, runs: list[dict[str, Any]], lever: Lever) -> dict[str, A
             "busy": (busy1 - busy0) / max(total1 - total0, 1),
             "api_p95": percentile(latencies, 95),
             "load": (load0, _load()),
-            # submit, first batch and success of each run, seconds from the first submit
-            "timeline": [(names[r], submitted[r], first_batch[r], finished[r]) for r in submitted],
+            "ends": sorted(finished.values()),  # each run's success, seconds from the first submit
         }
 
 
 def _tail(result: dict[str, Any]) -> str:
-    """How long the sweep's last run trained with no other run beside it."""
-    ends = sorted(done for *_, done in result["timeline"])
+    """How long the sweep's last run went on alone, after the one before it finished."""
+    ends = result["ends"]
     if len(ends) < 2:
         return "one run"
     return f"the last run finished {ends[-1] - ends[-2]:.1f} s after the one before it"
