@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from dashboard import state
-from dashboard.run import filter_page
+from dashboard.run import filter_page, filter_sections
 from shared import comparison
 from shared.datasets import load_raw
 from tests.api.support import fake_trained_run
@@ -85,7 +85,7 @@ def html_div(children):
 
 def test_the_receptive_field_is_outlined_where_the_box_says():
     image = np.zeros((28, 28), np.uint8)
-    uri = filter_page.outlined(image, [2, 4, 10, 12], scale=5)
+    uri = filter_sections.outlined(image, [2, 4, 10, 12], scale=5)
     import base64
 
     pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
@@ -99,7 +99,7 @@ def test_the_receptive_field_is_outlined_where_the_box_says():
 def test_epoch_tiles_share_one_scale():
     stack = np.zeros((3, 3, 3, 1, 4), np.float32)
     stack[2, 1, 1, 0, 2] = 1.0  # filter 2 grows one weight by the last epoch
-    tiles = filter_page.epoch_tiles(stack, 2, scale=1)
+    tiles = filter_sections.epoch_tiles(stack, 2, scale=1)
     assert [e for e, _ in tiles] == [0, 1, 2]
 
 
@@ -127,11 +127,11 @@ def test_the_ablation_sentence_says_a_drop_a_gain_or_no_change(accuracy, without
 
     ablation = {"accuracy": accuracy, "accuracy_without": without, "per_class": []}
     with in_lang("en"):
-        words = filter_page.ablation_sentence(ablation)
+        words = filter_sections.ablation_sentence(ablation)
     assert english in words and "-" not in words.split(":")[-1], words
     assert "drop" not in words if "drop" not in english else "gain" not in words
     with in_lang("es"):
-        palabras = filter_page.ablation_sentence(ablation)
+        palabras = filter_sections.ablation_sentence(ablation)
     assert spanish in palabras and "-" not in palabras.split(":")[-1], palabras
 
 
