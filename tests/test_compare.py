@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from dashboard.compare import analysis, callbacks, charts, choice, inputs, picker
+from dashboard.compare import analysis, callbacks, charts, choice, inputs, page_status, picker
 from dashboard.service.comparisons import config_diff
 from shared import artifacts as names
 from shared import comparison
@@ -47,7 +47,7 @@ def pair(store):
 
 def status(store, ids, desc, pair=(0, 1), layer="conv2d_1"):
     runs = choice.chosen_runs(store, ids)
-    return inputs.status(store, runs, desc, pair, ask=False, layer=layer)
+    return page_status.status(store, runs, desc, pair, ask=False, layer=layer)
 
 
 # --- pure pieces ----------------------------------------------------------------------------------
@@ -232,7 +232,7 @@ def test_another_input_waits_for_extraction_then_reads_the_cache(pair, store):
     desc = inputs.test_input("mnist-sample", 1)  # not a probe image
     state = status(store, [a, b], desc)
     digest = state["sources"][a]["pending"]
-    assert inputs.waiting(state)
+    assert page_status.waiting(state)
     assert "Running the input through this model" in td.texts(
         callbacks.show_predictions(state, [a, b], desc)
     )
@@ -333,7 +333,7 @@ def test_a_run_still_training_is_shown_with_what_it_lacks(pair, store):
     state = status(store, [a, queued], desc)
     assert state["sources"][queued] == {"error": "not trained (it is queued)"}
     assert state["ablation"][f"{queued}:conv2d_1"] == "not trained (it is queued)"
-    assert not inputs.waiting(state)  # nothing to wait for: no polling
+    assert not page_status.waiting(state)  # nothing to wait for: no polling
     assert "not trained (it is queued)" in td.texts(
         callbacks.show_predictions(state, [a, queued], desc)
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from dashboard.compare import ablation, callbacks, choice, inputs
+from dashboard.compare import ablation, callbacks, choice, page_status
 from shared import comparison
 from tests import test_compare as tc
 from tests import test_dashboard as td
@@ -108,7 +108,7 @@ def test_the_picker_offers_every_conv_layer_with_its_widths(pair, store):
         assert ablation.chosen_layer(runs, bad) is None
     # the status asks only for the runs that have the layer
     state = tc.status(store, [a, b, c], None, layer="conv2d_3")
-    assert state["ablation"] == {f"{c}:conv2d_3": inputs.PENDING}
+    assert state["ablation"] == {f"{c}:conv2d_3": page_status.PENDING}
     layout = tc.page().layout(runs=f"{a},{b},{c}")
     assert "How much each layer relies on its filters" in td.texts(layout)
     assert td.find(layout, "cmp-abl-layer").value == "conv2d_1"
@@ -119,8 +119,8 @@ def test_the_curves_once_the_jobs_cached_them(pair, store):
     c = td.write_succeeded_run(store, NARROW, seed=2)
     ids = [a, b, c]
     state = tc.status(store, ids, None)
-    assert {state["ablation"][f"{r}:conv2d_1"] for r in ids} == {inputs.PENDING}
-    assert inputs.waiting(state)
+    assert {state["ablation"][f"{r}:conv2d_1"] for r in ids} == {page_status.PENDING}
+    assert page_status.waiting(state)
     figure, lines, caption = show("conv2d_1", state, ids)
     assert "appears when its job has finished" in json.dumps(figure.to_plotly_json())
     assert td.texts(lines).count("waiting for the analysis worker") == 3
@@ -132,8 +132,8 @@ def test_the_curves_once_the_jobs_cached_them(pair, store):
     write(store, a, "conv2d_1", 16)
     write(store, c, "conv2d_1", 4, method="mean_abs_activation")
     state = tc.status(store, ids, None)
-    assert state["ablation"][f"{a}:conv2d_1"] == inputs.READY
-    assert state["ablation"][f"{b}:conv2d_1"] == inputs.PENDING
+    assert state["ablation"][f"{a}:conv2d_1"] == page_status.READY
+    assert state["ablation"][f"{b}:conv2d_1"] == page_status.PENDING
     figure, lines, caption = show("conv2d_1", state, ids)
     assert [t["name"] for t in figure["data"]] == ["A · relu", "C · narrow", "chance (10%)"]
     text = td.texts(lines)
@@ -150,7 +150,7 @@ def test_the_curves_once_the_jobs_cached_them(pair, store):
 
     store.set_job(job_id, "failed", error="the comparison could not be computed (ValueError)")
     state = tc.status(store, ids, None)
-    assert inputs.PENDING not in state["ablation"].values()  # nothing more to wait for here
+    assert page_status.PENDING not in state["ablation"].values()  # nothing more to wait for here
     _, lines, _ = show("conv2d_1", state, ids)
     assert "B · tanh: the comparison could not be computed" in td.texts(lines)
 

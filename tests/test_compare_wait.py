@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from dashboard.compare import inputs, wait
+from dashboard.compare import inputs, page_status, wait
 from shared import comparison
 from tests import test_compare as tc
 from tests import test_dashboard as td
@@ -26,7 +26,7 @@ def waiting(pair, store):
     a, b = pair
     desc = inputs.test_input("mnist-sample", 1)
     state = tc.status(store, [a, b], desc)
-    assert inputs.waiting(state)
+    assert page_status.waiting(state)
     return a, b, desc, state
 
 
@@ -60,7 +60,7 @@ def test_nothing_started_in_a_minute_stops_and_says_which_worker_is_missing(wait
     assert "No extraction worker answered in 75 s" in td.texts(answer["note"])
     assert "analyzer service" in td.texts(answer["note"])
     stopped = wait.stopped(state, answer["why"])
-    assert not inputs.waiting(stopped)
+    assert not page_status.waiting(stopped)
     preds = td.texts(tc.callbacks.show_predictions(stopped, [a, b], desc))
     assert "no extraction worker answered" in preds and "Running the input" not in preds
     _, summary = tc.callbacks.show_stats("0", stopped, [a, b])
@@ -102,7 +102,7 @@ def test_the_poll_callback_stops_and_shows_the_retry_button(waiting, store, monk
     )
     assert disabled is True and retry == wait.RETRY_SHOWN
     assert "stopped waiting" in td.texts(note)
-    assert not inputs.waiting(new_state)
+    assert not page_status.waiting(new_state)
 
 
 def test_try_again_asks_again_and_hides_the_button(waiting, store):

@@ -4,7 +4,7 @@ For the layer picked (by name: conv2d_1, conv2d_2, … exist in every run that h
 layers), each run's curve is the test accuracy as the layer's filters are zeroed, most important
 first, from the `ablation` analysis job (worker/ablation_curve.py), one per run and layer. The
 curves share one axis, the fraction of the layer's filters removed, so layers of different
-widths overlay. The jobs are asked for and followed with the page's other jobs (`inputs.status`,
+widths overlay. The jobs are asked for and followed with the page's other jobs (`page_status.status`,
 `compare/wait.py`); this module only reads what they cached.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.compare import charts, inputs
+from dashboard.compare import charts, page_status
 from dashboard.service import analysis_jobs, comparisons
 from dashboard.ui import components, figures
 from dashboard.ui.components import graph
@@ -217,8 +217,8 @@ def view(
             lines.append(html.Li(t("compare.ablation.no_layer", who=who, layer=layer)))
             continue
         ready = states.get(f"{run['id']}:{layer}")
-        pending = ready in (None, inputs.PENDING)
-        readable = pending or ready == inputs.READY  # else the state is why there is none
+        pending = ready in (None, page_status.PENDING)
+        readable = pending or ready == page_status.READY  # else the state is why there is none
         result = analysis_jobs.load_ablation(store, run["id"], layer) if readable else None
         if result is None:
             words = _waiting_words(store, run["id"], layer) if pending else message(str(ready))

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from dash import html
 
-from dashboard.compare import charts, inputs
+from dashboard.compare import charts, page_status
 from dashboard.service import comparisons
 from dashboard.ui import components, figures
 from dashboard.ui.i18n import t
@@ -33,8 +33,8 @@ def stats_rows(
         if depth >= len(convs):
             summary.append(html.Li(t("compare.stats.no_layer", who=who)))
             continue
-        if ready != inputs.READY:
-            pending = ready in (None, inputs.PENDING)
+        if ready != page_status.READY:
+            pending = ready in (None, page_status.PENDING)
             wait = t("compare.stats.computing") if pending else message(str(ready))
             summary.append(html.Li(f"{who}: {wait}"))
             continue
@@ -105,9 +105,11 @@ def cka(
     a, b = runs[pair[0]], runs[pair[1]]
     la, lb = charts.letter(pair[0]), charts.letter(pair[1])
     ready = (state or {}).get("cka", {}).get(f"{a['id']}:{b['id']}")
-    pending = ready in (None, inputs.PENDING)
+    pending = ready in (None, page_status.PENDING)
     result = (
-        comparisons.load_cka(store, a["id"], b["id"]) if pending or ready == inputs.READY else None
+        comparisons.load_cka(store, a["id"], b["id"])
+        if pending or ready == page_status.READY
+        else None
     )
     if result is None:  # nothing yet, or the job failed (then the state is its sentence)
         wait = t("compare.cka.computing") if pending else message(str(ready))

@@ -11,7 +11,17 @@ from typing import Any
 
 from dash import Input, Output, State, ctx, html, no_update
 
-from dashboard.compare import ablation, analysis, choice, inputs, panels, picker, sections, wait
+from dashboard.compare import (
+    ablation,
+    analysis,
+    choice,
+    inputs,
+    page_status,
+    panels,
+    picker,
+    sections,
+    wait,
+)
 from dashboard.service import run_data
 from dashboard.state import broker_ok, get_store
 from dashboard.ui.i18n import t
@@ -160,7 +170,7 @@ callbacks.clientside(
 def _state(ids: Any, desc: Any, pair: Any, layer: Any, ask: bool) -> tuple[dict[str, Any], bool]:
     store = get_store()
     runs = choice.chosen_runs(store, ids)
-    state = inputs.status(
+    state = page_status.status(
         store,
         runs,
         desc,
@@ -168,7 +178,7 @@ def _state(ids: Any, desc: Any, pair: Any, layer: Any, ask: bool) -> tuple[dict[
         ask=ask,
         layer=ablation.chosen_layer(runs, layer),
     )
-    return state, not inputs.waiting(state)
+    return state, not page_status.waiting(state)
 
 
 @callbacks(

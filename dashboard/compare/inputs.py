@@ -7,9 +7,8 @@ Its `ref` ("test:42" or "px:<pixels>") goes into the page's URL, so a shared lin
 input, drawings included.
 
 Per run, the answer comes from the run's probe set when the input is one of its probe images
-(already stored, so no job), else from the extraction cache, else from an extraction job. The page
-keeps no job bookkeeping: `status()` derives everything from the store and the deterministic job
-ids, so a poll is just a call to it.
+(already stored, so no job), else from the extraction cache, else from an extraction job
+(`source`). What the whole page waits for is dashboard/compare/page_status.py.
 """
 
 from __future__ import annotations
@@ -22,10 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from dashboard.service import analysis_jobs, comparisons, run_actions, run_data
+from dashboard.service import run_actions, run_data
 from dashboard.ui.components import dataset_name, status_word
 from dashboard.ui.i18n import t
-from shared import comparison
 from shared.artifacts import PROBE_DIR
 from shared.datasets import DatasetUnavailable, image_shape
 from shared.images import ImageRejected, decode_for_shape
@@ -36,7 +34,6 @@ from shared.store import FAILED, SUCCEEDED, RunStore
 SIDE = 28
 PROBE_INDICES = f"{PROBE_DIR}/indices.npy"
 MAX_PIXELS_TEXT = 2048  # characters of a `px:` reference: 784 bytes compress far below this
-READY, PENDING = "ready", "pending"
 
 
 class InputRefused(ValueError):
@@ -227,105 +224,6 @@ def source(
     if job is not None and job["status"] == FAILED:
         return {"error": job.get("error") or t("compare.state.extraction_failed")}
     return {"pending": digest}
-
-
-def _job_state(store: RunStore, job_id: str) -> str:
-    job = store.get_job(job_id)
-    if job is not None and job["status"] == FAILED:
-        return str(job.get("error") or t("compare.state.job_failed"))
-    return PENDING
-
-
-def stats_state(store: RunStore, run: dict[str, Any], ask: bool) -> str:
-    if comparisons.load_stats(store, run["id"]) is not None:
-        return READY
-    if run["status"] != SUCCEEDED:
-        return not_trained(run)
-    if not ask:
-        return _job_state(store, comparison.stats_job_id(run["id"]))
-    try:
-        comparisons.request_stats(store, run)
-    except comparisons.NotReady as exc:
-        return str(exc)
-    except BrokerUnavailable:
-        return queue_down()
-    return PENDING
-
-
-def cka_state(store: RunStore, run_a: dict[str, Any], run_b: dict[str, Any], ask: bool) -> str:
-    if comparison.cka_complete(comparisons.load_cka(store, run_a["id"], run_b["id"])):
-        return READY  # a probe-batch answer alone is shown while the job goes on: pending
-    try:
-        comparisons.check_cka(run_a, run_b)
-    except (comparisons.NotComparable, comparisons.NotReady) as exc:
-        return str(exc)
-    if not ask:
-        return _job_state(store, comparison.cka_job_id(run_a["id"], run_b["id"]))
-    try:
-        answer = comparisons.request_cka(store, run_a, run_b)
-    except BrokerUnavailable:
-        return queue_down()
-    return READY if answer["status"] == "cached" else PENDING
-
-
-def ablation_state(store: RunStore, run: dict[str, Any], layer: str, ask: bool) -> str:
-    """The ablation curve of a conv layer the run has (the caller checks the name)."""
-    if analysis_jobs.load_ablation(store, run["id"], layer) is not None:
-        return READY
-    if run["status"] != SUCCEEDED:
-        return not_trained(run)
-    if not ask:
-        return _job_state(store, comparison.ablation_job_id(run["id"], layer))
-    try:
-        analysis_jobs.request_ablation(store, run, layer)
-    except (comparisons.NotComparable, comparisons.NotReady) as exc:
-        return str(exc)
-    except BrokerUnavailable:
-        return queue_down()
-    return PENDING
-
-
-def status(
-    store: RunStore,
-    runs: list[dict[str, Any]],
-    desc: dict[str, Any] | None,
-    pair: tuple[int, int] | None,
-    ask: bool = False,
-    layer: str | None = None,
-) -> dict[str, Any]:
-    """Everything the page waits for, read from the store; with ask=True, missing jobs are queued.
-
-    The extraction of the input goes first, so it is not stuck behind the longer analysis jobs.
-    `layer` is the ablation card's conv layer: a curve is asked for each run that has it.
-    """
-    image = input_image(desc)
-    sources = {
-        run["id"]: source(store, run, desc, image, ask) if desc and image is not None else {}
-        for run in runs
-    }
-    stats = {run["id"]: stats_state(store, run, ask) for run in runs}
-    cka = {}
-    if pair is not None and max(pair) < len(runs):
-        a, b = runs[pair[0]], runs[pair[1]]
-        cka[f"{a['id']}:{b['id']}"] = cka_state(store, a, b, ask)
-    ablation = {
-        f"{run['id']}:{layer}": ablation_state(store, run, layer, ask)
-        for run in runs
-        if layer is not None and layer in [i.name for i in comparisons.conv_layers(run)]
-    }
-    return {"sources": sources, "stats": stats, "cka": cka, "ablation": ablation}
-
-
-def waiting(state: dict[str, Any] | None) -> bool:
-    """Whether anything in a status is still being computed."""
-    if not state:
-        return False
-    return (
-        any("pending" in s for s in state["sources"].values())
-        or PENDING in state["stats"].values()
-        or PENDING in state["cka"].values()
-        or PENDING in state.get("ablation", {}).values()
-    )
 
 
 # --- reading a run's answer ------------------------------------------------------------------------

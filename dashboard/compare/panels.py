@@ -13,7 +13,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import html
 
-from dashboard.compare import charts, inputs
+from dashboard.compare import charts, inputs, page_status
 from dashboard.service import comparisons, run_data
 from dashboard.ui import components, map_figures
 from dashboard.ui.components import graph
@@ -58,7 +58,7 @@ def _waiting(src: dict[str, Any]) -> str | None:
 
 
 def dead_channels(store: Any, run: dict[str, Any], layer: str, state: str | None) -> set[int]:
-    if state != inputs.READY:
+    if state != page_status.READY:
         return set()
     stats = comparisons.load_stats(store, run["id"]) or {}
     for entry in stats.get("layers", []):

@@ -6,7 +6,7 @@ poll forever: after PATIENCE seconds with a job still queued it asks whether the
 running; when nothing has started after STOP_QUEUED seconds, or the task queue is unreachable
 that long, or something is still unfinished after STOP_RUNNING seconds, it stops polling, says in
 words what seems wrong, and shows a button that asks again. Everything here is derived from the
-status dict (`inputs.status`) and the job rows, like the rest of the page's bookkeeping.
+status dict (`page_status.status`) and the job rows, like the rest of the page's bookkeeping.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from dash import html
 
-from dashboard.compare import inputs
+from dashboard.compare import page_status
 from dashboard.service import run_actions
 from dashboard.ui.i18n import t
 from shared import comparison, tasks
@@ -43,14 +43,14 @@ def pending_jobs(state: dict[str, Any] | None) -> list[tuple[str, str, str]]:
     jobs += [
         (ANALYSIS, tasks.STATS, comparison.stats_job_id(run_id))
         for run_id, value in state.get("stats", {}).items()
-        if value == inputs.PENDING
+        if value == page_status.PENDING
     ]
     for pair, value in state.get("cka", {}).items():
-        if value == inputs.PENDING:
+        if value == page_status.PENDING:
             a, _, b = pair.partition(":")
             jobs.append((ANALYSIS, tasks.CKA, comparison.cka_job_id(a, b)))
     for key, value in state.get("ablation", {}).items():
-        if value == inputs.PENDING:
+        if value == page_status.PENDING:
             run_id, _, layer = key.partition(":")
             jobs.append((ANALYSIS, tasks.ABLATION, comparison.ablation_job_id(run_id, layer)))
     return jobs
@@ -137,11 +137,13 @@ def stopped(state: dict[str, Any], why: dict[str, str]) -> dict[str, Any]:
             for run_id, src in state.get("sources", {}).items()
         },
         "stats": {
-            k: (analysis if v == inputs.PENDING else v) for k, v in state.get("stats", {}).items()
+            k: (analysis if v == page_status.PENDING else v)
+            for k, v in state.get("stats", {}).items()
         },
         **{
             part: {
-                k: (analysis if v == inputs.PENDING else v) for k, v in state.get(part, {}).items()
+                k: (analysis if v == page_status.PENDING else v)
+                for k, v in state.get(part, {}).items()
             }
             for part in ("cka", "ablation")
         },

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dashboard.compare import analysis, charts, inputs
+from dashboard.compare import analysis, charts, page_status
 from shared import comparison
 from tests.api.support import documented, fake_trained_run
 
@@ -100,12 +100,12 @@ def test_the_compare_page_shows_the_first_answer_while_it_waits(client, api_stor
     a, b = trained_pair(client, api_store)
     runs = [api_store.get_run(a), api_store.get_run(b)]
     api_store.files.write_json(a, comparison.cka_rel(b), PROBE | {"a": a, "b": b})
-    state = {"cka": {f"{a}:{b}": inputs.cka_state(api_store, runs[0], runs[1], ask=True)}}
-    assert state["cka"][f"{a}:{b}"] == inputs.PENDING
+    state = {"cka": {f"{a}:{b}": page_status.cka_state(api_store, runs[0], runs[1], ask=True)}}
+    assert state["cka"][f"{a}:{b}"] == page_status.PENDING
     figure, caption = analysis.cka(api_store, runs, (0, 1), state)
     assert figure["data"][0]["z"] == PROBE["matrix"] and "500" in caption
     api_store.files.write_json(a, comparison.cka_rel(b), FULL | {"a": a, "b": b})
-    state = {"cka": {f"{a}:{b}": inputs.cka_state(api_store, runs[0], runs[1], ask=False)}}
-    assert state["cka"][f"{a}:{b}"] == inputs.READY
+    state = {"cka": {f"{a}:{b}": page_status.cka_state(api_store, runs[0], runs[1], ask=False)}}
+    assert state["cka"][f"{a}:{b}"] == page_status.READY
     figure, caption = analysis.cka(api_store, runs, (0, 1), state)
     assert figure["data"][0]["z"] == FULL["matrix"] and "2000" in caption and "95%" in caption

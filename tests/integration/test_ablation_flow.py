@@ -65,18 +65,18 @@ def test_the_curve_is_computed_by_the_worker_and_the_model_file_is_untouched(
 
 
 def test_the_compare_card_draws_one_curve_per_run(api, services, run_ids):
-    from dashboard.compare import ablation, choice, inputs
+    from dashboard.compare import ablation, choice, page_status
     from dashboard.state import get_store
 
     store = get_store()
     runs = choice.chosen_runs(store, run_ids)
-    state = inputs.status(store, runs, None, None, ask=True, layer="conv2d_1")
+    state = page_status.status(store, runs, None, None, ask=True, layer="conv2d_1")
     deadline = time.time() + 180
-    while inputs.PENDING in state["ablation"].values():
+    while page_status.PENDING in state["ablation"].values():
         assert time.time() < deadline, state["ablation"]
         time.sleep(0.3)
-        state = inputs.status(store, runs, None, None, ask=False, layer="conv2d_1")
-    assert set(state["ablation"].values()) == {inputs.READY}, state["ablation"]
+        state = page_status.status(store, runs, None, None, ask=False, layer="conv2d_1")
+    assert set(state["ablation"].values()) == {page_status.READY}, state["ablation"]
     figure, lines, caption = ablation.view(store, runs, "conv2d_1", state)
     names = [trace["name"] for trace in figure["data"]]
     assert names[:2] == ["A · ablation 1", "B · ablation 2"] and names[2].startswith("chance")
