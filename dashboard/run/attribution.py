@@ -16,11 +16,12 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, dcc, html, no_update
 
+from dashboard.run.attribution_caption import shown
 from dashboard.service import attributions, run_actions, run_data
 from dashboard.state import get_store
-from dashboard.ui import attribution_figure, components, figures
+from dashboard.ui import components, figures
 from dashboard.ui.components import graph
-from dashboard.ui.i18n import number, t
+from dashboard.ui.i18n import t
 from dashboard.ui.messages import message
 from dashboard.ui.page_callbacks import PageCallbacks
 from shared import attribution_result as ar
@@ -154,92 +155,6 @@ def chosen_input(
     return np.asarray(probe["inputs"][k]), int(probe["labels"][k])
 
 
-def _class_name(classes: tuple[str, ...], k: int) -> str:
-    return classes[k] if 0 <= k < len(classes) else str(k)
-
-
-def _fmt(value: float) -> str:
-    return number(f"{value:.3g}")
-
-
-def describe(run: dict[str, Any], result: dict[str, Any]) -> list[Any]:
-    """What the map shows: method, class, the numbers behind it, the sanity check's verdict."""
-    classes = run_data.class_names(run)
-    target = int(result["target"])
-    probs = result.get("probabilities") or []
-    share = probs[target] if target < len(probs) and probs[target] is not None else 0.0
-    lines: list[Any] = [
-        html.P(components.tr(f"attr.about.{result['method']}")),
-        html.P(
-            t(
-                "attr.explains",
-                name=_class_name(classes, target),
-                share=figures.fmt_share(float(share)),
-                how=t(f"attr.target_was.{result['target_was']}"),
-            )
-        ),
-    ]
-    if result.get("layer"):
-        lines.append(html.P(t("attr.on_layer", layer=result["layer"])))
-    if result["method"] == "gradcam" and result["max"] <= 0:
-        lines.append(html.P(t("attr.gradcam_zero"), className="text-warning"))
-    check = result.get("completeness")
-    if check:
-        lines.append(
-            html.P(
-                t(
-                    "attr.completeness",
-                    total=_fmt(check["total"]),
-                    expected=_fmt(check["expected"]),
-                    error=number(f"{100 * check['relative_error']:.2f}"),
-                    steps=check["steps"],
-                    baseline=t(f"attr.baseline.{result.get('baseline') or 'black'}"),
-                )
-            )
-        )
-    lines.append(
-        html.P(t("attr.range", lo=_fmt(result["min"]), hi=_fmt(result["max"])), className="small")
-    )
-    sanity = result.get("sanity")
-    if sanity:
-        verdict = "attr.sanity.unreliable" if sanity["unreliable"] else "attr.sanity.passes"
-        lines.append(
-            dbc.Alert(
-                [
-                    html.Div(
-                        t(
-                            "attr.sanity.numbers",
-                            rho=number(f"{sanity['spearman']:.2f}"),
-                            ssim=number(f"{sanity['ssim']:.2f}"),
-                        )
-                    ),
-                    html.Div(components.tr(verdict, threshold=number(f"{sanity['threshold']}"))),
-                ],
-                color="warning" if sanity["unreliable"] else "success",
-                class_name="py-2 small",
-            )
-        )
-    return lines
-
-
-def figure(arrays: dict[str, np.ndarray], result: dict[str, Any]) -> Any:
-    panels = [(arrays["input"], arrays["attribution"], t("attr.fig.trained"))]
-    if "randomised" in arrays:
-        panels.append((arrays["input"], arrays["randomised"], t("attr.fig.randomised")))
-    return attribution_figure.overlays(panels)
-
-
-def shown(
-    store: RunStore, run: dict[str, Any], digest: str, params: dict[str, Any]
-) -> tuple | None:
-    """(figure, caption) of a result in the run folder; None when it is not there (evicted)."""
-    arrays = attributions.cached_arrays(store, run["id"], digest, params)
-    result = attributions.cached_result(store, run, digest, params)
-    if arrays is None or result is None:
-        return None
-    return figure(arrays, result), describe(run, result)
-
-
 def _message(text: str, color: str = "muted") -> tuple:
     return figures.empty_figure(text, height=300), html.Span(text, className=f"text-{color}")
 
@@ -309,21 +224,8 @@ def poll_view(
         return (*_message(t("input.no_worker"), "danger"), None, True)
     fraction = attributions.job_progress(store, str(job.get("job_id", "")))
     if fraction is not None:  # a long one (a sanity check's first run, say): how far it is
-        return no_update, progress_caption(fraction), no_update, no_update
+        return no_update, components.computing_caption(fraction), no_update, no_update
     return no_update, no_update, no_update, no_update
-
-
-def progress_caption(fraction: float) -> Any:
-    """The caption of an attribution being computed: how far it has got, in words and a bar."""
-    return html.Div(
-        [
-            html.Span(
-                t("attr.computing_progress", pct=components.fmt_pct(fraction, 0)),
-                className="text-muted",
-            ),
-            components.job_progress_bar(fraction),
-        ]
-    )
 
 
 def _on_run(run_id: str, missing: Any, view: Any, *args: Any) -> Any:

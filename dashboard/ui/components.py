@@ -166,6 +166,18 @@ def job_progress_bar(fraction: float, height: int = 8) -> dbc.Progress:
     )
 
 
+def computing_caption(fraction: float) -> html.Div:
+    """The caption of a result being computed: how far its job has got, in words and a bar."""
+    return html.Div(
+        [
+            html.Span(
+                t("attr.computing_progress", pct=fmt_pct(fraction, 0)), className="text-muted"
+            ),
+            job_progress_bar(fraction),
+        ]
+    )
+
+
 def term_link(label: str, term_id: str) -> dcc.Link:
     """A word in an explanation that leads to its glossary entry (its short meaning on hover)."""
     return dcc.Link(
