@@ -177,7 +177,9 @@ def test_compare_card_puts_every_run_on_one_colour_scale(store):
         meta = {"target": 3, "layer": "conv2d_2"}
         store.files.save_arrays(run_id, ar.result_rel(key), **arrays, **ar.meta_arrays(meta))
         maps.append(arrays["attribution"])
-    cols, waiting = cmp_attr.view(store, runs, desc, "gradcam", "predicted", "0", "last", ask=True)
+    cols, waiting, _ = cmp_attr.view(
+        store, runs, desc, "gradcam", "predicted", "0", "last", ask=True
+    )
     assert not waiting and len(cols) == 2
     graphs = [td.find(col, f"cmp-attr-{i}") for i, col in enumerate(cols)]
     top = max(float(np.abs(m).max()) for m in maps)
@@ -187,11 +189,13 @@ def test_compare_card_puts_every_run_on_one_colour_scale(store):
         assert np.allclose(np.asarray(heat.z), m)
     assert "conv2d_2" in texts(cols[0])
     # Another method is not stored and no broker answers: each column says so.
-    cols, waiting = cmp_attr.view(store, runs, desc, "saliency", "predicted", "0", "last", ask=True)
+    cols, waiting, _ = cmp_attr.view(
+        store, runs, desc, "saliency", "predicted", "0", "last", ask=True
+    )
     assert not waiting and all("not reachable" in texts(col) for col in cols)
     # "true" on a drawn picture has no true class: a sentence, not an error.
     picture = inputs.picture_input(image, "drawing")
-    cols, _ = cmp_attr.view(store, runs, picture, "saliency", "true", "0", "last", ask=True)
+    cols, _, _ = cmp_attr.view(store, runs, picture, "saliency", "true", "0", "last", ask=True)
     assert "test image" in texts(cols[0])
     assert [o["value"] for o in cmp_attr.layer_options(runs)] == ["last", "0", "1"]
 
@@ -234,6 +238,16 @@ def test_the_compare_card_stops_waiting_when_no_worker_answers(store):
     assert cols is no_update and not disabled
     cols, disabled = cmp_attr.poll_view(*args, since=100.0, now=100.0 + cmp_attr.GIVE_UP + 1)
     assert disabled and "No extraction worker answered" in texts(cols)
+    # One of them starts and says how far it has got: the columns are redrawn with its bar, the
+    # other column still waits in words, and the card keeps polling.
+    store.start_job(ar.attribution_job_id(a, key), 3)
+    assert store.job_progress(ar.attribution_job_id(a, key), 0.25)
+    cols, disabled = cmp_attr.poll_view(*args, since=100.0, now=110.0)
+    assert not disabled and len(cols) == 2
+    bars = [c for c in td.walk(cols[0]) if type(c).__name__ == "Progress"]
+    assert len(bars) == 1 and bars[0].value == pytest.approx(25.0)
+    assert "25% done" in texts(cols[0])
+    assert not [c for c in td.walk(cols[1]) if type(c).__name__ == "Progress"]
     fake_result(store, a, image, params)
     fake_result(store, b, image, params)
     cols, disabled = cmp_attr.poll_view(*args, since=100.0, now=101.0)

@@ -152,6 +152,18 @@ def find(component: Any, cid: Any) -> Any:
     return find(children, cid) if children is not None and not isinstance(children, str) else None
 
 
+def walk(component: Any):
+    """Every component of a tree, depth first."""
+    if isinstance(component, list | tuple):
+        for c in component:
+            yield from walk(c)
+        return
+    if component is None or isinstance(component, str | int | float | bool):
+        return
+    yield component
+    yield from walk(getattr(component, "children", None))
+
+
 def with_context(triggered: list[dict[str, Any]], func, *args):
     """Call a callback the way Dash does, with ctx.triggered set."""
 

@@ -5,7 +5,6 @@ Pages are built and callbacks called directly, on a temporary store (no browser,
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Any
 
@@ -18,6 +17,7 @@ from shared.config import parse_config
 from shared.queue import producer
 from shared.settings import Settings, get_settings
 from shared.store import CANCELLED, FAILED, QUEUED, RunStore
+from tests.test_dashboard import find, page
 
 NO_BROKER = "redis://127.0.0.1:1/0"  # nothing listens there: a retry stays queued, fast
 HOSTILE = '<img src=x onerror="alert(1)">'
@@ -47,19 +47,6 @@ def store(tmp_path, dash_app, monkeypatch):
     s.engine.dispose()
     get_settings.cache_clear()
     producer.cache_clear()
-
-
-def page(name: str):
-    return importlib.import_module(f"dashboard.pages.{name}")
-
-
-def find(component: Any, cid: str) -> Any:
-    if isinstance(component, list | tuple):
-        return next((hit for c in component if (hit := find(c, cid)) is not None), None)
-    if getattr(component, "id", None) == cid:
-        return component
-    children = getattr(component, "children", None)
-    return None if children is None or isinstance(children, str) else find(children, cid)
 
 
 def strings(component: Any) -> list[str]:

@@ -147,7 +147,8 @@ def one_run(
     layer_choice: Any,
     ask: bool,
 ) -> dict[str, Any]:
-    """{"arrays", "result"} when ready, {"pending": True}, or {"note": sentence} for one run."""
+    """{"arrays", "result"} when ready, {"pending": True, "progress": fraction or None}, or
+    {"note": sentence} for one run."""
     if run["status"] != SUCCEEDED:
         return {"note": inputs.not_trained(run)}
     layer = _layer(run, layer_choice) if method in ar.LAYER_METHODS else None
@@ -168,13 +169,15 @@ def one_run(
             return {"note": message(str(exc))}
         result = attributions.cached_result(store, run, digest, params)
     if result is None:
-        key = ar.attribution_key(digest, params)
-        status, detail = attributions.job_result(store, ar.attribution_job_id(run["id"], key))
+        job_id = ar.attribution_job_id(run["id"], ar.attribution_key(digest, params))
+        status, detail = attributions.job_result(store, job_id)
         if status == "failed":
             return {"note": message(str(detail or t("compare.state.job_failed")))}
-        return {"pending": True}
+        return {"pending": True, "progress": attributions.job_progress(store, job_id)}
     arrays = attributions.cached_arrays(store, run["id"], digest, params)
-    return {"arrays": arrays, "result": result} if arrays is not None else {"pending": True}
+    if arrays is None:
+        return {"pending": True, "progress": None}
+    return {"arrays": arrays, "result": result}
 
 
 def view(
@@ -186,11 +189,12 @@ def view(
     target: Any,
     layer_choice: Any,
     ask: bool,
-) -> tuple[list[Any], bool]:
-    """(one column per run, whether any map is still being computed)."""
+) -> tuple[list[Any], bool, bool]:
+    """(one column per run, whether any map is still being computed, whether a job computing one
+    says how far it has got: the columns are worth redrawing while it moves)."""
     image = inputs.input_image(desc)
     if image is None or not runs:
-        return [html.Div(t("compare.wait.choose_input"), className="lens-cmp-wait")], False
+        return [html.Div(t("compare.wait.choose_input"), className="lens-cmp-wait")], False, False
     label = int(desc["label"]) if desc and desc.get("kind") == "test" else None
     answers = [
         one_run(store, run, image, label, method, mode, target, layer_choice, ask) for run in runs
@@ -201,7 +205,9 @@ def view(
     cols = []
     for i, (run, answer) in enumerate(zip(runs, answers, strict=True)):
         if "arrays" not in answer:
-            note = t("compare.wait.running") if answer.get("pending") else answer["note"]
+            note: Any = answer.get("note") or t("compare.wait.running")
+            if answer.get("progress") is not None:
+                note = components.computing_caption(answer["progress"])
             cols.append(
                 _column(i, run, run["name"], html.Div(note, className="lens-cmp-wait"), len(runs))
             )
@@ -230,7 +236,8 @@ def view(
             [graph(f"cmp-attr-{i}", fig), html.Div(caption, className="lens-faint small")]
         )
         cols.append(_column(i, run, f"{run['name']} · {title}", body, len(runs)))
-    return cols, any(a.get("pending") for a in answers)
+    pending = [a for a in answers if a.get("pending")]
+    return cols, bool(pending), any(a.get("progress") is not None for a in pending)
 
 
 @callbacks(
@@ -246,7 +253,7 @@ def view(
 )
 def show(ids, desc, method, mode, target, layer):
     store = get_store()
-    cols, waiting = view(
+    cols, waiting, _moving = view(
         store, choice.chosen_runs(store, ids), desc, method, mode, target, layer, ask=True
     )
     return cols, not waiting, time.time() if waiting else None
@@ -280,13 +287,14 @@ def poll_view(
     since: float | None,
     now: float,
 ) -> tuple[Any, bool]:
-    """(columns or no_update, polling disabled): the maps once none is computing any more, or a
-    sentence after GIVE_UP seconds without an answer."""
-    cols, waiting = view(
+    """(columns or no_update, polling disabled): the maps once none is computing any more, the
+    columns again while a job says how far it has got, or a sentence after GIVE_UP seconds
+    without an answer."""
+    cols, waiting, moving = view(
         store, choice.chosen_runs(store, ids), desc, method, mode, target, layer, ask=False
     )
     if not waiting:
         return cols, True
     if since is not None and now - float(since) > GIVE_UP:
         return [html.Div(t("input.no_worker"), className="lens-cmp-wait")], True
-    return no_update, False
+    return (cols if moving else no_update), False
