@@ -22,8 +22,8 @@ from shared import comparison  # noqa: E402
 from shared.artifacts import MODEL  # noqa: E402
 from shared.config import parse_config  # noqa: E402
 from shared.datasets import load_raw, to_model_input  # noqa: E402
-from shared.settings import Settings  # noqa: E402
 from shared.store import FAILED, SUCCEEDED, RunStore  # noqa: E402
+from tests.worker_support import sqlite_store  # noqa: E402
 from worker import ablation_curve  # noqa: E402
 from worker.model import build_model  # noqa: E402
 from worker.results import save_model  # noqa: E402
@@ -84,13 +84,7 @@ def dense(data):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> RunStore:
-    data_dir = tmp_path_factory.mktemp("cnnlens-ablation")
-    settings = Settings(
-        _env_file=None,
-        CNNLENS_DATA_DIR=str(data_dir),
-        DATABASE_URL=f"sqlite:///{data_dir / 'test.sqlite3'}",
-    )
-    return RunStore(settings).init()
+    return sqlite_store(tmp_path_factory.mktemp("cnnlens-ablation"))
 
 
 @pytest.fixture(scope="module")

@@ -21,33 +21,24 @@ from shared import comparison  # noqa: E402
 from shared.artifacts import MODEL  # noqa: E402
 from shared.config import parse_config  # noqa: E402
 from shared.datasets import load_raw, to_model_input  # noqa: E402
-from shared.settings import Settings  # noqa: E402
 from shared.store import SUCCEEDED, RunStore  # noqa: E402
+from tests import worker_support  # noqa: E402
+from tests.worker_support import sqlite_store  # noqa: E402
 from worker import epoch_weights  # noqa: E402
 from worker.epoch_similarity import epoch_cka_job, settled_epoch  # noqa: E402
 from worker.extraction import ModelCache  # noqa: E402
 from worker.filter_analysis import filter_job  # noqa: E402
-from worker.training import train_run  # noqa: E402
 
 TINY = {"epochs": 2, "train_limit": 300, "batch_size": 32}
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> RunStore:
-    data_dir = tmp_path_factory.mktemp("cnnlens-filters")
-    settings = Settings(
-        _env_file=None,
-        CNNLENS_DATA_DIR=str(data_dir),
-        DATABASE_URL=f"sqlite:///{data_dir / 'test.sqlite3'}",
-    )
-    return RunStore(settings).init()
+    return sqlite_store(tmp_path_factory.mktemp("cnnlens-filters"))
 
 
 def train(store: RunStore, **overrides) -> str:
-    config, infos = parse_config({**TINY, **overrides})
-    run_id = store.create_run(config, infos)["id"]
-    assert train_run(store, run_id, "test-owner") == "succeeded"
-    return run_id
+    return worker_support.train(store, {**TINY, **overrides})
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ keras = pytest.importorskip("keras")
 
 from shared.artifacts import CHECKPOINT_DIR  # noqa: E402
 from shared.config import parse_config  # noqa: E402
-from shared.settings import Settings  # noqa: E402
 from shared.store import RunStore  # noqa: E402
+from tests.worker_support import sqlite_store  # noqa: E402
 from worker import training  # noqa: E402
 from worker.training import train_run  # noqa: E402
 
@@ -27,13 +27,7 @@ TINY = {"epochs": 2, "train_limit": 300, "batch_size": 32}
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> RunStore:
-    data_dir = tmp_path_factory.mktemp("cnnlens-data")
-    settings = Settings(
-        _env_file=None,
-        CNNLENS_DATA_DIR=str(data_dir),
-        DATABASE_URL=f"sqlite:///{data_dir / 'test.sqlite3'}",
-    )
-    return RunStore(settings).init()
+    return sqlite_store(tmp_path_factory.mktemp("cnnlens-data"))
 
 
 def new_run(store: RunStore) -> str:

@@ -23,8 +23,8 @@ from dashboard.service import run_actions  # noqa: E402  (no TensorFlow there)
 from shared.artifacts import CACHE_DIR, CHECKPOINT_DIR, MODEL  # noqa: E402
 from shared.config import parse_config  # noqa: E402
 from shared.datasets import load_raw, to_model_input  # noqa: E402
-from shared.settings import Settings  # noqa: E402
 from shared.store import RunStore  # noqa: E402
+from tests.worker_support import sqlite_store  # noqa: E402
 from worker.extraction import extract_job  # noqa: E402
 from worker.model import build_model  # noqa: E402
 from worker.training import train_run  # noqa: E402
@@ -56,16 +56,9 @@ class EpochRecorder(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
-def make_store(data_dir: Path) -> RunStore:
-    settings = Settings(
-        CNNLENS_DATA_DIR=str(data_dir), DATABASE_URL=f"sqlite:///{data_dir / 'test.sqlite3'}"
-    )
-    return RunStore(settings).init()
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> RunStore:
-    return make_store(tmp_path_factory.mktemp("cnnlens-data"))
+    return sqlite_store(tmp_path_factory.mktemp("cnnlens-data"))
 
 
 def new_run(store: RunStore, **overrides) -> tuple[str, list]:
@@ -413,7 +406,7 @@ def test_recover_resends_queued_and_stale_runs(tmp_path, monkeypatch):
     import worker.tasks as worker_tasks
     from shared import tasks
 
-    store = make_store(tmp_path)
+    store = sqlite_store(tmp_path)
     queued_id, _ = new_run(store)
     waiting_id, _ = new_run(store)
     stale_id, _ = new_run(store)

@@ -90,3 +90,22 @@ def fake_trained_run(store: RunStore, run_id: str, seed: int = 0) -> dict[str, n
         )
     store.finish(run_id, SUCCEEDED, test_loss=0.1, test_accuracy=0.97)
     return written
+
+
+def refused(response: Any, status: int, field: str | None, says: str) -> dict[str, Any]:
+    """Check a hostile request's answer: `status` as JSON that says why in words, on the named
+    field for a 422 (any field when `field` is None), or in `error` otherwise. The body, for the
+    caller's own checks."""
+    assert response.status_code == status, response.get_data(as_text=True)[:300]
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    if status == 422:
+        fields = {e["field"]: e["message"] for e in body["errors"]}
+        assert all(isinstance(m, str) and len(m) > 5 for m in fields.values()), fields
+        if field:
+            assert field in fields, fields
+            assert says in fields[field], fields
+    else:
+        assert says in body["error"], body["error"]
+        assert len(body["error"]) > 15
+    return body

@@ -154,3 +154,38 @@ def wait_for_status(api, run_id: str, statuses: tuple[str, ...], timeout: float 
             return run
         time.sleep(0.3)
     raise AssertionError(f"run {run_id} still {run.get('status')} after {timeout}s: {run}")
+
+
+def trained_runs(api, configs: list[dict]) -> list[str]:
+    """Submit every config at once, then wait until each has trained; their run ids, in order."""
+    ids = []
+    for config in configs:
+        response = api.post("/api/runs", json=config)
+        assert response.status_code == 201, response.get_json()
+        ids.append(response.get_json()["id"])
+    for run_id in ids:
+        run = wait_for_status(api, run_id, ("succeeded", "failed"))
+        assert run["status"] == "succeeded", run.get("error")
+    return ids
+
+
+def finished_job(api, job_id: str, timeout: float = 120) -> dict:
+    """The job once it has succeeded; fails the test when it failed or is still going."""
+    deadline = time.time() + timeout
+    job: dict = {}
+    while time.time() < deadline:
+        job = api.get(f"/api/jobs/{job_id}").get_json()
+        if job["status"] in ("succeeded", "failed"):
+            assert job["status"] == "succeeded", job.get("error")
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job.get('status')} after {timeout}s")
+
+
+def stored_model(services, run_id: str):
+    """A run's model.keras loaded in this process the way the worker loads it (safe mode, no
+    compiled state): the independent answer the workers' results are checked against."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    keras = pytest.importorskip("keras")
+    path = services["data_dir"] / "runs" / run_id / "model.keras"
+    return keras.saving.load_model(path, compile=False, safe_mode=True)

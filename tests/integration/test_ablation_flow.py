@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import wait_for_status
+from tests.integration.conftest import finished_job, trained_runs
 
 pytestmark = pytest.mark.integration
 TINY = {"epochs": 1, "train_limit": 600, "batch_size": 32}
@@ -18,27 +18,11 @@ TINY = {"epochs": 1, "train_limit": 600, "batch_size": 32}
 
 @pytest.fixture(scope="module")
 def run_ids(api, services):
-    ids = []
-    for seed in (1, 2):
-        response = api.post("/api/runs", json=TINY | {"name": f"ablation {seed}", "seed": seed})
-        assert response.status_code == 201, response.get_json()
-        ids.append(response.get_json()["id"])
-    for run_id in ids:
-        run = wait_for_status(api, run_id, ("succeeded", "failed"))
-        assert run["status"] == "succeeded", run.get("error")
-    return ids
+    return trained_runs(api, [TINY | {"name": f"ablation {seed}", "seed": seed} for seed in (1, 2)])
 
 
-def finished(api, job_id: str, timeout: float = 180) -> dict:
-    deadline = time.time() + timeout
-    job: dict = {}
-    while time.time() < deadline:
-        job = api.get(f"/api/jobs/{job_id}").get_json()
-        if job["status"] in ("succeeded", "failed"):
-            assert job["status"] == "succeeded", job.get("error")
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {job.get('status')} after {timeout}s")
+def finished(api, job_id: str) -> dict:
+    return finished_job(api, job_id, timeout=180)
 
 
 def test_the_curve_is_computed_by_the_worker_and_the_model_file_is_untouched(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import wait_for_status
+from tests.integration.conftest import trained_runs
 
 pytestmark = pytest.mark.integration
 CONV = {"type": "conv2d", "filters": 16, "kernel_size": 3, "padding": "same"}
@@ -55,15 +55,7 @@ def extraction_seconds(api, run_id: str, index: int, while_running: str | None =
 
 
 def test_an_extraction_finishes_while_a_slow_cka_job_runs(api, services):
-    ids = []
-    for seed in (1, 2):
-        response = api.post("/api/runs", json=WIDE | {"name": f"wide {seed}", "seed": seed})
-        assert response.status_code == 201, response.get_json()
-        ids.append(response.get_json()["id"])
-    for run_id in ids:
-        run = wait_for_status(api, run_id, ("succeeded", "failed"))
-        assert run["status"] == "succeeded", run.get("error")
-    a, b = ids
+    a, b = trained_runs(api, [WIDE | {"name": f"wide {seed}", "seed": seed} for seed in (1, 2)])
     extraction_seconds(api, a, 300)  # the extraction worker loads the model once
 
     response = api.get(f"/api/compare/cka?a={a}&b={b}")

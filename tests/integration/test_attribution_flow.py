@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import time
 
 import numpy as np
 import pytest
 
 from shared.datasets import load_raw, to_model_input
-from tests.integration.conftest import wait_for_status
+from tests.integration.conftest import finished_job, stored_model, trained_runs
 
 pytestmark = pytest.mark.integration
 TINY = {"epochs": 1, "train_limit": 600, "batch_size": 32, "name": "attribution"}
@@ -26,37 +24,18 @@ INDEX = 77
 
 @pytest.fixture(scope="module")
 def run_id(api, services):
-    response = api.post("/api/runs", json=TINY)
-    assert response.status_code == 201, response.get_json()
-    run = wait_for_status(api, response.get_json()["id"], ("succeeded", "failed"))
-    assert run["status"] == "succeeded", run.get("error")
-    return run["id"]
-
-
-def finished(api, job_id: str, timeout: float = 120) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = api.get(f"/api/jobs/{job_id}").get_json()
-        if job["status"] in ("succeeded", "failed"):
-            assert job["status"] == "succeeded", job.get("error")
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s")
+    return trained_runs(api, [TINY])[0]
 
 
 def own_probabilities(services, run_id: str, images: np.ndarray) -> np.ndarray:
-    """The stored model's own answer, loaded here the way the worker loads it."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    keras = pytest.importorskip("keras")
-    path = services["data_dir"] / "runs" / run_id / "model.keras"
-    model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    return np.asarray(model(images, training=False))
+    """The stored model's own answer."""
+    return np.asarray(stored_model(services, run_id)(images, training=False))
 
 
 def ask(api, run_id: str, body: dict) -> dict:
     first = api.post(f"/api/runs/{run_id}/attributions", json=body)
     assert first.status_code == 202, first.get_json()
-    job = finished(api, first.get_json()["job_id"])
+    job = finished_job(api, first.get_json()["job_id"])
     second = api.post(f"/api/runs/{run_id}/attributions", json=body)
     assert second.status_code == 200, second.get_json()
     assert second.get_json()["result"] == job["result"]

@@ -8,15 +8,13 @@ CKA / filter statistics jobs run on the probe batch.
 from __future__ import annotations
 
 import io
-import os
-import time
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 from shared.datasets import load_raw, to_model_input
-from tests.integration.conftest import wait_for_status
+from tests.integration.conftest import finished_job, stored_model, trained_runs
 
 pytestmark = pytest.mark.integration
 TINY = {"epochs": 1, "train_limit": 300, "batch_size": 32}
@@ -31,34 +29,18 @@ SHAPES = {
 
 @pytest.fixture(scope="module")
 def runs(api, services):
-    ids = []
-    for name, seed in (("extract a", 42), ("extract b", 7)):
-        response = api.post("/api/runs", json=TINY | {"name": name, "seed": seed})
-        assert response.status_code == 201, response.get_json()
-        ids.append(response.get_json()["id"])
-    for run_id in ids:
-        run = wait_for_status(api, run_id, ("succeeded", "failed"))
-        assert run["status"] == "succeeded", run.get("error")
-    return ids
-
-
-def finished_job(api, job_id: str, timeout: float = 120) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = api.get(f"/api/jobs/{job_id}").get_json()
-        if job["status"] in ("succeeded", "failed"):
-            assert job["status"] == "succeeded", job.get("error")
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s")
+    return trained_runs(
+        api,
+        [
+            TINY | {"name": name, "seed": seed}
+            for name, seed in (("extract a", 42), ("extract b", 7))
+        ],
+    )
 
 
 def own_prediction(services, run_id: str, image: np.ndarray) -> np.ndarray:
-    """The stored model's own answer, loaded here the way the worker loads it."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    keras = pytest.importorskip("keras")
-    path = services["data_dir"] / "runs" / run_id / "model.keras"
-    model = keras.saving.load_model(path, safe_mode=True)
+    """The stored model's own answer."""
+    model = stored_model(services, run_id)
     return np.asarray(model(to_model_input(image[None]), training=False))[0]
 
 
