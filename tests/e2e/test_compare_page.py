@@ -83,3 +83,34 @@ def test_filters_and_layer_similarity(page, stack, finished_run, shared):
             "first 500 test images", timeout=120_000
         )
         expect(page.locator("#cmp-stats-summary")).to_contain_text("filters dead")
+
+
+def test_the_ablation_curve_leads_to_a_filters_page(page, stack, finished_run, shared):
+    """The ablation card queues its job by itself, draws one curve per run and names each run's
+    most important filters; a filter's number opens that filter's page, whose analysis job runs
+    and fills in what the network loses without it."""
+    other = second_run(stack, shared)
+    with step(page, "open the comparison"):
+        page.goto(f"/compare?runs={finished_run['id']},{other['id']}")
+    with step(page, "the analysis worker computes both curves"):
+        summary = page.locator("#cmp-abl-summary li")
+        expect(summary).to_have_count(2, timeout=180_000)
+        for i in range(2):
+            expect(summary.nth(i)).to_contain_text(re.compile(r"\d+(\.\d)?% as trained"))
+        expect(page.locator("#cmp-abl-caption")).to_contain_text("test images of mnist-sample")
+        expect(page.locator("#cmp-abl .js-plotly-plot")).to_be_visible()
+    with step(page, "a filter's number opens its page"):
+        link = summary.nth(0).locator("a").first
+        number = link.inner_text()
+        link.click()
+        expect(page).to_have_url(
+            re.compile(rf"/run/{finished_run['id']}/filter/conv2d_\d/{number}$")
+        )
+        expect(
+            page.get_by_role("heading", name=re.compile(rf"Filter #{number} of conv2d_\d"))
+        ).to_be_visible()
+    with step(page, "the filter's analysis arrives: accuracy with and without it"):
+        expect(page.locator("#filter-analysis")).to_contain_text(
+            re.compile(r"Test accuracy .+ with it"), timeout=180_000
+        )
+        expect(page.locator("#filter-analysis")).to_contain_text("Mean activation per class")
