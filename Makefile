@@ -28,7 +28,7 @@ dashboard: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared dashboard worker
+	$(BIN)/mypy shared dashboard worker benchmarks
 	$(BIN)/lint-imports
 
 format: $(STAMP)

@@ -57,9 +57,11 @@ def run_one(name: str, quick: bool) -> list[dict[str, Any]]:
         traceback.print_exc()
         rows = [error_row(name, f"{type(exc).__name__}: {exc}".strip()[:500])]
     measured = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    cpu = report.cpu_model()
     for item in rows:
         item["bench"] = name
         item["measured"] = measured  # a re-run of one benchmark keeps the others' rows
+        item["cpu"] = cpu  # ... which may have been measured on another machine
     print(f"[bench] {name}: {len(rows)} rows in {time.monotonic() - started:.0f} s", flush=True)
     return rows
 
@@ -70,7 +72,7 @@ def merged(previous: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> list[
     kept = [r for r in previous if r.get("bench") not in ran]
     rank = {name: i for i, name in enumerate(discover())}
     combined = kept + fresh
-    return sorted(combined, key=lambda r: rank.get(r.get("bench"), len(rank)))  # stable
+    return sorted(combined, key=lambda r: rank.get(str(r.get("bench")), len(rank)))  # stable
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -35,7 +35,8 @@ def fill(store: RunStore, count: int, seed: int = 7) -> None:
     ]
     ids = [store.create_run(config, infos)["id"] for config, infos in configs]
     now = time.time()
-    epochs, finished = [], []
+    epochs: list[dict[str, Any]] = []
+    finished: list[tuple[str, int, float]] = []
     for n, run_id in enumerate(ids):
         acc = [0.80 + 0.03 * e + rng.uniform(-0.01, 0.01) for e in range(3)]
         epochs += [
@@ -53,7 +54,7 @@ def fill(store: RunStore, count: int, seed: int = 7) -> None:
         finished.append((run_id, n, acc[-1]))
     with store.engine.begin() as conn:
         conn.execute(insert(db.epochs), epochs)
-        for run_id, n, acc in finished:
+        for run_id, n, last in finished:
             failed = n % 50 == 49  # a few failures, as in a real lab's list
             conn.execute(
                 update(db.runs)
@@ -66,8 +67,8 @@ def fill(store: RunStore, count: int, seed: int = 7) -> None:
                     epoch=3,
                     step=250,
                     steps=250,
-                    val_accuracy=acc - 0.01,
-                    test_accuracy=None if failed else acc - 0.015,
+                    val_accuracy=last - 0.01,
+                    test_accuracy=None if failed else last - 0.015,
                     test_loss=None if failed else 0.33,
                     error="the training stopped on an unexpected error" if failed else None,
                 )

@@ -56,12 +56,16 @@ def main() -> int:
 
     folder = Path(tempfile.mkdtemp(prefix="cnnlens-progress-"))
     try:
-        base = {
-            "CNNLENS_DATA_DIR": str(folder),
-            "DATABASE_URL": f"sqlite:///{folder / 'cnnlens.sqlite3'}",
-        }
+        database = f"sqlite:///{folder / 'cnnlens.sqlite3'}"
         stores = {
-            on: RunStore(Settings(_env_file=None, **base, CNNLENS_PROGRESS=on)).init()
+            on: RunStore(
+                Settings(
+                    _env_file=None,
+                    CNNLENS_DATA_DIR=str(folder),
+                    DATABASE_URL=database,
+                    CNNLENS_PROGRESS=on,
+                )
+            ).init()
             for on in (True, False)
         }
         config = {"dataset": "fashion_mnist", "epochs": args.epochs}
