@@ -18,7 +18,7 @@ from typing import Any
 from benchmarks.rows import target_met
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -57,7 +57,7 @@ def load_average() -> str:
 def machine() -> dict[str, Any]:
     """Where the numbers come from (read without importing TensorFlow)."""
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "ram_gib": _ram_gib(),
         "os": f"{platform.system()} {platform.release()}",
@@ -132,10 +132,19 @@ def _head(rows: list[dict[str, Any]], info: dict[str, Any], command: str) -> str
         f"Command: `{command}`."
     )
     when: dict[str, str] = {}
+    cpus: dict[str, str] = {}
     for r in rows:
-        when.setdefault(str(r.get("bench")), str(r.get("measured", info["date"])))
-    if len(set(when.values())) > 1:  # merged from runs of single benchmarks (--only)
-        head += " Rows measured: " + ", ".join(f"{b} {t}" for b, t in when.items()) + "."
+        bench = str(r.get("bench"))
+        when.setdefault(bench, str(r.get("measured", info["date"])))
+        cpus.setdefault(bench, str(r.get("cpu") or "processor not recorded"))
+    # Merged from runs of single benchmarks (--only), perhaps on another machine: a reader must
+    # not take a row measured on one processor for one of this run's.
+    other_cpu = {b: c for b, c in cpus.items() if c != info["cpu"]}
+    if len(set(when.values())) > 1 or other_cpu:
+        parts = [
+            f"{b} {t}" + (f" ({other_cpu[b]})" if b in other_cpu else "") for b, t in when.items()
+        ]
+        head += " Rows measured: " + ", ".join(parts) + "."
     return head
 
 
