@@ -88,12 +88,21 @@ class Served:
         self.server = serve.make_server(counting, settings, host="127.0.0.1", port=0)
         self.port = self.server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
+    def _serve(self) -> None:
+        # waitress' own run() loops until its sockets are closed, and closing them from another
+        # thread while it polls them ends that thread on EBADF. This loop stops between polls.
+        while not self.stopping.is_set():
+            self.server.asyncore.loop(timeout=0.05, map=self.server._map, use_poll=True, count=1)
+
     def close(self) -> None:
-        self.server.close()
+        self.stopping.set()
         self.thread.join(5)
+        self.server.close()
+        self.server.task_dispatcher.shutdown()
 
     def raw(self, head: str, body: bytes = b"", timeout: float = 5.0) -> tuple[str, float]:
         """Send a request head (and maybe part of a body); the answer's first lines, and when."""
