@@ -14,6 +14,7 @@ import zlib
 
 import numpy as np
 import pytest
+from dash import no_update
 from PIL import Image, ImageDraw
 
 from dashboard.compare import analysis, callbacks, charts, choice, inputs, page_status, picker
@@ -195,6 +196,25 @@ def test_rebuild_gives_the_comparison_and_a_default_input(pair, store):
     assert card_class == "" and desc["kind"] == "test" and "true class 0" in caption
     assert "Filters side by side" in td.texts(body)
     assert callbacks.rebuild([a], desc)[1] == "d-none"
+
+
+def test_the_input_follows_a_change_of_runs_to_another_dataset(pair, store):
+    """A test image or a picture chosen for MNIST runs gives way to the new runs' own first probe
+    image when they were trained on colour shapes; an input that still fits is kept."""
+    a, b = pair
+    digit = inputs.test_input("mnist-sample", 7)
+    drawn = inputs.picture_input(np.zeros((28, 28), np.uint8), "drawing")
+    c = td.write_succeeded_run(store, {"name": "shapes a", "dataset": "shapes-rgb", "epochs": 1})
+    d = td.write_succeeded_run(store, {"name": "shapes b", "dataset": "shapes-rgb", "epochs": 1})
+    for old in (digit, drawn):
+        _body, _card, desc, src, caption = callbacks.rebuild([c, d], old)
+        assert desc["kind"] == "test" and desc["dataset"] == "shapes-rgb", desc
+        assert src.startswith("data:image/png") and "test image" in caption
+        # The same input with runs that take it stays as it was.
+        assert callbacks.rebuild([a, b], old)[2:] == (no_update, no_update, no_update)
+    # One MNIST run among the new ones: a digit is still an input of one of them.
+    assert callbacks.rebuild([a, c], digit)[2] is no_update
+    assert not inputs.fits(None, [store.get_run(a)])
 
 
 def test_choosing_inputs(pair, store):

@@ -86,7 +86,7 @@ def rebuild(ids, desc):
     runs = choice.chosen_runs(store, ids, with_history=True)
     if len(runs) < 2:
         return choice.waiting_message(len(runs)), "d-none", no_update, no_update, no_update
-    if desc is None:
+    if not inputs.fits(desc, runs):  # none yet, or one of the runs compared before
         desc = inputs.default_input(store, runs[0])
         src, caption = choice.preview(desc, runs)
         return sections.body(store, runs), "", desc, src, caption

@@ -161,6 +161,17 @@ def default_input(store: RunStore, run: dict[str, Any]) -> dict[str, Any] | None
         return None
 
 
+def fits(desc: dict[str, Any] | None, runs: list[dict[str, Any]]) -> bool:
+    """Whether the input still belongs with these runs: a test image of a dataset one of them
+    was trained on, or a picture of an input shape one of them takes. After the runs change (to
+    runs on another dataset, say), an input that no longer fits gives way to the default one."""
+    if not desc or not runs:
+        return False
+    if desc.get("kind") == "test":
+        return desc.get("dataset") in {run["dataset"] for run in runs}
+    return _shape(desc.get("shape")) in {image_shape(run["dataset"]) for run in runs}
+
+
 def input_image(desc: dict[str, Any] | None) -> np.ndarray | None:
     if not desc:
         return None
