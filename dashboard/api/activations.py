@@ -7,6 +7,7 @@ infinite values, which a diverged training can produce, go out as null.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -248,8 +249,17 @@ def request_activations(run_id: str) -> Response:
         raise invalid("body", 'send {"test_index": i} or {"image": [[...]]}')
     else:
         image, picture = _requested_image(run, body), False
+    return job_reply(
+        lambda: run_actions.request_activations(store(), run_id, image), image, picture
+    )
+
+
+def job_reply(ask: Callable[[], dict[str, Any]], image: np.ndarray, picture: bool) -> Response:
+    """The answer to a POST that asks a worker about one image (`ask` asks): 200 with the result
+    when it is already stored, else 202 with the job and its address (Location); with the
+    picture's preview when the image came from a picture. Shared with attributions."""
     try:
-        answer = run_actions.request_activations(store(), run_id, image)
+        answer = ask()
     except run_actions.InputError as exc:
         raise invalid("image", str(exc)) from None
     except BrokerUnavailable:

@@ -14,15 +14,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Response, request, url_for
+from flask import Response, request
 
 from dashboard.api import uploads
-from dashboard.api.activations import parse_image, test_set_image
-from dashboard.api.common import json_response, load_run, read_json_body, store
+from dashboard.api.activations import job_reply, parse_image, test_set_image
+from dashboard.api.common import load_run, read_json_body, store
 from dashboard.api.errors import ApiError, invalid
-from dashboard.service import attributions, run_actions
+from dashboard.service import attributions
 from shared.datasets import image_shape
-from shared.queue import BrokerUnavailable
 from shared.store import SUCCEEDED
 
 INPUTS = ("test_index", "image", uploads.DATA_URL_FIELD)
@@ -101,15 +100,6 @@ def request_attribution(run_id: str) -> Response:
     else:
         params = _settings(run, body, None)
         image, picture = _picture(run, body, kind)
-    try:
-        answer = attributions.request_attribution(store(), run, image, params)
-    except run_actions.InputError as exc:
-        raise invalid("image", str(exc)) from None
-    except BrokerUnavailable:
-        raise ApiError(503, "the task queue is not reachable now; try again in a moment") from None
-    if picture:
-        answer["input_png"] = uploads.preview(image)
-    if answer["status"] == "cached":
-        return json_response(answer, 200)
-    job_url = url_for(".get_job", job_id=answer["job_id"])
-    return json_response(answer | {"job_url": job_url}, 202, headers={"Location": job_url})
+    return job_reply(
+        lambda: attributions.request_attribution(store(), run, image, params), image, picture
+    )
