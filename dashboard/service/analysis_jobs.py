@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from dashboard.service import run_data
-from dashboard.service.comparisons import NotComparable, _job, _trained
+from dashboard.service.comparisons import NotComparable, stored_or_job
 from shared import comparison, tasks
 from shared.config import LayerInfo
 from shared.store import RunStore
@@ -35,13 +35,9 @@ def load_epoch_cka(store: RunStore, run_id: str) -> dict[str, Any] | None:
 
 def request_epoch_cka(store: RunStore, run: dict[str, Any]) -> dict[str, Any]:
     """Each layer after every epoch against the finished layer (CKA): cached, or a job."""
-    cached = load_epoch_cka(store, run["id"])
-    if cached is not None:
-        return {"status": "cached", "result": cached}
-    _trained(run)
     job_id = comparison.epoch_cka_job_id(run["id"])
-    params = {"run_id": run["id"]}
-    return _job(store, job_id, comparison.EPOCH_CKA_KIND, run["id"], params, tasks.CKA_EPOCHS)
+    job = (job_id, comparison.EPOCH_CKA_KIND, {"run_id": run["id"]}, tasks.CKA_EPOCHS)
+    return stored_or_job(store, run, load_epoch_cka(store, run["id"]), job)
 
 
 # --- one filter --------------------------------------------------------------------------------
@@ -78,13 +74,10 @@ def request_filter_analysis(
     """Top images, class selectivity, ablation, twins in other runs and the activation-
     maximisation picture of filter k of `layer`: cached, or a job."""
     check_filter(run, layer, k)
-    cached = load_filter_analysis(store, run["id"], layer, k)
-    if cached is not None:
-        return {"status": "cached", "result": cached}
-    _trained(run)
     job_id = comparison.filter_job_id(run["id"], layer, k)
     params = {"run_id": run["id"], "layer": layer, "k": k}
-    return _job(store, job_id, comparison.FILTER_KIND, run["id"], params, tasks.FILTER)
+    stored = load_filter_analysis(store, run["id"], layer, k)
+    return stored_or_job(store, run, stored, (job_id, comparison.FILTER_KIND, params, tasks.FILTER))
 
 
 # --- one layer's ablation curve ----------------------------------------------------------------
@@ -98,10 +91,7 @@ def request_ablation(store: RunStore, run: dict[str, Any], layer: str) -> dict[s
     """Test accuracy as the filters of the conv layer `layer` are zeroed, most important first
     (worker/ablation_curve.py): cached, or a job. The layer is checked before any path is made."""
     conv_layer(run, layer)
-    cached = load_ablation(store, run["id"], layer)
-    if cached is not None:
-        return {"status": "cached", "result": cached}
-    _trained(run)
     job_id = comparison.ablation_job_id(run["id"], layer)
     params = {"run_id": run["id"], "layer": layer}
-    return _job(store, job_id, comparison.ABLATION_KIND, run["id"], params, tasks.ABLATION)
+    job = (job_id, comparison.ABLATION_KIND, params, tasks.ABLATION)
+    return stored_or_job(store, run, load_ablation(store, run["id"], layer), job)

@@ -67,19 +67,34 @@ def _job(
     return {"status": "queued", "job_id": job_id}
 
 
+def stored_or_job(
+    store: RunStore,
+    run: dict[str, Any],
+    stored: dict[str, Any] | None,
+    job: tuple[str, str, dict[str, Any], str],
+) -> dict[str, Any]:
+    """A run's analysis: the stored result when there is one, else, once the run is trained and
+    its test images are here, its job (job_id, kind, params, task), queued unless it already is."""
+    if stored is not None:
+        return {"status": "cached", "result": stored}
+    _trained(run)
+    job_id, kind, params, task = job
+    return _job(store, job_id, kind, run["id"], params, task)
+
+
 def load_stats(store: RunStore, run_id: str) -> dict[str, Any] | None:
     return store.files.read_json(run_id, comparison.FILTER_STATS)
 
 
 def request_stats(store: RunStore, run: dict[str, Any]) -> dict[str, Any]:
     """Per-filter statistics of a run's conv layers on the probe batch: cached, or a job."""
-    cached = load_stats(store, run["id"])
-    if cached is not None:
-        return {"status": "cached", "result": cached}
-    _trained(run)
-    job_id = comparison.stats_job_id(run["id"])
-    params = {"run_id": run["id"]}
-    return _job(store, job_id, comparison.STATS_KIND, run["id"], params, tasks.STATS)
+    job = (
+        comparison.stats_job_id(run["id"]),
+        comparison.STATS_KIND,
+        {"run_id": run["id"]},
+        tasks.STATS,
+    )
+    return stored_or_job(store, run, load_stats(store, run["id"]), job)
 
 
 def _transposed_matrix(matrix: list[list[Any]]) -> list[list[Any]]:
