@@ -45,14 +45,13 @@ class Settings(BaseSettings):
     # a run, so 16 bounds that; 1 = a fresh process for every run (benchmarks/bench_sweep.py).
     train_runs_per_process: int = Field(16, ge=1, le=1000, alias="CNNLENS_TRAIN_RUNS_PER_PROCESS")
     # One thread inside each op: at batch 32 a second intra-op thread made these small models no
-    # faster and cost a quarter more CPU. One op at a time: with two trainings at once (the
-    # default concurrency) on 2 cores, a sweep of seven runs finished 15-20 % sooner with one
-    # thread per training than with two ops side by side in each (four threads fighting for two
-    # cores; benchmarks/bench_sweep.py). A lone run alone on the machine is ~15 % faster with
-    # CNNLENS_TF_INTER_THREADS=2 (the backward pass's independent ops then run side by side;
-    # bench_training.py, "training threads"): set it where runs train one at a time.
+    # faster and cost a quarter more CPU. Two ops side by side: a run alone on the machine is
+    # ~15 % faster (the backward pass's independent ops run at once; bench_training.py, "training
+    # threads"), and two trainings at once (the default concurrency) on 2 cores finish a sweep as
+    # soon as with one op each (benchmarks/bench_sweep.py; it was 15-20 % later while every
+    # epoch's end stalled on tf.data's autotuner, see worker/inputs.py).
     tf_intra_threads: int = Field(1, alias="CNNLENS_TF_INTRA_THREADS")
-    tf_inter_threads: int = Field(1, alias="CNNLENS_TF_INTER_THREADS")
+    tf_inter_threads: int = Field(2, alias="CNNLENS_TF_INTER_THREADS")
     # CPU priority (nice) of training workers: interactive requests first (worker/celery_app.py).
     train_nice: int = Field(10, ge=0, le=19, alias="CNNLENS_TRAIN_NICE")
     # Live training progress in the store (on by default). Off only to measure what it costs
