@@ -135,7 +135,7 @@ class ComparePage:
             "predictions": find("cmp-preds.children", "cmp-status"),
             "activations": find("cmp-acts.children", "cmp-status"),
             "filters": find("cmp-filters.children", "cmp-conv"),
-            "stats": find("cmp-stats-table.data", "cmp-conv"),
+            "stats": find("cmp-stats-table.rowData", "cmp-conv"),
             "cka": find("cmp-cka.figure", "cmp-pair"),
         }
         label = int(load_raw("mnist-sample")[3][INPUT])
