@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from dashboard.service import run_data
 from dashboard.ui import components, figures
-from dashboard.ui.i18n import t
+from dashboard.ui.i18n import number, t
 from dashboard.ui.montage import normalize, png_data_uri
 from shared import comparison
 from shared.datasets import DatasetUnavailable, load_raw
@@ -224,9 +224,14 @@ def _picture(
     return png_data_uri(np.ascontiguousarray(pixels).astype(np.uint8), scale)
 
 
+def _points(share: float, digits: int) -> str:
+    """A difference of two accuracies in percentage points ("2.00"), not a percentage of one."""
+    return number(f"{100 * share:.{digits}f}")
+
+
 def ablation_sentence(ablation: dict[str, Any], digits: int = 2) -> str:
     """What zeroing the filter did to the test accuracy, in words: a drop, a gain (accuracy rose
-    without it, which a "drop of -0.05%" used to say), or no change at the digits shown."""
+    without it, which a "drop of -0.05" used to say), or no change at the digits shown."""
     acc, without = float(ablation["accuracy"]), float(ablation["accuracy_without"])
     shown = {
         "acc": components.fmt_pct(acc, digits),
@@ -234,11 +239,9 @@ def ablation_sentence(ablation: dict[str, Any], digits: int = 2) -> str:
     }
     change = round((acc - without) * 100, digits)
     if change > 0:
-        return t("filter.ablation_summary", drop=components.fmt_pct(acc - without, digits), **shown)
+        return t("filter.ablation_summary", drop=_points(acc - without, digits), **shown)
     if change < 0:
-        return t(
-            "filter.ablation_summary_gain", gain=components.fmt_pct(without - acc, digits), **shown
-        )
+        return t("filter.ablation_summary_gain", gain=_points(without - acc, digits), **shown)
     return t("filter.ablation_summary_same", **shown)
 
 

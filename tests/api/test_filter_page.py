@@ -116,8 +116,13 @@ def test_run_page_tiles_link_to_their_filter_page(api_store, runs):
 @pytest.mark.parametrize(
     ("accuracy", "without", "english", "spanish"),
     [
-        (0.97, 0.95, "a drop of 2.00%", "una caída de 2,00"),
-        (0.9700, 0.9705, "a gain of 0.05% without it", "una ganancia de 0,05"),
+        (0.97, 0.95, "a drop of 2.00 percentage points", "una caída de 2,00 puntos"),
+        (
+            0.9700,
+            0.9705,
+            "a gain of 0.05 percentage points without it",
+            "una ganancia de 0,05 puntos",
+        ),
         (0.97, 0.97, "no change", "sin cambio"),
         (0.970001, 0.97, "no change", "sin cambio"),  # below the digits shown
     ],
