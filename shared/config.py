@@ -11,11 +11,66 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.datasets import DATASETS, describe, input_shape, is_dataset_id
+from shared.layer_specs import (  # re-exported: the layers are part of the config's vocabulary
+    LAYER_TYPES,
+    Activation,
+    ActivationLayer,
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    LayerSpec,
+    LayerType,
+    MaxPool2D,
+    default_layers,
+)
+from shared.validation_messages import field_path, friendly
+
+__all__ = [
+    "ACTIVATION_BUDGET",
+    "Activation",
+    "ActivationLayer",
+    "AvgPool2D",
+    "BATCH_ACTIVATION_BUDGET",
+    "BatchNorm",
+    "CONTROL_CHARS",
+    "ConfigError",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool2D",
+    "INPUT_SHAPE",
+    "LAYER_TYPES",
+    "LayerInfo",
+    "LayerSpec",
+    "LayerType",
+    "MAX_EPOCHS",
+    "MAX_NAME",
+    "MaxPool2D",
+    "NAME_PATTERN",
+    "PARAM_BUDGET",
+    "RunConfig",
+    "activation_values",
+    "architecture_summary",
+    "check_config",
+    "default_layers",
+    "field_path",
+    "friendly",
+    "infer_layers",
+    "parse_config",
+    "training_batch",
+]
 
 INPUT_SHAPE = (28, 28, 1)
 MAX_NAME = 120  # characters of a run's name (also the width of its SQL column)
@@ -31,119 +86,6 @@ ACTIVATION_BUDGET = 1_000_000
 # The same sum times the training batch: the forward pass Keras keeps for the backward pass
 # (float32: 400 MB at this budget; the default model fits at the largest batch, 4,096).
 BATCH_ACTIVATION_BUDGET = 100_000_000
-# Keras' own names for these functions (keras.activations); "swish" is Keras' alias of "silu".
-Activation = Literal[
-    "relu",
-    "sigmoid",
-    "tanh",
-    "elu",
-    "selu",
-    "gelu",
-    "leaky_relu",
-    "swish",
-    "linear",
-    "softmax",
-]
-
-
-class _Layer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Conv2D(_Layer):
-    type: Literal["conv2d"] = "conv2d"
-    filters: int = Field(16, ge=1, le=512)
-    kernel_size: int = Field(3, ge=1, le=11)
-    activation: Activation = "relu"
-    padding: Literal["valid", "same"] = "valid"
-    strides: int = Field(1, ge=1, le=4)
-
-
-class MaxPool2D(_Layer):
-    type: Literal["maxpool2d"] = "maxpool2d"
-    pool_size: int = Field(2, ge=1, le=8)
-
-
-class AvgPool2D(_Layer):
-    type: Literal["avgpool2d"] = "avgpool2d"
-    pool_size: int = Field(2, ge=1, le=8)
-
-
-class Dropout(_Layer):
-    type: Literal["dropout"] = "dropout"
-    rate: float = Field(0.25, ge=0.0, lt=1.0)
-
-
-class Flatten(_Layer):
-    type: Literal["flatten"] = "flatten"
-
-
-class Dense(_Layer):
-    type: Literal["dense"] = "dense"
-    units: int = Field(10, ge=1, le=4096)
-    activation: Activation = "softmax"
-
-
-class BatchNorm(_Layer):
-    """Keras' BatchNormalization over the last axis (the channels): 4 values per channel, of
-    which gamma and beta are trained and the moving mean and variance are not."""
-
-    type: Literal["batchnorm"] = "batchnorm"
-    momentum: float = Field(0.99, ge=0.0, lt=1.0)
-    epsilon: float = Field(0.001, gt=0.0, le=1.0)
-
-
-class GlobalAvgPool2D(_Layer):
-    type: Literal["globalavgpool2d"] = "globalavgpool2d"
-
-
-class GlobalMaxPool2D(_Layer):
-    type: Literal["globalmaxpool2d"] = "globalmaxpool2d"
-
-
-class ActivationLayer(_Layer):
-    """An activation on its own (Keras' Activation layer), e.g. after a batchnorm."""
-
-    type: Literal["activation"] = "activation"
-    activation: Activation = "relu"
-
-
-LayerSpec = Annotated[
-    Conv2D
-    | MaxPool2D
-    | AvgPool2D
-    | Dropout
-    | Flatten
-    | Dense
-    | BatchNorm
-    | GlobalAvgPool2D
-    | GlobalMaxPool2D
-    | ActivationLayer,
-    Field(discriminator="type"),
-]
-LayerType = Literal[
-    "conv2d",
-    "maxpool2d",
-    "avgpool2d",
-    "dropout",
-    "flatten",
-    "dense",
-    "batchnorm",
-    "globalavgpool2d",
-    "globalmaxpool2d",
-    "activation",
-]
-LAYER_TYPES: tuple[str, ...] = get_args(LayerType)
-
-
-def default_layers() -> list[Any]:
-    return [
-        Conv2D(filters=16, kernel_size=3, activation="relu"),
-        MaxPool2D(pool_size=2),
-        Conv2D(filters=32, kernel_size=3, activation="relu"),
-        Flatten(),
-        Dense(units=10, activation="softmax"),
-    ]
 
 
 class RunConfig(BaseModel):
@@ -403,55 +345,6 @@ def check_config(
     return infos
 
 
-def field_path(loc: tuple[Any, ...]) -> str:
-    """A pydantic error location as a field path, without the union tag pydantic puts after a
-    layer's index (layers.0.conv2d.filters → layers.0.filters). Only there: "activation" is both
-    a layer type and a parameter (layers.0.activation)."""
-    parts = list(loc)
-    if len(parts) > 2 and parts[0] == "layers" and parts[2] in LAYER_TYPES:
-        del parts[2]
-    return ".".join(str(p) for p in parts) or "config"
-
-
-def _friendly(err: dict[str, Any]) -> str:
-    kind = err.get("type", "")
-    ctx = err.get("ctx") or {}
-    if kind == "extra_forbidden":
-        return "is not a known setting"
-    if kind == "union_tag_invalid":
-        return f"unknown layer type; use one of: {', '.join(LAYER_TYPES)}"
-    if kind == "union_tag_not_found":
-        return f"each layer needs a 'type': one of {', '.join(LAYER_TYPES)}"
-    if kind == "literal_error":
-        return f"must be one of {ctx.get('expected', '')}"
-    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        words = {
-            "greater_than_equal": "at least",
-            "greater_than": "more than",
-            "less_than_equal": "at most",
-            "less_than": "less than",
-        }[kind]
-        bound = next(iter(ctx.values()), "")
-        return f"must be {words} {bound}"
-    if kind == "list_type":
-        return "must be a list (a JSON array)"
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return "must be an object (a JSON object with named settings)"
-    if kind == "string_type":
-        return "must be text (a JSON string)"
-    if kind == "string_too_long":
-        return f"must be at most {ctx.get('max_length')} characters"
-    if kind == "too_long":
-        return f"must have at most {ctx.get('max_length')} entries"
-    if kind == "too_short":
-        return f"must have at least {ctx.get('min_length')} entries"
-    if kind.startswith("int_") or kind.startswith("float_"):
-        return "must be a number" + (" (a whole number)" if kind.startswith("int_") else "")
-    if kind == "value_error":
-        return str(ctx.get("error", err.get("msg", "is not valid")))
-    return str(err.get("msg", "is not valid"))
-
-
 def parse_config(
     data: Any,
     param_budget: int = PARAM_BUDGET,
@@ -468,7 +361,7 @@ def parse_config(
     except ValidationError as exc:
         raise ConfigError(
             [
-                {"field": field_path(e["loc"]), "message": _friendly(dict(e))}
+                {"field": field_path(e["loc"]), "message": friendly(dict(e))}
                 for e in exc.errors(include_url=False)
             ]
         ) from None
