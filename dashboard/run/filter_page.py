@@ -115,9 +115,8 @@ def computing_note(job: dict[str, Any] | None) -> Any:
     fraction = job.get("progress") if job and job["status"] == RUNNING else None
     if fraction is None:
         return _note(t("filter.computing"))
-    words = t("filter.computing_progress", pct=components.fmt_pct(float(fraction), 0))
     return dbc.Alert(
-        [html.Div(words), components.job_progress_bar(float(fraction))],
+        components.computing_caption(float(fraction), "filter.computing_progress"),
         color="secondary",
         class_name="py-2",
     )

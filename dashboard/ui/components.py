@@ -166,13 +166,12 @@ def job_progress_bar(fraction: float, height: int = 8) -> dbc.Progress:
     )
 
 
-def computing_caption(fraction: float) -> html.Div:
-    """The caption of a result being computed: how far its job has got, in words and a bar."""
+def computing_caption(fraction: float, words: str = "attr.computing_progress") -> html.Div:
+    """The caption of a result being computed: how far its job has got, in words (the text `words`
+    with the share done as {pct}) and a bar."""
     return html.Div(
         [
-            html.Span(
-                t("attr.computing_progress", pct=fmt_pct(fraction, 0)), className="text-muted"
-            ),
+            html.Span(t(words, pct=fmt_pct(fraction, 0)), className="text-muted"),
             job_progress_bar(fraction),
         ]
     )
