@@ -59,62 +59,57 @@ def _model(seed: int, shape: tuple[int, ...]) -> Any:
     return model_of(RunConfig(name="fused").model_dump(mode="json"), shape)
 
 
-def separate(runs: int, x: Any, y: Any, steps: int | None = None) -> tuple[float, list[Any]]:
-    """(images/s of the steps over all runs, each run's final weights), one run after another."""
+def _train(model: Any, xs: Any, ys: Any, losses: Any, steps: int | None) -> float:
+    """Compile, warm up on the first WARM images, then time one epoch's steps: their seconds.
+    `xs`/`ys` are one run's arrays, or a list of them for the fused model."""
     import keras
 
     from benchmarks.notebook_sweep import _StepClock
 
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss=losses, steps_per_execution=STEPS_PER_CALL
+    )
+    head = (lambda a: [v[:WARM] for v in a]) if isinstance(xs, list) else (lambda a: a[:WARM])
+    model.fit(head(xs), head(ys), batch_size=BATCH, verbose=0, shuffle=False)
+    clock = _StepClock()
+    model.fit(
+        xs, ys, batch_size=BATCH, epochs=1, verbose=0, shuffle=False, steps_per_epoch=steps,
+        callbacks=[clock],
+    )  # fmt: skip
+    return clock.seconds
+
+
+def _images(runs: int, n: int, steps: int | None) -> int:
+    """Images trained over all runs in the timed epoch."""
+    return runs * min(n, (steps or -(-n // BATCH)) * BATCH)
+
+
+def separate(runs: int, x: Any, y: Any, steps: int | None = None) -> tuple[float, list[Any]]:
+    """(images/s of the steps over all runs, each run's final weights), one run after another."""
+    import keras
+
     seconds, weights = 0.0, []
     for seed, order in enumerate(_orders(runs, len(x))):
         model = _model(seed, x.shape[1:])
-        model.compile(
-            optimizer=keras.optimizers.Adam(1e-3),
-            loss="sparse_categorical_crossentropy",
-            steps_per_execution=STEPS_PER_CALL,
-        )
-        xs, ys = x[order], y[order]
-        model.fit(xs[:WARM], ys[:WARM], batch_size=BATCH, verbose=0, shuffle=False)
-        clock = _StepClock()
-        model.fit(
-            xs, ys, batch_size=BATCH, epochs=1, verbose=0, shuffle=False,
-            steps_per_epoch=steps, callbacks=[clock],
-        )  # fmt: skip
-        seconds += clock.seconds
+        seconds += _train(model, x[order], y[order], "sparse_categorical_crossentropy", steps)
         weights.append([w.copy() for w in model.get_weights()])
         keras.backend.clear_session()
-    n_steps = steps or -(-len(x) // BATCH)
-    return runs * min(len(x), n_steps * BATCH) / seconds, weights
+    return _images(runs, len(x), steps) / seconds, weights
 
 
 def fused(runs: int, x: Any, y: Any, steps: int | None = None) -> tuple[float, list[Any]]:
     """(images/s of the steps over all runs, each copy's final weights), all runs in one model."""
     import keras
 
-    from benchmarks.notebook_sweep import _StepClock
-
     orders = _orders(runs, len(x))
     inputs = [keras.Input(x.shape[1:]) for _ in range(runs)]
     copies = [_model(seed, x.shape[1:]) for seed in range(runs)]
     model = keras.Model(inputs, [copy(i) for copy, i in zip(copies, inputs, strict=True)])
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=["sparse_categorical_crossentropy"] * runs,
-        steps_per_execution=STEPS_PER_CALL,
-    )
     xs, ys = [x[o] for o in orders], [y[o] for o in orders]
-    model.fit(
-        [a[:WARM] for a in xs], [b[:WARM] for b in ys], batch_size=BATCH, verbose=0, shuffle=False
-    )
-    clock = _StepClock()
-    model.fit(
-        xs, ys, batch_size=BATCH, epochs=1, verbose=0, shuffle=False, steps_per_epoch=steps,
-        callbacks=[clock],
-    )  # fmt: skip
-    n_steps = steps or -(-len(x) // BATCH)
+    seconds = _train(model, xs, ys, ["sparse_categorical_crossentropy"] * runs, steps)
     weights = [[w.copy() for w in copy.get_weights()] for copy in copies]
     keras.backend.clear_session()
-    return runs * min(len(x), n_steps * BATCH) / clock.seconds, weights
+    return _images(runs, len(x), steps) / seconds, weights
 
 
 def check(steps: int = 2 * STEPS_PER_CALL) -> dict[str, float]:
